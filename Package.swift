@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+        .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
+        .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        /// The migrations: plain `.sql` files in the top-level `sql/`, carried by the binary as resources.
+        .target(
+            name: "SwitchboardSchema",
+            path: "sql",
+            sources: ["Schema.swift"],
+            resources: [.copy("migrations")]
+        ),
+        /// Domain and Postgres: every operation, written once.
+        .target(
+            name: "SwitchboardCore",
+            dependencies: [
+                "SwitchboardSchema",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        /// The HTTP API over Core.
+        .target(
+            name: "SwitchboardServer",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        /// The `switchboard` commands, thin over Core and Server.
+        .target(
+            name: "SwitchboardCLI",
+            dependencies: [
+                "SwitchboardCore",
+                "SwitchboardServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(name: "switchboard", dependencies: ["SwitchboardCLI"]),
+        /// A throwaway PostgreSQL cluster and a database per suite, for the tests.
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: ["SwitchboardCore"],
+            path: "Tests/SwitchboardTestSupport"
+        ),
+        .testTarget(
+            name: "SwitchboardTests",
+            dependencies: [
+                "SwitchboardCore",
+                "SwitchboardServer",
+                "SwitchboardCLI",
+                "SwitchboardTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+
+/// `switchboard campaign create|show|set`
+struct CampaignCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Manage campaigns.",
+                                                    subcommands: [Create.self, Show.self, Set.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a campaign.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Argument(help: "The campaign's name.") var name: String
+        @Flag(help: "Let texters request conversations themselves.") var selfAssign = false
+        @Option(help: "Conversations per self-assign request (1–5000).") var batchSize = SelfAssignSettings.defaultBatchSize
+        @Option(help: "Cap on a sender's open conversations for self-assign.") var maxOpen: Int?
+        @Flag(help: "Let a sender request more while still holding not-started conversations.")
+        var noRequireFinishedBatch = false
+
+        func run() async throws {
+            let settings = SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+                                              requireFinishedBatch: !noRequireFinishedBatch)
+            try settings.validate()
+            let campaign = try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                return try await CampaignService(database).create(orgID: org.id, name: name, settings: settings)
+            }
+            try options.emit(campaign) { "Created campaign \(campaign.id) '\(campaign.name)'." }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a campaign and its settings.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "Campaign id.") var campaign: Int64
+
+        func run() async throws {
+            let found = try await options.withDatabase { try await CampaignService($0).campaign(id: campaign) }
+            try options.emit(found) { CampaignCommand.describe(found) }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a campaign's self-assign settings.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "Campaign id.") var campaign: Int64
+        @Option(help: "Self-assign on or off (true/false).") var selfAssign: Bool?
+        @Option(help: "Conversations per self-assign request (1–5000).") var batchSize: Int?
+        @Option(help: "Cap on a sender's open conversations.") var maxOpen: Int?
+        @Flag(help: "Remove the cap on open conversations.") var noMaxOpen = false
+        @Option(help: "Refuse requests while the sender holds not-started conversations (true/false).")
+        var requireFinishedBatch: Bool?
+
+        func run() async throws {
+            let updated = try await options.withDatabase { database in
+                try await CampaignService(database).update(
+                    id: self.campaign, selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+                    clearMaxOpen: noMaxOpen, requireFinishedBatch: requireFinishedBatch)
+            }
+            try options.emit(updated) { CampaignCommand.describe(updated) }
+        }
+    }
+
+    static func describe(_ campaign: Campaign) -> String {
+        let settings = campaign.settings
+        return """
+            Campaign \(campaign.id) '\(campaign.name)' (organization \(campaign.orgID))
+              self-assign: \(settings.selfAssign ? "on" : "off"), batch size \(settings.batchSize), \
+            max open \(settings.maxOpen.map(String.init) ?? "none"), \
+            require finished batch: \(settings.requireFinishedBatch ? "yes" : "no")
+            """
+    }
+}
+
+/// `switchboard sender add|deactivate`
+struct Sender: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage a campaign's sender list.",
+                                                    subcommands: [Add.self, Deactivate.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add users of the campaign's organization as senders.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Campaign id.") var campaign: Int64
+        @Argument(help: "Handles.") var handles: [String]
+
+        func run() async throws {
+            try await options.withDatabase { try await SenderService($0).add(campaignID: campaign, handles: handles) }
+            struct Output: Encodable { let campaign_id: Int64; let added: [String] }
+            try options.emit(Output(campaign_id: campaign, added: handles)) {
+                "Added \(handles.joined(separator: ", ")) to campaign \(campaign)."
+            }
+        }
+    }
+
+    struct Deactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a sender from receiving or requesting conversations; they keep the ones they hold.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Campaign id.") var campaign: Int64
+        @Argument(help: "Handle.") var handle: String
+
+        func run() async throws {
+            try await options.withDatabase { try await SenderService($0).deactivate(campaignID: campaign, handle: handle) }
+            struct Output: Encodable { let campaign_id: Int64; let deactivated: String }
+            try options.emit(Output(campaign_id: campaign, deactivated: handle)) {
+                "Deactivated \(handle) on campaign \(campaign); their conversations stay with them."
+            }
+        }
+    }
+}
+
+/// `switchboard senders --campaign C`
+struct Senders: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The sender list with conversation counts.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Campaign id.") var campaign: Int64
+
+    func run() async throws {
+        let list = try await options.withDatabase { try await SenderService($0).list(campaignID: campaign) }
+        try options.emit(list) {
+            func row(_ handle: String, _ active: String, _ counts: StatusCounts) -> [String] {
+                [handle, active, String(counts.total)] + ConversationStatus.allCases.map { String(counts[$0]) }
+            }
+            let header = ["SENDER", "ACTIVE", "TOTAL", "NOT STARTED", "NEEDS REPLY", "WAITING", "CLOSED", "OPTED OUT"]
+            let rows = list.senders.map { row($0.handle, $0.active ? "yes" : "no", $0.counts) }
+                + [row("(unassigned)", "", list.unassigned)]
+            return table(header, rows)
+        }
+    }
+}

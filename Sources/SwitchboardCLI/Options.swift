@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwitchboardCore
+
+/// Flags every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Flag(help: "Print one JSON document on stdout.")
+    var json = false
+
+    @Option(help: "PostgreSQL URL (else DATABASE_URL, else the embedded local cluster).")
+    var databaseURL: String?
+
+    /// The database to use: --database-url, DATABASE_URL, or the project's embedded cluster (started on demand).
+    func resolveURL() throws -> (url: DatabaseURL, embedded: Bool) {
+        if let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
+            return (try DatabaseURL(parsing: text), false)
+        }
+        return (try EmbeddedCluster.forProject().start(), true)
+    }
+
+    /// Runs `body` with a connected database whose schema is current. The embedded cluster is migrated on
+    /// demand; an external database must be migrated with `switchboard migrate` first.
+    func withDatabase<T: Sendable>(_ body: (Database) async throws -> T) async throws -> T {
+        let (url, embedded) = try resolveURL()
+        var logger = Logger(label: "switchboard")
+        logger.logLevel = .error
+        return try await Database.withDatabase(url: url, logger: logger) { database in
+            let migrator = try Migrator.bundled()
+            if embedded {
+                try await migrator.migrate(database)
+            } else if let pending = try await migrator.pending(database).first {
+                throw SwitchboardError(.unavailable, "schema_not_migrated",
+                                       "The database at \(url) lacks migration \(pending); run 'switchboard migrate' first.")
+            }
+            return try await body(database)
+        }
+    }
+
+    /// Prints `value` as JSON when --json was given, else the human form.
+    func emit(_ value: some Encodable, human: () -> String) throws {
+        if json {
+            let data = try JSONEncoder.switchboard.encode(value)
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(human())
+        }
+    }
+
+    /// Whether progress may be drawn: stderr is a terminal and the output is not JSON.
+    var showsProgress: Bool { !json && isatty(STDERR_FILENO) != 0 }
+}
+
+/// Flags of the batch commands.
+struct BatchOptions: ParsableArguments {
+    @Option(help: "Who is doing this, for history (default: the OS user).")
+    var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+
+    @Flag(help: "Report what would change, and change nothing.")
+    var dryRun = false
+}
+
+/// A line of progress on stderr, redrawn in place.
+struct Progress: Sendable {
+    let enabled: Bool
+
+    func update(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+/// Left-aligned text columns for human output.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    return all.map { row in
+        row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+}
+
+/// A JSON object built from pairs, for small outputs.
+struct JSONObject: Encodable {
+    let values: [String: JSONValue]
+
+    init(_ values: [String: JSONValue]) { self.values = values }
+
+    func encode(to encoder: any Encoder) throws { try values.encode(to: encoder) }
+}
+
+enum JSONValue: Encodable {
+    case string(String?)
+    case int(Int64?)
+    case bool(Bool)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+
+/// `switchboard org create NAME`
+struct Org: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage organizations.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an organization.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The organization's name.") var name: String
+
+        func run() async throws {
+            let org = try await options.withDatabase { try await Directory($0).createOrganization(name: name) }
+            try options.emit(org) { "Created organization \(org.id) '\(org.name)'." }
+        }
+    }
+}
+
+/// `switchboard user add --org ORG HANDLE [--name NAME] [--role …]`
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.",
+                                                    subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user to an organization.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Argument(help: "Handle: 1–64 of a-z, 0-9, '.', '_', '-'.") var handle: String
+        @Option(help: "Display name (default: the handle).") var name: String?
+        @Option(help: "admin, organizer or texter.") var role: String = "texter"
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else {
+                throw SwitchboardError(.invalid, "invalid_role", "Role '\(role)' is unknown; use admin, organizer or texter.")
+            }
+            let user = try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                return try await Directory(database).addUser(orgID: org.id, handle: handle, name: name, role: role)
+            }
+            try options.emit(user) { "Added \(user.role.rawValue) '\(user.handle)' (user \(user.id))." }
+        }
+    }
+}
+
+/// `switchboard token create|revoke`
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage API bearer tokens.",
+                                                    subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a bearer token; it is printed once.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Option(help: "The user's handle.") var user: String
+
+        func run() async throws {
+            let token = try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                return try await Directory(database).createToken(orgID: org.id, handle: user)
+            }
+            try options.emit(JSONObject(["token": .string(token), "user": .string(user)])) { token }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a bearer token.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The token.") var token: String
+
+        func run() async throws {
+            try await options.withDatabase { try await Directory($0).revokeToken(token) }
+            try options.emit(JSONObject(["revoked": .bool(true)])) { "Revoked." }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import PostgresNIO
+
+/// Reading conversations: a campaign's list with filters, paged by a keyset cursor.
+public struct ConversationService: Sendable {
+    let database: Database
+
+    public init(_ database: Database) { self.database = database }
+
+    public enum AssigneeFilter: Sendable, Equatable {
+        case anyone
+        case unassigned
+        case sender(String)
+    }
+
+    public struct Page: Sendable {
+        public let conversations: [Conversation]
+        /// Pass back to get the next page; nil on the last page.
+        public let nextCursor: String?
+    }
+
+    public static let maximumLimit = 1000
+
+    /// Conversations of a campaign, oldest first (creation order, then id).
+    public func list(campaignID: Int64, assignee: AssigneeFilter = .anyone, status: ConversationStatus? = nil,
+                     limit: Int = 100, cursor: String? = nil) async throws -> Page {
+        guard (1...Self.maximumLimit).contains(limit) else {
+            throw SwitchboardError.invalid("invalid_limit", "Limit \(limit) is out of range; it must be from 1 to \(Self.maximumLimit).")
+        }
+        _ = try await CampaignService(database).campaign(id: campaignID)
+        let after = try cursor.map(Cursor.init(parsing:))
+        var assigneeID: Int64? = nil
+        if case .sender(let handle) = assignee {
+            assigneeID = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
+        }
+        let rows = try await database.query("""
+            SELECT \(unescaped: Self.columns) FROM conversations c
+            LEFT JOIN users u ON u.id = c.assignee_id
+            WHERE c.campaign_id = \(campaignID)
+              AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
+              AND (NOT \(assignee == .unassigned) OR c.assignee_id IS NULL)
+              AND (\(status?.rawValue)::text IS NULL OR c.status = \(status?.rawValue))
+              AND (\(after?.micros)::bigint IS NULL
+                   OR (\(unescaped: Self.micros), c.id) > (\(after?.micros)::bigint, \(after?.id)::bigint))
+            ORDER BY c.created_at, c.id
+            LIMIT \(limit + 1)
+            """)
+        let page = try rows.prefix(limit).map(Self.conversationAndPosition(from:))
+        let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil
+        let conversations = page.map(\.conversation)
+        return Page(conversations: conversations, nextCursor: next)
+    }
+
+    /// One conversation by id, with `orgID` restricting it to an organization.
+    public func conversation(id: Int64, orgID: Int64? = nil) async throws -> Conversation {
+        let rows = try await database.query("""
+            SELECT \(unescaped: Self.columns) FROM conversations c
+            LEFT JOIN users u ON u.id = c.assignee_id
+            JOIN campaigns k ON k.id = c.campaign_id
+            WHERE c.id = \(id) AND (\(orgID)::bigint IS NULL OR k.org_id = \(orgID))
+            """)
+        guard let row = rows.first else { throw Self.unknown(id) }
+        return try Self.conversation(from: row)
+    }
+
+    static func unknown(_ id: Int64) -> SwitchboardError {
+        .notFound("unknown_conversation", "Conversation \(id) does not exist.")
+    }
+
+    static let micros = "(extract(epoch FROM c.created_at) * 1000000)::bigint"
+
+    static let columns = """
+        c.id, c.campaign_id, c.phone, c.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
+        (extract(epoch FROM c.created_at) * 1000000)::bigint, c.id
+        """
+
+    static func conversation(from row: PostgresRow) throws -> Conversation {
+        try conversationAndPosition(from: row).conversation
+    }
+
+    static func conversationAndPosition(from row: PostgresRow) throws -> (conversation: Conversation, micros: Int64) {
+        let (id, campaignID, phone, name, status, assignee, unread, lastMessageAt, createdAt, micros, _) =
+            try row.decode((Int64, Int64, String, String, String, String?, Bool, Date?, Date, Int64, Int64).self)
+        let conversation = Conversation(id: id, campaignID: campaignID, phone: phone, name: name,
+                                        status: ConversationStatus(rawValue: status) ?? .notStarted,
+                                        assignee: assignee, unread: unread, lastMessageAt: lastMessageAt,
+                                        createdAt: createdAt)
+        return (conversation, micros)
+    }
+}
+
+/// A keyset position: (created_at in microseconds, id) of the last row seen, as an opaque string.
+struct Cursor: Equatable {
+    let micros: Int64
+    let id: Int64
+
+    init(micros: Int64, id: Int64) {
+        self.micros = micros
+        self.id = id
+    }
+
+    init(parsing text: String) throws(SwitchboardError) {
+        let parts = text.split(separator: "_")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = Int64(parts[1]) else {
+            throw .invalid("invalid_cursor", "Cursor '\(text)' is not one this server handed out.")
+        }
+        self.micros = micros
+        self.id = id
+    }
+
+    var text: String { "\(micros)_\(id)" }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A pooled connection to Switchboard's PostgreSQL database, with transactions that retry on
+/// serialization failures and deadlocks and errors mapped to `SwitchboardError`.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let url: DatabaseURL
+    public let logger: Logger
+
+    public init(client: PostgresClient, url: DatabaseURL, logger: Logger) {
+        self.client = client
+        self.url = url
+        self.logger = logger
+    }
+
+    /// Runs `body` with a running client pool, closed again when `body` returns or throws.
+    /// Fails with `database_unavailable` when the database cannot be reached.
+    public static func withDatabase<T: Sendable>(
+        url: DatabaseURL, logger: Logger = Logger(label: "switchboard"), maximumConnections: Int = 20,
+        _ body: (Database) async throws -> T
+    ) async throws -> T {
+        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections),
+                                    backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let database = Database(client: client, url: url, logger: logger)
+            try await database.ping()
+            return try await body(database)
+        }
+    }
+
+    /// Checks that the database answers.
+    public func ping() async throws {
+        do {
+            try await client.query("SELECT 1", logger: logger)
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    public enum Isolation: String, Sendable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+    }
+
+    /// Runs `body` in one transaction: all of it commits, or none of it. A serialization failure or deadlock
+    /// is retried up to `attempts` times with a short backoff, then reported as `busy`.
+    public func transaction<T: Sendable>(
+        _ isolation: Isolation = .readCommitted, attempts: Int = 5,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch where error.isRetryableConflict {
+                guard attempt < attempts else {
+                    throw SwitchboardError(.unavailable, "busy",
+                                           "The campaign kept changing under this operation (\(attempts) attempts); nothing was changed, try again.")
+                }
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...40) * attempt))
+            } catch {
+                throw mapped(error)
+            }
+        }
+    }
+
+    /// Runs a single statement outside any explicit transaction.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw mapped(error)
+        }
+    }
+
+    /// Turns driver errors into a `SwitchboardError` with a sentence a user can act on.
+    public func mapped(_ error: any Error) -> any Error {
+        if let error = error as? SwitchboardError { return error }
+        if let error = error as? PostgresTransactionError, let inner = error.closureError ?? error.commitError {
+            return mapped(inner)
+        }
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .server:
+                let state = error.sqlState ?? "?"
+                let message = error.serverInfo?[.message] ?? "unknown server error"
+                if state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03" {
+                    return SwitchboardError(.unavailable, "database_unavailable",
+                                            "The database at \(url) is unavailable: \(message).")
+                }
+                if state == "28P01" || state == "28000" || state == "3D000" {
+                    return SwitchboardError(.unavailable, "database_unavailable",
+                                            "The database at \(url) refused the connection: \(message).")
+                }
+                return error
+            case .queryCancelled:
+                return error
+            default:
+                return SwitchboardError(.unavailable, "database_unavailable",
+                                        "The database at \(url) cannot be reached (\(error.code)).")
+            }
+        }
+        if error is CancellationError { return error }
+        let text = String(describing: error)
+        if text.contains("connect") || text.contains("Connection") || text.contains("NIOConnectionError") {
+            return SwitchboardError(.unavailable, "database_unavailable",
+                                    "The database at \(url) cannot be reached: \(text).")
+        }
+        return error
+    }
+}
+
+extension Error {
+    /// The five-character SQLSTATE of a server error.
+    public var sqlState: String? {
+        if let error = self as? PSQLError { return error.serverInfo?[.sqlState] }
+        if let error = self as? PostgresTransactionError { return error.closureError?.sqlState }
+        return nil
+    }
+
+    /// Serialization failures and deadlocks: the transaction may simply be run again.
+    var isRetryableConflict: Bool { sqlState == "40001" || sqlState == "40P01" }
+
+    /// The constraint a server error names, if any.
+    var constraintName: String? {
+        (self as? PSQLError)?.serverInfo?[.constraintName]
+    }
+}
+
+extension PostgresRowSequence {
+    /// All rows, for small results.
+    func collect() async throws -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        for try await row in self { rows.append(row) }
+        return rows
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement and returns its rows (small results only).
+    @discardableResult
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import PostgresNIO
+
+/// A `postgres://user:password@host:port/database` address, turned into a `PostgresClient` configuration.
+/// `?host=/path/to/dir` selects a Unix socket directory; `?sslmode=disable|prefer|require` picks TLS.
+public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
+    public var user: String
+    public var password: String?
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var socketDirectory: String?
+    public var sslMode: String
+
+    public init(user: String, password: String?, host: String, port: Int, database: String,
+                socketDirectory: String? = nil, sslMode: String = "disable") {
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.database = database
+        self.socketDirectory = socketDirectory
+        self.sslMode = sslMode
+    }
+
+    public init(parsing text: String) throws(SwitchboardError) {
+        let bad = SwitchboardError.invalid(
+            "invalid_database_url",
+            "Database URL '\(Self.redacted(text))' is not of the form postgres://user:password@host:port/database.")
+        guard let components = URLComponents(string: text),
+              components.scheme == "postgres" || components.scheme == "postgresql"
+        else { throw bad }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard let user = components.user ?? query["user"], !user.isEmpty else { throw bad }
+        self.user = user.removingPercentEncoding ?? user
+        self.password = (components.password ?? query["password"]).map { $0.removingPercentEncoding ?? $0 }
+        self.host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+        self.port = components.port ?? Int(query["port"] ?? "") ?? 5432
+        self.database = database.isEmpty ? self.user : database
+        self.socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        self.sslMode = query["sslmode"] ?? "prefer"
+        guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode) else { throw bad }
+    }
+
+    /// The same address with another database name (test suites clone databases).
+    public func with(database: String) -> DatabaseURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    public var description: String {
+        var text = "postgres://\(user)"
+        if password != nil { text += ":***" }
+        text += "@\(host):\(port)/\(database)"
+        var query: [String] = []
+        if let socketDirectory { query.append("host=\(socketDirectory)") }
+        if sslMode != "prefer" { query.append("sslmode=\(sslMode)") }
+        return query.isEmpty ? text : text + "?" + query.joined(separator: "&")
+    }
+
+    /// The full address, password included, for handing to another program.
+    public var connectionString: String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = user
+        components.password = password
+        components.host = host
+        components.port = port
+        components.path = "/" + database
+        var items: [URLQueryItem] = []
+        if let socketDirectory { items.append(URLQueryItem(name: "host", value: socketDirectory)) }
+        items.append(URLQueryItem(name: "sslmode", value: sslMode))
+        components.queryItems = items
+        return components.string ?? description
+    }
+
+    /// The configuration for a pooled `PostgresClient`.
+    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if let socketDirectory {
+            configuration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user,
+                                  password: password, database: database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch sslMode {
+            case "disable", "allow": tls = .disable
+            case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+            default: tls = .prefer(.makeClientConfiguration())
+            }
+            configuration = .init(host: host, port: port, username: user, password: password, database: database,
+                                  tls: tls)
+        }
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    private static func redacted(_ text: String) -> String {
+        guard var components = URLComponents(string: text), components.password != nil else { return text }
+        components.password = "***"
+        return components.string ?? text
+    }
+}

@@ -1,0 +1,210 @@
+import Crypto
+import Foundation
+
+/// A local PostgreSQL cluster made with the machine's own binaries, kept in a git-ignored folder of the project
+/// (or, when the `postgres` user cannot enter the project's folder, in the system temp directory keyed by the
+/// project's path). It listens on a Unix socket in its folder and on a free loopback port, never elsewhere.
+public struct EmbeddedCluster: Sendable {
+    /// The folder holding the cluster: `data/` (PostgreSQL's), the socket, and `cluster.conf` (port, password).
+    public let directory: URL
+    /// Tuned for throwaway test clusters: no fsync, no durability.
+    public let ephemeral: Bool
+
+    public static let databaseName = "switchboard"
+
+    public init(directory: URL, ephemeral: Bool = false) {
+        self.directory = directory
+        self.ephemeral = ephemeral
+    }
+
+    /// The cluster of the project that contains `start` (the nearest folder with a `Package.swift`, else `start`),
+    /// or of `SWITCHBOARD_HOME` when set.
+    public static func forProject(from start: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        -> EmbeddedCluster
+    {
+        let environment = ProcessInfo.processInfo.environment
+        let root = environment["SWITCHBOARD_HOME"].map { URL(fileURLWithPath: $0) } ?? projectRoot(from: start)
+        let inside = root.appendingPathComponent(".switchboard")
+        if !Shell.isRoot || postgresCanEnter(root) {
+            return EmbeddedCluster(directory: inside)
+        }
+        let key = SHA256.hash(data: Data(root.standardizedFileURL.path.utf8)).prefix(6)
+            .map { String(format: "%02x", $0) }.joined()
+        return EmbeddedCluster(directory: URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("switchboard-\(key)"))
+    }
+
+    private static func projectRoot(from start: URL) -> URL {
+        var candidate = start.standardizedFileURL
+        while candidate.path != "/" {
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("Package.swift").path) {
+                return candidate
+            }
+            candidate = candidate.deletingLastPathComponent()
+        }
+        return start
+    }
+
+    private static func postgresCanEnter(_ folder: URL) -> Bool {
+        (try? Shell.run("/usr/bin/test", ["-x", folder.path, "-a", "-r", folder.path], as: "postgres"))?.status == 0
+    }
+
+    public var dataDirectory: URL { directory.appendingPathComponent("data") }
+    public var socketDirectory: URL { directory.appendingPathComponent("run") }
+    var configFile: URL { directory.appendingPathComponent("cluster.conf") }
+    var logFile: URL { socketDirectory.appendingPathComponent("postgres.log") }
+    var runAs: String? { Shell.isRoot ? "postgres" : nil }
+
+    public var isInitialized: Bool {
+        FileManager.default.fileExists(atPath: configFile.path)
+            && FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path)
+    }
+
+    /// Whether the cluster's server is up.
+    public func isRunning() throws -> Bool {
+        guard isInitialized else { return false }
+        let pgCtl = try Self.binary("pg_ctl")
+        return try Shell.run(pgCtl, ["-D", dataDirectory.path, "status"], as: runAs).status == 0
+    }
+
+    /// The address of the cluster's `switchboard` database.
+    public func url() throws -> DatabaseURL {
+        let settings = try readSettings()
+        return DatabaseURL(user: "postgres", password: settings.password, host: "127.0.0.1", port: settings.port,
+                           database: Self.databaseName, socketDirectory: nil, sslMode: "disable")
+    }
+
+    /// Creates the cluster if needed, starts it if stopped, makes sure the `switchboard` database exists,
+    /// and returns its address.
+    @discardableResult
+    public func start() throws -> DatabaseURL {
+        if !isInitialized { try initialize() }
+        if try !isRunning() {
+            var settings = try readSettings()
+            if Shell.isListening(port: settings.port), let port = Shell.freeLoopbackPort() {
+                settings.port = port
+                try writeSettings(settings)
+            }
+            let pgCtl = try Self.binary("pg_ctl")
+            let options = "-p \(settings.port) -c listen_addresses=127.0.0.1 -c unix_socket_directories='\(socketDirectory.path)'"
+            let result = try Shell.run(pgCtl, ["-D", dataDirectory.path, "-l", logFile.path, "-o", options, "-w", "-t", "60",
+                                               "start"], as: runAs)
+            guard result.status == 0 else {
+                throw SwitchboardError(.unavailable, "cluster_start_failed",
+                                       "The local PostgreSQL cluster in \(directory.path) did not start; see \(logFile.path).")
+            }
+        }
+        let settings = try readSettings()
+        let psql = try Self.binary("psql")
+        let socket = socketDirectory.path
+        let exists = try Shell.run(psql, ["-h", socket, "-p", "\(settings.port)", "-U", "postgres", "-d", "postgres",
+                                          "-tAc", "SELECT 1 FROM pg_database WHERE datname = '\(Self.databaseName)'"],
+                                   as: runAs)
+        if !exists.output.contains("1") {
+            try Shell.run(psql, ["-h", socket, "-p", "\(settings.port)", "-U", "postgres", "-d", "postgres",
+                                 "-c", "CREATE DATABASE \(Self.databaseName)"], as: runAs)
+        }
+        return try url()
+    }
+
+    /// Stops the server (fast shutdown); does nothing when it is not running.
+    public func stop() throws {
+        guard try isRunning() else { return }
+        let pgCtl = try Self.binary("pg_ctl")
+        try Shell.run(pgCtl, ["-D", dataDirectory.path, "-m", ephemeral ? "immediate" : "fast", "-w", "stop"],
+                      as: runAs)
+    }
+
+    private func initialize() throws {
+        let files = FileManager.default
+        try? files.removeItem(at: dataDirectory)
+        try files.createDirectory(at: directory, withIntermediateDirectories: true,
+                                  attributes: [.posixPermissions: 0o755])
+        for folder in [dataDirectory, socketDirectory] {
+            try files.createDirectory(at: folder, withIntermediateDirectories: true,
+                                      attributes: [.posixPermissions: 0o700])
+        }
+        try files.setAttributes([.posixPermissions: 0o755], ofItemAtPath: socketDirectory.path)
+        let password = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let passwordFile = directory.appendingPathComponent("initdb.pw")
+        try password.write(to: passwordFile, atomically: true, encoding: .utf8)
+        defer { try? files.removeItem(at: passwordFile) }
+        if let user = runAs {
+            try Shell.run("/bin/chown", ["-R", user, dataDirectory.path, socketDirectory.path, passwordFile.path])
+        }
+        let initdb = try Self.binary("initdb")
+        let result = try Shell.run(initdb, ["-D", dataDirectory.path, "-U", "postgres", "-E", "UTF8", "--no-locale",
+                                            "--auth-local=trust", "--auth-host=scram-sha-256",
+                                            "--pwfile=\(passwordFile.path)"] + (ephemeral ? ["-N"] : []),
+                                   as: runAs)
+        guard result.status == 0 else {
+            throw SwitchboardError(.unavailable, "cluster_init_failed",
+                                   "initdb could not create a cluster in \(dataDirectory.path): \(result.output.suffix(300))")
+        }
+        var tuning = """
+
+            # Switchboard's embedded cluster: loopback only.
+            listen_addresses = '127.0.0.1'
+            max_connections = 300
+            shared_buffers = 512MB
+            work_mem = 32MB
+            maintenance_work_mem = 256MB
+            max_wal_size = 4GB
+            """
+        if ephemeral {
+            tuning += "\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+        }
+        let handle = try FileHandle(forWritingTo: dataDirectory.appendingPathComponent("postgresql.conf"))
+        handle.seekToEndOfFile()
+        handle.write(Data((tuning + "\n").utf8))
+        try handle.close()
+        guard let port = Shell.freeLoopbackPort() else {
+            throw SwitchboardError(.unavailable, "no_free_port", "No free loopback port was found for PostgreSQL.")
+        }
+        try writeSettings(Settings(port: port, password: password))
+    }
+
+    struct Settings {
+        var port: Int
+        var password: String
+    }
+
+    private func readSettings() throws -> Settings {
+        guard let text = try? String(contentsOf: configFile, encoding: .utf8) else {
+            throw SwitchboardError(.unavailable, "cluster_missing",
+                                   "There is no local PostgreSQL cluster in \(directory.path); run 'switchboard db start'.")
+        }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        guard let port = values["port"].flatMap(Int.init), let password = values["password"] else {
+            throw SwitchboardError(.unavailable, "cluster_broken", "The file \(configFile.path) is damaged; remove \(directory.path) and start again.")
+        }
+        return Settings(port: port, password: password)
+    }
+
+    private func writeSettings(_ settings: Settings) throws {
+        try "port = \(settings.port)\npassword = \(settings.password)\n"
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: configFile.path)
+    }
+
+    /// Finds a PostgreSQL program: `pg_config --bindir`, then `/usr/lib/postgresql/*/bin` (newest first), then PATH.
+    static func binary(_ name: String) throws -> String {
+        var candidates: [String] = []
+        if let pgConfig = Shell.which("pg_config"),
+           let output = try? Shell.run(pgConfig, ["--bindir"]), output.status == 0 {
+            candidates.append(output.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        candidates += versions.sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
+        for directory in candidates where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+            return "\(directory)/\(name)"
+        }
+        if let found = Shell.which(name) { return found }
+        throw SwitchboardError(.unavailable, "postgres_not_installed",
+                               "PostgreSQL's '\(name)' was not found; install the server (on Debian: apt-get install postgresql-15) or set DATABASE_URL.")
+    }
+}

@@ -1,0 +1,95 @@
+/// Whose conversations a batch operation takes.
+public enum Source: Sendable, Equatable {
+    case sender(String)
+    case unassigned
+    case anyone
+
+    /// The form recorded in history and shown back to users.
+    public var description: String {
+        switch self {
+        case .sender(let handle): handle
+        case .unassigned: "unassigned"
+        case .anyone: "anyone"
+        }
+    }
+}
+
+/// Who receives them: named active senders in the given order, or every active sender by handle.
+public enum Target: Sendable, Equatable {
+    case senders([String])
+    case allActive
+}
+
+/// How moved conversations are spread over the targets.
+public enum Distribution: String, Sendable, Equatable {
+    /// The contract's even split: ⌊k/n⌋ or ⌈k/n⌉ each, in blocks, oldest first, extras to the first targets.
+    case even
+    /// Fill the targets so that their resulting open loads are as equal as possible.
+    case balance
+}
+
+/// The kinds of batch written to history.
+public enum BatchKind: String, Sendable, Codable, CaseIterable {
+    case reassignAll = "reassign_all"
+    case reassignSome = "reassign_some"
+    case unassignAll = "unassign_all"
+    case reassign
+    case selfAssign = "self_assign"
+    case release
+    case claim
+    case undo
+}
+
+/// What a target received in a batch.
+public struct SenderReceipt: Sendable, Equatable, Codable {
+    public let handle: String
+    public let received: Int
+
+    public init(handle: String, received: Int) {
+        self.handle = handle
+        self.received = received
+    }
+}
+
+/// The result of one assignment operation, identical for a dry run and the real run.
+public struct BatchResult: Sendable, Equatable {
+    /// Nil on a dry run or when nothing moved.
+    public var batchID: Int64?
+    public var operation: BatchKind
+    public var campaignID: Int64
+    public var statusFilter: String
+    public var matched: Int
+    public var moved: Int
+    public var unchanged: Int
+    public var dryRun: Bool
+    public var perSender: [SenderReceipt]
+    /// Reassign Some and self-assign: how many were asked for.
+    public var requested: Int?
+    /// Undo: conversations left alone because their assignee changed since.
+    public var skipped: Int?
+
+    public init(batchID: Int64?, operation: BatchKind, campaignID: Int64, statusFilter: String, matched: Int,
+                moved: Int, unchanged: Int, dryRun: Bool, perSender: [SenderReceipt], requested: Int? = nil,
+                skipped: Int? = nil) {
+        self.batchID = batchID
+        self.operation = operation
+        self.campaignID = campaignID
+        self.statusFilter = statusFilter
+        self.matched = matched
+        self.moved = moved
+        self.unchanged = unchanged
+        self.dryRun = dryRun
+        self.perSender = perSender
+        self.requested = requested
+        self.skipped = skipped
+    }
+}
+
+/// The even split of the contract: how many of `k` conversations each of `n` targets receives.
+public enum EvenSplit {
+    /// Target `i` (0-based) gets ⌈k/n⌉ if `i < k mod n`, else ⌊k/n⌋.
+    public static func shares(of k: Int, over n: Int) -> [Int] {
+        precondition(n > 0 && k >= 0)
+        return (0..<n).map { k / n + ($0 < k % n ? 1 : 0) }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A tenant. Nothing of one organization is visible to another.
+public struct Organization: Sendable, Codable, Equatable {
+    public let id: Int64
+    public let name: String
+}
+
+/// The three roles of the contract.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    case admin, organizer, texter
+
+    /// Admins and organizers run batch operations and see sender lists.
+    public var canManage: Bool { self != .texter }
+}
+
+/// A person in an organization.
+public struct User: Sendable, Codable, Equatable {
+    public let id: Int64
+    public let orgID: Int64
+    public let handle: String
+    public let name: String
+    public let role: Role
+    public let active: Bool
+}
+
+/// A campaign's self-assign rules.
+public struct SelfAssignSettings: Sendable, Codable, Equatable {
+    public var selfAssign: Bool
+    public var batchSize: Int
+    public var maxOpen: Int?
+    public var requireFinishedBatch: Bool
+
+    public static let defaultBatchSize = 300
+    public static let batchSizeRange = 1...5000
+
+    public init(selfAssign: Bool = false, batchSize: Int = defaultBatchSize, maxOpen: Int? = nil,
+                requireFinishedBatch: Bool = true) {
+        self.selfAssign = selfAssign
+        self.batchSize = batchSize
+        self.maxOpen = maxOpen
+        self.requireFinishedBatch = requireFinishedBatch
+    }
+
+    /// Checks the ranges of the contract, naming the bad value.
+    public func validate() throws(SwitchboardError) {
+        guard Self.batchSizeRange.contains(batchSize) else {
+            throw .invalid("invalid_batch_size", "Batch size \(batchSize) is out of range; it must be from 1 to 5000.")
+        }
+        if let maxOpen, maxOpen < 1 {
+            throw .invalid("invalid_max_open", "Max open \(maxOpen) is out of range; it must be at least 1.")
+        }
+    }
+}
+
+/// A texting campaign of one organization.
+public struct Campaign: Sendable, Equatable {
+    public let id: Int64
+    public let orgID: Int64
+    public let name: String
+    public let settings: SelfAssignSettings
+    public let createdAt: Date
+}
+
+/// A user on a campaign's sender list with their per-status counts.
+public struct SenderCounts: Sendable, Equatable {
+    public let handle: String
+    public let name: String
+    public let active: Bool
+    public let counts: StatusCounts
+}
+
+/// Conversations per status; `total` is their sum.
+public struct StatusCounts: Sendable, Equatable {
+    public var byStatus: [ConversationStatus: Int]
+
+    public init(_ byStatus: [ConversationStatus: Int] = [:]) { self.byStatus = byStatus }
+
+    public subscript(status: ConversationStatus) -> Int {
+        get { byStatus[status, default: 0] }
+        set { byStatus[status] = newValue }
+    }
+
+    public var total: Int { byStatus.values.reduce(0, +) }
+}
+
+/// The sender list of a campaign: each sender's counts and the unassigned pool's.
+public struct SenderList: Sendable, Equatable {
+    public let campaignID: Int64
+    public let senders: [SenderCounts]
+    public let unassigned: StatusCounts
+
+    /// Every conversation of the campaign is counted exactly once.
+    public var total: Int { senders.reduce(unassigned.total) { $0 + $1.counts.total } }
+}
+
+/// One contact inside one campaign.
+public struct Conversation: Sendable, Equatable {
+    public let id: Int64
+    public let campaignID: Int64
+    public let phone: String
+    public let name: String
+    public let status: ConversationStatus
+    public let assignee: String?
+    public let unread: Bool
+    public let lastMessageAt: Date?
+    public let createdAt: Date
+}

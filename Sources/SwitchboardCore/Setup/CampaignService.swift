@@ -1,0 +1,70 @@
+import Foundation
+import PostgresNIO
+
+/// Campaigns and their self-assign settings.
+public struct CampaignService: Sendable {
+    let database: Database
+
+    public init(_ database: Database) { self.database = database }
+
+    public func create(orgID: Int64, name: String, settings: SelfAssignSettings = .init()) async throws -> Campaign {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        guard (1...200).contains(name.count) else {
+            throw SwitchboardError.invalid("invalid_name", "Campaign name '\(name)' must be 1 to 200 characters.")
+        }
+        try settings.validate()
+        let rows = try await database.query("""
+            INSERT INTO campaigns (org_id, name, self_assign, batch_size, max_open, require_finished_batch)
+            VALUES (\(orgID), \(name), \(settings.selfAssign), \(settings.batchSize), \(settings.maxOpen),
+                    \(settings.requireFinishedBatch))
+            RETURNING \(unescaped: Self.columns)
+            """)
+        return try Self.campaign(from: rows[0])
+    }
+
+    /// A campaign by id; `orgID` restricts the lookup to one organization (another organization's campaign
+    /// is reported as not existing).
+    public func campaign(id: Int64, orgID: Int64? = nil) async throws -> Campaign {
+        let rows = try await database.query("""
+            SELECT \(unescaped: Self.columns) FROM campaigns
+            WHERE id = \(id) AND (\(orgID)::bigint IS NULL OR org_id = \(orgID))
+            """)
+        guard let row = rows.first else { throw Self.unknown(id) }
+        return try Self.campaign(from: row)
+    }
+
+    /// Changes some settings; nil leaves a setting as it is. `clearMaxOpen` removes the cap.
+    public func update(id: Int64, selfAssign: Bool? = nil, batchSize: Int? = nil, maxOpen: Int? = nil,
+                       clearMaxOpen: Bool = false, requireFinishedBatch: Bool? = nil) async throws -> Campaign {
+        let current = try await campaign(id: id)
+        var settings = current.settings
+        if let selfAssign { settings.selfAssign = selfAssign }
+        if let batchSize { settings.batchSize = batchSize }
+        if let maxOpen { settings.maxOpen = maxOpen }
+        if clearMaxOpen { settings.maxOpen = nil }
+        if let requireFinishedBatch { settings.requireFinishedBatch = requireFinishedBatch }
+        try settings.validate()
+        let rows = try await database.query("""
+            UPDATE campaigns SET self_assign = \(settings.selfAssign), batch_size = \(settings.batchSize),
+                max_open = \(settings.maxOpen), require_finished_batch = \(settings.requireFinishedBatch)
+            WHERE id = \(id)
+            RETURNING \(unescaped: Self.columns)
+            """)
+        return try Self.campaign(from: rows[0])
+    }
+
+    static let columns = "id, org_id, name, self_assign, batch_size, max_open, require_finished_batch, created_at"
+
+    static func campaign(from row: PostgresRow) throws -> Campaign {
+        let (id, orgID, name, selfAssign, batchSize, maxOpen, requireFinished, createdAt) =
+            try row.decode((Int64, Int64, String, Bool, Int, Int?, Bool, Date).self)
+        return Campaign(id: id, orgID: orgID, name: name,
+                        settings: SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+                                                     requireFinishedBatch: requireFinished),
+                        createdAt: createdAt)
+    }
+
+    static func unknown(_ id: Int64) -> SwitchboardError {
+        .notFound("unknown_campaign", "Campaign \(id) does not exist.")
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import PostgresNIO
+
+/// Per-(assignee, status) conversation counts, kept in `conversation_counts` as append-only deltas (so that
+/// concurrent writers never wait on a shared counter row) and folded together now and then.
+struct ConversationCounts: Sendable {
+    let database: Database
+
+    init(_ database: Database) { self.database = database }
+
+    struct Snapshot {
+        var bySender: [Int64: StatusCounts] = [:]
+        var unassigned = StatusCounts()
+    }
+
+    func counts(campaignID: Int64) async throws -> Snapshot {
+        let rows = try await database.query("""
+            SELECT assignee_id, status, sum(n)::bigint, count(*)::bigint FROM conversation_counts
+            WHERE campaign_id = \(campaignID)
+            GROUP BY assignee_id, status
+            """)
+        var snapshot = Snapshot()
+        var deltaRows = 0
+        for row in rows {
+            let (assignee, status, n, pieces) = try row.decode((Int64?, String, Int64, Int64).self)
+            deltaRows += Int(pieces)
+            guard n != 0, let status = ConversationStatus(rawValue: status) else { continue }
+            if let assignee {
+                snapshot.bySender[assignee, default: .init()][status] = Int(n)
+            } else {
+                snapshot.unassigned[status] = Int(n)
+            }
+        }
+        if deltaRows > 2 * rows.count + 64 {
+            try await compact(campaignID: campaignID)
+        }
+        return snapshot
+    }
+
+    /// Folds a campaign's deltas into one row per (assignee, status). Concurrent writers keep appending;
+    /// a concurrent compaction waits on the advisory lock's holder or skips.
+    func compact(campaignID: Int64) async throws {
+        try await database.transaction { connection in
+            let locked = try await connection.rows(
+                "SELECT pg_try_advisory_xact_lock(7402662, \(Int32(truncatingIfNeeded: campaignID)))",
+                logger: database.logger)
+            guard try locked.first?.decode(Bool.self) == true else { return }
+            try await connection.query("""
+                WITH folded AS (
+                    DELETE FROM conversation_counts WHERE campaign_id = \(campaignID)
+                    RETURNING assignee_id, status, n
+                )
+                INSERT INTO conversation_counts (campaign_id, assignee_id, status, n)
+                SELECT \(campaignID), assignee_id, status, sum(n) FROM folded
+                GROUP BY assignee_id, status HAVING sum(n) <> 0
+                """, logger: database.logger)
+        }
+    }
+}

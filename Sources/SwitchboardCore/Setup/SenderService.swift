@@ -1,0 +1,93 @@
+import Foundation
+import PostgresNIO
+
+/// A campaign's sender list: who may receive its conversations, and how many each holds.
+public struct SenderService: Sendable {
+    let database: Database
+
+    public init(_ database: Database) { self.database = database }
+
+    /// Puts users of the campaign's organization on its sender list (reactivating any that were deactivated).
+    /// All handles must exist, or nothing is added.
+    public func add(campaignID: Int64, handles: [String]) async throws {
+        guard !handles.isEmpty else {
+            throw SwitchboardError.invalid("missing_handles", "Name at least one user to add as a sender.")
+        }
+        for handle in handles { try Directory.validate(handle: handle) }
+        let campaign = try await CampaignService(database).campaign(id: campaignID)
+        try await database.transaction { connection in
+            let rows = try await connection.rows("""
+                SELECT h.handle FROM unnest(\(handles)::text[]) AS h(handle)
+                LEFT JOIN users u ON u.org_id = \(campaign.orgID) AND u.handle = h.handle
+                WHERE u.id IS NULL
+                """, logger: database.logger)
+            if let missing = rows.first {
+                let handle = try missing.decode(String.self)
+                throw SwitchboardError.notFound("unknown_user",
+                                                "User '\(handle)' does not exist in the campaign's organization.")
+            }
+            try await connection.query("""
+                INSERT INTO campaign_senders (campaign_id, org_id, user_id)
+                SELECT \(campaignID), u.org_id, u.id FROM users u
+                WHERE u.org_id = \(campaign.orgID) AND u.handle = ANY(\(handles)::text[])
+                ON CONFLICT (campaign_id, user_id) DO UPDATE SET active = true
+                """, logger: database.logger)
+        }
+    }
+
+    /// Takes a sender off duty: they keep their conversations (an organizer moves them with the batch operations)
+    /// but can no longer receive or request any.
+    public func deactivate(campaignID: Int64, handle: String) async throws {
+        let sender = try await self.sender(campaignID: campaignID, handle: handle)
+        try await database.query("""
+            UPDATE campaign_senders SET active = false WHERE campaign_id = \(campaignID) AND user_id = \(sender.userID)
+            """)
+    }
+
+    struct SenderRef {
+        let userID: Int64
+        let active: Bool
+    }
+
+    /// A sender of the campaign by handle; a user who exists but is not on this campaign's list is named as such.
+    func sender(campaignID: Int64, handle: String) async throws -> SenderRef {
+        try await Self.sender(campaignID: campaignID, handle: handle, on: database)
+    }
+
+    static func sender(campaignID: Int64, handle: String, on database: Database) async throws -> SenderRef {
+        let rows = try await database.query("""
+            SELECT u.id, s.active FROM campaigns c
+            JOIN users u ON u.org_id = c.org_id AND u.handle = \(handle)
+            LEFT JOIN campaign_senders s ON s.campaign_id = c.id AND s.user_id = u.id
+            WHERE c.id = \(campaignID)
+            """)
+        guard let row = rows.first else {
+            _ = try await CampaignService(database).campaign(id: campaignID)
+            throw SwitchboardError.notFound("unknown_sender", "User '\(handle)' does not exist in the campaign's organization.")
+        }
+        let (userID, active) = try row.decode((Int64, Bool?).self)
+        guard let active else {
+            throw SwitchboardError.notFound("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaignID).")
+        }
+        return SenderRef(userID: userID, active: active)
+    }
+
+    /// The sender list with per-status counts and the unassigned row. Reads maintained counts, so its cost
+    /// depends on the number of senders, not of conversations.
+    public func list(campaignID: Int64) async throws -> SenderList {
+        _ = try await CampaignService(database).campaign(id: campaignID)
+        let senders = try await database.query("""
+            SELECT u.id, u.handle, u.name, s.active FROM campaign_senders s
+            JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
+            WHERE s.campaign_id = \(campaignID)
+            ORDER BY u.handle
+            """)
+        let counts = try await ConversationCounts(database).counts(campaignID: campaignID)
+        var list: [SenderCounts] = []
+        for row in senders {
+            let (id, handle, name, active) = try row.decode((Int64, String, String, Bool).self)
+            list.append(SenderCounts(handle: handle, name: name, active: active, counts: counts.bySender[id] ?? .init()))
+        }
+        return SenderList(campaignID: campaignID, senders: list, unassigned: counts.unassigned)
+    }
+}

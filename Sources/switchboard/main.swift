@@ -1,0 +1,4 @@
+import Foundation
+import SwitchboardCLI
+
+exit(await Switchboard.main())
