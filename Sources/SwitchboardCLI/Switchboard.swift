@@ -41,7 +41,9 @@ public struct Switchboard: AsyncParsableCommand {
                 return Exit.done.rawValue
             }
             if code.rawValue == 64 || error is ValidationError {
-                let message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                var message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                if message.hasPrefix("Error: ") { message.removeFirst(7) }
+                if !message.hasSuffix(".") { message += "." }
                 return report(SwitchboardError(.invalid, "usage", message), json: json)
             }
             if code.rawValue == 2 || code.rawValue == 3 { return code.rawValue }

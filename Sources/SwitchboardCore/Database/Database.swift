@@ -18,7 +18,7 @@ public struct Database: Sendable {
     /// Runs `body` with a running client pool, closed again when `body` returns or throws.
     /// Fails with `database_unavailable` when the database cannot be reached.
     public static func withDatabase<T: Sendable>(
-        url: DatabaseURL, logger: Logger = Logger(label: "switchboard"), maximumConnections: Int = 20,
+        url: DatabaseURL, logger: Logger = .quiet, maximumConnections: Int = 20,
         _ body: (Database) async throws -> T
     ) async throws -> T {
         let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections),
@@ -32,10 +32,21 @@ public struct Database: Sendable {
         }
     }
 
-    /// Checks that the database answers.
-    public func ping() async throws {
+    /// Checks that the database answers within `timeout`.
+    public func ping(timeout: Duration = .seconds(5)) async throws {
+        let client = client
+        let logger = logger
         do {
-            try await client.query("SELECT 1", logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await client.query("SELECT 1", logger: logger) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw SwitchboardError(.unavailable, "database_unavailable",
+                                           "The database at \(url) did not answer within \(timeout.components.seconds) seconds.")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
         } catch {
             throw mapped(error)
         }
@@ -123,6 +134,15 @@ public struct Database: Sendable {
                                     "The database at \(url) cannot be reached: \(text).")
         }
         return error
+    }
+}
+
+extension Logger {
+    /// Errors only: the driver's connection retries are not news to a CLI user.
+    public static var quiet: Logger {
+        var logger = Logger(label: "switchboard")
+        logger.logLevel = .error
+        return logger
     }
 }
 

@@ -208,3 +208,27 @@ public struct EmbeddedCluster: Sendable {
                                "PostgreSQL's '\(name)' was not found; install the server (on Debian: apt-get install postgresql-15) or set DATABASE_URL.")
     }
 }
+
+extension EmbeddedCluster {
+    /// A throwaway cluster in a new folder of the system temp directory, started, and stopped and deleted by a
+    /// detached watchdog as soon as process `pid` exits — however it exits. For tests and benchmarks.
+    public static func throwaway(label: String, stopWhenProcessExits pid: Int32 = getpid()) throws -> (EmbeddedCluster, DatabaseURL) {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("switchboard-\(label)-\(pid)-\(UUID().uuidString.prefix(8))")
+        let cluster = EmbeddedCluster(directory: directory, ephemeral: true)
+        try cluster.watch(pid: pid)
+        return (cluster, try cluster.start())
+    }
+
+    /// Spawns `sh` in its own session: it polls `pid`, then stops the server and removes the folder.
+    private func watch(pid: Int32) throws {
+        let pgCtl = try Self.binary("pg_ctl")
+        let script = """
+            while kill -0 "$1" 2>/dev/null; do sleep 0.2; done
+            if [ -n "$5" ]; then runuser -u "$5" -- "$2" -D "$3" -m immediate -w stop; else "$2" -D "$3" -m immediate -w stop; fi
+            rm -rf "$4"
+            """
+        try Shell.spawnDetached(["/usr/bin/setsid", "/bin/sh", "-c", script, "watchdog", String(pid), pgCtl,
+                                 dataDirectory.path, directory.path, runAs ?? ""])
+    }
+}

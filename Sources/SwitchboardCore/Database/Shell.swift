@@ -41,6 +41,23 @@ enum Shell {
         return Output(status: exitStatus, output: String(decoding: data, as: UTF8.self))
     }
 
+    /// Starts a program that outlives us, with its output discarded; does not wait for it.
+    static func spawnDetached(_ argv: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor: Int32 in [0, 1, 2] {
+            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else {
+            throw SwitchboardError(.unavailable, "spawn_failed", "Could not run \(argv[0]): \(String(cString: strerror(spawned))).")
+        }
+    }
+
     /// The first executable named `name` on PATH.
     static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"

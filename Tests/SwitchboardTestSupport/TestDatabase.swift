@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SwitchboardCore
+
+/// Databases for tests: a throwaway cluster for the whole test process (unless DATABASE_URL names a server),
+/// a template migrated once, and a fresh database cloned from it for each test, so tests run in parallel
+/// without seeing each other.
+public enum TestDatabase {
+    private static let server = Task<DatabaseURL, any Error> {
+        if let text = ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
+            return try DatabaseURL(parsing: text)
+        }
+        return try EmbeddedCluster.throwaway(label: "test").1
+    }
+
+    private static let template = Task<DatabaseURL, any Error> {
+        let server = try await TestDatabase.server.value
+        let name = "switchboard_template_\(getpid())"
+        try await admin(server) { database in
+            try await database.query("DROP DATABASE IF EXISTS \(unescaped: name)")
+            try await database.query("CREATE DATABASE \(unescaped: name)")
+        }
+        let url = server.with(database: name)
+        try await Database.withDatabase(url: url, logger: logger, maximumConnections: 1) { database in
+            try await Migrator.bundled().migrate(database)
+        }
+        return url
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "switchboard-tests")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    private static func admin<T: Sendable>(_ server: DatabaseURL, _ body: (Database) async throws -> T) async throws -> T {
+        try await Database.withDatabase(url: server.with(database: "postgres"), logger: logger,
+                                        maximumConnections: 2, body)
+    }
+
+    /// A new, migrated, empty database.
+    public static func make() async throws -> DatabaseURL {
+        let template = try await TestDatabase.template.value
+        let server = try await TestDatabase.server.value
+        let name = "switchboard_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await admin(server) { database in
+            var attempt = 0
+            while true {
+                do {
+                    try await database.query("CREATE DATABASE \(unescaped: name) TEMPLATE \(unescaped: template.database)")
+                    return
+                } catch where error.sqlState == "55006" && attempt < 50 {
+                    // The template's last connection is still closing.
+                    attempt += 1
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+        return server.with(database: name)
+    }
+
+    /// Runs `body` against a fresh database of its own.
+    public static func with<T: Sendable>(maximumConnections: Int = 20, _ body: (Database) async throws -> T) async throws -> T {
+        let url = try await make()
+        return try await Database.withDatabase(url: url, logger: logger, maximumConnections: maximumConnections, body)
+    }
+}

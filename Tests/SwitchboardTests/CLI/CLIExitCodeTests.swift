@@ -1,0 +1,33 @@
+import Foundation
+import SwitchboardCLI
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+@Suite("CLI exit codes")
+struct CLIExitCodeTests {
+    func run(_ url: DatabaseURL, _ arguments: [String]) async -> Int32 {
+        await Switchboard.main(arguments: arguments + ["--database-url", url.connectionString])
+    }
+
+    @Test("done 0, invalid input 2, usage 2, unreachable database 1")
+    func exitCodes() async throws {
+        let url = try await TestDatabase.make()
+        #expect(await run(url, ["org", "create", "Acme"]) == 0)
+        #expect(await run(url, ["user", "add", "--org", "Acme", "kevin"]) == 0)
+        #expect(await run(url, ["user", "add", "--org", "Acme", "Bad Handle"]) == 2)
+        #expect(await run(url, ["user", "add", "--org", "Nope", "zed"]) == 2)
+        #expect(await run(url, ["user", "add", "--org", "Acme", "zed", "--role", "boss"]) == 2)
+        #expect(await run(url, ["campaign", "create", "--org", "Acme", "X", "--batch-size", "0"]) == 2)
+        #expect(await run(url, ["campaign", "show", "424242"]) == 2)
+        #expect(await run(url, ["campaign", "show", "abc"]) == 2)
+        #expect(await run(url, ["no-such-command"]) == 2)
+        #expect(await Switchboard.main(arguments: ["org", "create", "Z", "--database-url",
+                                                   "postgres://nobody@127.0.0.1:1/none?sslmode=disable"]) == 1)
+        #expect(await Switchboard.main(arguments: ["org", "create", "Z", "--database-url", "mysql://x"]) == 2)
+        try await Database.withDatabase(url: url, logger: .init(label: "t")) { database in
+            let rows = try await database.query("SELECT count(*) FROM users")
+            #expect(try rows[0].decode(Int.self) == 1)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import PostgresNIO
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+/// The database itself refuses what must never happen, whatever SQL is sent.
+@Suite("Schema constraints")
+struct ConstraintTests {
+    func expectRefused(_ database: Database, state: String, _ query: PostgresQuery,
+                       sourceLocation: SourceLocation = #_sourceLocation) async {
+        do {
+            try await database.query(query)
+            Issue.record("the database accepted it", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.sqlState == state, "\(String(reflecting: error))", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a status outside the five")
+    func status() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23514",
+                                "UPDATE conversations SET status = 'archived' WHERE campaign_id = \(fixture.campaign.id)")
+        }
+    }
+
+    @Test("an assignee who is not a sender of the campaign")
+    func assigneeNotSender() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            let ada = try await Directory(database).user(orgID: fixture.org.id, handle: "ada")
+            await expectRefused(database, state: "23503", """
+                UPDATE conversations SET assignee_id = \(ada.id) WHERE campaign_id = \(fixture.campaign.id)
+                """)
+        }
+    }
+
+    @Test("a sender of another campaign as assignee")
+    func senderOfAnotherCampaign() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            let other = try await CampaignService(database).create(orgID: fixture.org.id, name: "Other")
+            let zed = try await Directory(database).addUser(orgID: fixture.org.id, handle: "zed")
+            try await SenderService(database).add(campaignID: other.id, handles: ["zed"])
+            await expectRefused(database, state: "23503", """
+                UPDATE conversations SET assignee_id = \(zed.id) WHERE campaign_id = \(fixture.campaign.id)
+                """)
+        }
+    }
+
+    @Test("a user of another organization on the sender list")
+    func crossOrganizationSender() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            let otherOrg = try await Directory(database).createOrganization(name: "Other org")
+            let stranger = try await Directory(database).addUser(orgID: otherOrg.id, handle: "stranger")
+            await expectRefused(database, state: "23503", """
+                INSERT INTO campaign_senders (campaign_id, org_id, user_id)
+                VALUES (\(fixture.campaign.id), \(fixture.org.id), \(stranger.id))
+                """)
+        }
+    }
+
+    @Test("a duplicate phone in one campaign")
+    func duplicatePhone() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23505", """
+                INSERT INTO conversations (campaign_id, phone) VALUES (\(fixture.campaign.id), '+15552000001')
+                """)
+        }
+    }
+
+    @Test("a malformed phone")
+    func malformedPhone() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23514", """
+                INSERT INTO conversations (campaign_id, phone) VALUES (\(fixture.campaign.id), '555-1234')
+                """)
+        }
+    }
+
+    @Test("a duplicate handle in one organization, and a handle with bad characters")
+    func handles() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23505", """
+                INSERT INTO users (org_id, handle, name, role) VALUES (\(fixture.org.id), 'kevin', 'Kevin 2', 'texter')
+                """)
+            await expectRefused(database, state: "23514", """
+                INSERT INTO users (org_id, handle, name, role) VALUES (\(fixture.org.id), 'Kevin!', 'K', 'texter')
+                """)
+        }
+    }
+
+    @Test("a batch size outside 1–5000")
+    func batchSize() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23514",
+                                "UPDATE campaigns SET batch_size = 5001 WHERE id = \(fixture.campaign.id)")
+        }
+    }
+
+    @Test("counts kept by the triggers match the rows after raw SQL changes")
+    func countsFollowRawSQL() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database, conversations: 20)
+            let kevin = try await Directory(database).user(orgID: fixture.org.id, handle: "kevin")
+            try await database.query("""
+                UPDATE conversations SET assignee_id = \(kevin.id), status = 'waiting'
+                WHERE campaign_id = \(fixture.campaign.id) AND id % 3 = 0
+                """)
+            try await database.query("DELETE FROM conversations WHERE campaign_id = \(fixture.campaign.id) AND id % 5 = 0")
+            #expect(try await fixture.countsAddUp())
+        }
+    }
+}
