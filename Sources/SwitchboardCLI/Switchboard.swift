@@ -9,7 +9,8 @@ public struct Switchboard: AsyncParsableCommand {
         abstract: "Who owns each conversation of a peer-to-peer texting campaign, and moving that ownership safely.",
         subcommands: [
             DB.self, Migrate.self, Serve.self, Org.self, UserCommand.self, Token.self, CampaignCommand.self,
-            Sender.self, Senders.self, Contacts.self, Conversations.self,
+            Sender.self, Senders.self, Contacts.self, Conversations.self, ReassignAll.self, ReassignSome.self,
+            UnassignAll.self, Reassign.self, History.self, Undo.self,
         ]
     )
 

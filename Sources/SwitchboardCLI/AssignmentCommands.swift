@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+
+/// `switchboard reassign-all --campaign C SOURCE [--status S] TARGET`
+struct ReassignAll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reassign-all", abstract: "Move every conversation of a source matching a status to the target(s).")
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var batch: BatchOptions
+    @Option(help: "Campaign id.") var campaign: Int64
+    @OptionGroup var source: SourceOptions
+    @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
+    @OptionGroup var target: TargetOptions
+
+    func run() async throws {
+        let status = try StatusFilter(parsing: status)
+        let result = try await options.withDatabase { database in
+            try await options.withProgress { onStart in
+                try await AssignmentService(database).reassignAll(
+                    .init(campaignID: campaign, source: source.source, status: status, target: target.target,
+                          distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun),
+                    onStart: onStart)
+            }
+        }
+        try options.emit(result)
+    }
+}
+
+/// `switchboard reassign-some --campaign C SOURCE [--status S] TARGET --count N`
+struct ReassignSome: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reassign-some", abstract: "Move the N oldest matching conversations of a source to the target(s).")
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var batch: BatchOptions
+    @Option(help: "Campaign id.") var campaign: Int64
+    @OptionGroup var source: SourceOptions
+    @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
+    @OptionGroup var target: TargetOptions
+    @Option(help: "How many of the oldest matching conversations to move.") var count: Int
+
+    func run() async throws {
+        let status = try StatusFilter(parsing: status)
+        let result = try await options.withDatabase { database in
+            try await options.withProgress { onStart in
+                try await AssignmentService(database).reassignSome(
+                    .init(campaignID: campaign, source: source.source, status: status, target: target.target,
+                          count: count, distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun),
+                    onStart: onStart)
+            }
+        }
+        try options.emit(result)
+    }
+}
+
+/// `switchboard unassign-all --campaign C --from HANDLE [--status S] [--yes]`
+struct UnassignAll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unassign-all",
+        abstract: "Return every matching conversation of a sender to the unassigned pool (asks for confirmation).")
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var batch: BatchOptions
+    @Option(help: "Campaign id.") var campaign: Int64
+    @Option(name: .customLong("from"), help: "The sender whose conversations are unassigned.") var from: String
+    @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
+    @Flag(help: "Do not ask; confirm up front.") var yes = false
+
+    func run() async throws {
+        let status = try StatusFilter(parsing: status)
+        let result = try await options.withDatabase { database in
+            let service = AssignmentService(database)
+            if batch.dryRun {
+                return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
+                                                     confirmationToken: nil, dryRun: true)
+            }
+            let preview = try await service.previewUnassignAll(campaignID: campaign, from: from, status: status,
+                                                               actor: batch.actor)
+            try options.confirm("This unassigns \(preview.count) conversations (status \(status.name)) from '\(from)' in campaign \(campaign).",
+                                expected: from, yes: yes)
+            return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
+                                                 confirmationToken: preview.confirmationToken)
+        }
+        try options.emit(result)
+    }
+}
+
+/// `switchboard reassign --conversation ID (--to HANDLE | --unassign)`
+struct Reassign: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Move one conversation to a sender, or unassign it.")
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var batch: BatchOptions
+    @Option(help: "Conversation id.") var conversation: Int64
+    @Option(help: "The active sender to receive it.") var to: String?
+    @Flag(help: "Return it to the unassigned pool.") var unassign = false
+    @Option(help: "Check that the conversation belongs to this campaign.") var campaign: Int64?
+
+    func validate() throws {
+        if (to != nil) == unassign { throw ValidationError("Give exactly one of --to HANDLE or --unassign.") }
+    }
+
+    func run() async throws {
+        let result = try await options.withDatabase { database in
+            try await AssignmentService(database).reassign(conversationID: conversation, to: to, actor: batch.actor,
+                                                           dryRun: batch.dryRun, campaignID: campaign)
+        }
+        try options.emit(result)
+    }
+}
+
+/// `switchboard undo --batch ID [--yes]`
+struct Undo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reverse a batch, for the conversations whose assignee is still what it set.")
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var batch: BatchOptions
+    @Option(name: .customLong("batch"), help: "Batch id.") var batchID: Int64
+    @Flag(help: "Do not ask; confirm up front.") var yes = false
+
+    func run() async throws {
+        let result = try await options.withDatabase { database in
+            let service = AssignmentService(database)
+            if !batch.dryRun {
+                let found = try await HistoryService(database).batch(id: batchID)
+                try options.confirm("This reverses batch \(batchID) (\(found.kind), \(found.moved) moved, by \(found.actor)).",
+                                    expected: "undo", yes: yes)
+            }
+            return try await service.undo(batchID: batchID, actor: batch.actor, dryRun: batch.dryRun)
+        }
+        try options.emit(result)
+    }
+}
+
+/// `switchboard history (--batch ID | --conversation ID | --campaign C)`
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a batch, a conversation's moves, or a campaign's batches.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "A batch and its moves.") var batch: Int64?
+    @Option(help: "Every move of one conversation.") var conversation: Int64?
+    @Option(help: "A campaign's batches, newest first.") var campaign: Int64?
+    @Option(help: "At most this many rows.") var limit = 100
+
+    func validate() throws {
+        if [batch, conversation, campaign].compactMap({ $0 }).count != 1 {
+            throw ValidationError("Give exactly one of --batch, --conversation or --campaign.")
+        }
+    }
+
+    func run() async throws {
+        let options = options
+        try await options.withDatabase { database in
+            let history = HistoryService(database)
+            if let batch {
+                let found = try await history.batch(id: batch)
+                let changes = try await history.changes(batchID: batch, limit: limit)
+                struct Output: Encodable { let batch: HistoryService.Batch; let changes: [HistoryService.Change] }
+                try options.emit(Output(batch: found, changes: changes)) {
+                    History.describe([found]) + "\n" + History.describe(changes)
+                }
+            } else if let conversation {
+                let changes = try await history.conversation(id: conversation)
+                struct Output: Encodable { let conversation_id: Int64; let changes: [HistoryService.Change] }
+                try options.emit(Output(conversation_id: conversation, changes: changes)) { History.describe(changes) }
+            } else if let campaign {
+                let batches = try await history.campaign(id: campaign, limit: limit)
+                struct Output: Encodable { let campaign_id: Int64; let batches: [HistoryService.Batch] }
+                try options.emit(Output(campaign_id: campaign, batches: batches)) { History.describe(batches) }
+            }
+        }
+    }
+
+    static func describe(_ batches: [HistoryService.Batch]) -> String {
+        table(["BATCH", "KIND", "ACTOR", "STATUS", "MATCHED", "MOVED", "UNCHANGED", "AT", "NOTE"], batches.map {
+            [String($0.id), $0.kind, $0.actor, $0.statusFilter, String($0.matched), String($0.moved),
+             String($0.unchanged), ISO8601DateFormatter().string(from: $0.createdAt),
+             $0.undoneBy.map { "undone by \($0)" } ?? $0.undoes.map { "undoes \($0)" } ?? ""]
+        })
+    }
+
+    static func describe(_ changes: [HistoryService.Change]) -> String {
+        table(["BATCH", "CONVERSATION", "KIND", "FROM", "TO", "ACTOR"], changes.map {
+            [String($0.batchID), String($0.conversationID), $0.kind, $0.from ?? "(unassigned)", $0.to ?? "(unassigned)",
+             $0.actor]
+        })
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+
+/// SOURCE: `--from HANDLE`, `--from-unassigned` or `--from-anyone`, exactly one.
+struct SourceOptions: ParsableArguments {
+    @Option(name: .customLong("from"), help: "Take this sender's conversations.") var from: String?
+    @Flag(help: "Take conversations from the unassigned pool.") var fromUnassigned = false
+    @Flag(help: "Take conversations from everyone, assigned or not.") var fromAnyone = false
+
+    func validate() throws {
+        let given = [from != nil, fromUnassigned, fromAnyone].filter { $0 }.count
+        if given != 1 {
+            throw ValidationError("Give exactly one source: --from HANDLE, --from-unassigned or --from-anyone.")
+        }
+    }
+
+    var source: Source {
+        if let from { return .sender(from) }
+        return fromUnassigned ? .unassigned : .anyone
+    }
+}
+
+/// TARGET: `--to H[,H…]` or `--to-all`, exactly one.
+struct TargetOptions: ParsableArguments {
+    @Option(help: "Give the conversations to these active senders, split evenly in this order (comma-separated).")
+    var to: String?
+    @Flag(help: "Distribute to every active sender of the campaign (by handle).") var toAll = false
+    @Flag(help: "Spread so the targets' open loads end up as equal as possible, instead of an even split.")
+    var balance = false
+
+    func validate() throws {
+        if (to != nil) == toAll {
+            throw ValidationError("Give exactly one target: --to H[,H…] or --to-all.")
+        }
+        if let to, to.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.isEmpty }) {
+            throw ValidationError("The target list '\(to)' has an empty handle.")
+        }
+    }
+
+    var target: Target { toAll ? .allActive : .senders(to!.split(separator: ",").map(String.init)) }
+    var distribution: Distribution { balance ? .balance : .even }
+}
+
+extension GlobalOptions {
+    /// Prints a batch result in JSON or as a short report.
+    func emit(_ result: BatchResult) throws {
+        try emit(result) {
+            let head = result.dryRun ? "Dry run: would move" : "Moved"
+            var lines = ["\(head) \(result.moved) of \(result.matched) matching conversations (\(result.unchanged) unchanged, status \(result.statusFilter))."]
+            if let requested = result.requested, requested > result.matched {
+                lines.append("Asked for \(requested); only \(result.matched) matched.")
+            }
+            if let skipped = result.skipped, skipped > 0 {
+                lines.append("Skipped \(skipped): their assignee changed since, or the previous sender is no longer active.")
+            }
+            lines += result.perSender.map { "  \($0.handle): +\($0.received)" }
+            if let batch = result.batchID { lines.append("Batch \(batch) (undo with: switchboard undo --batch \(batch))") }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    /// Runs `body` with a progress ticker on stderr once the operation says how many conversations it takes.
+    func withProgress<T: Sendable>(_ body: (@escaping @Sendable (Int) -> Void) async throws -> T) async throws -> T {
+        let progress = Progress(enabled: showsProgress)
+        let started = ContinuousClock.now
+        let box = TickerBox()
+        defer {
+            box.cancel()
+            progress.finish()
+        }
+        return try await body { count in
+            guard progress.enabled, count >= 20_000 else { return }
+            box.start(Task.detached {
+                while !Task.isCancelled {
+                    let seconds = (ContinuousClock.now - started).components.seconds
+                    progress.update("Moving \(count) conversations in one transaction… \(seconds)s")
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            })
+        }
+    }
+
+    /// Asks the operator to type `expected` when stdin is a terminal; refuses otherwise (unless --yes).
+    func confirm(_ prompt: String, expected: String, yes: Bool) throws {
+        if yes { return }
+        guard isatty(STDIN_FILENO) != 0 else {
+            throw SwitchboardError(.refused, "confirmation_required",
+                                   "This needs confirmation: run it in a terminal to type '\(expected)', or pass --yes.")
+        }
+        FileHandle.standardError.write(Data("\(prompt)\nType '\(expected)' to confirm: ".utf8))
+        guard readLine()?.trimmingCharacters(in: .whitespaces) == expected else {
+            throw SwitchboardError(.refused, "not_confirmed", "Not confirmed; nothing was changed.")
+        }
+    }
+}
+
+/// Holds the ticker task so the progress closure can start it once.
+final class TickerBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var task: Task<Void, Never>?
+
+    func start(_ task: Task<Void, Never>) {
+        lock.withLock {
+            self.task?.cancel()
+            self.task = task
+        }
+    }
+
+    func cancel() { lock.withLock { task?.cancel() } }
+}

@@ -1,0 +1,88 @@
+import Crypto
+import Foundation
+import PostgresNIO
+
+extension AssignmentService {
+    /// What Unassign All would do, and the token that lets it run.
+    public struct UnassignPreview: Sendable, Equatable {
+        public let count: Int
+        /// Single use, bound to campaign, sender, status filter and actor.
+        public let confirmationToken: String
+        public let expiresAt: Date
+    }
+
+    public static let confirmationLifetime: TimeInterval = 10 * 60
+
+    /// Counts what Unassign All would take from `handle` and issues a confirmation token for it.
+    public func previewUnassignAll(campaignID: Int64, from handle: String, status: StatusFilter, actor: String,
+                                   orgID: Int64? = nil) async throws -> UnassignPreview {
+        try Self.validate(actor: actor)
+        let campaign = try await campaign(campaignID, orgID: orgID)
+        return try await database.transaction { connection in
+            let sender = try await sender(handle, campaign: campaign, on: connection)
+            let selection = Selection(campaignID: campaign.id, source: .sender(handle), sourceID: sender.id,
+                                      status: status.status)
+            let count = try await count(selection, on: connection)
+            let token = "uc_" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let rows = try await connection.rows("""
+                INSERT INTO confirmation_tokens (token_hash, campaign_id, sender_id, status_filter, actor, expires_at)
+                VALUES (\(Directory.hash(token)), \(campaign.id), \(sender.id), \(status.name), \(actor),
+                        now() + make_interval(secs => \(Self.confirmationLifetime)))
+                RETURNING expires_at
+                """, logger: logger)
+            return UnassignPreview(count: count, confirmationToken: token, expiresAt: try rows[0].decode(Date.self))
+        }
+    }
+
+    /// Every conversation of `handle` matching the filter → unassigned. Runs only with a valid confirmation
+    /// token from `previewUnassignAll` (a dry run needs none); the token is used up only if the batch commits.
+    public func unassignAll(campaignID: Int64, from handle: String, status: StatusFilter, actor: String,
+                            confirmationToken: String?, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try Self.validate(actor: actor)
+        let campaign = try await campaign(campaignID, orgID: orgID)
+        return try await database.transaction(.repeatableRead) { connection in
+            let sender = try await sender(handle, campaign: campaign, on: connection)
+            if !dryRun {
+                try await useConfirmation(confirmationToken, campaignID: campaign.id, senderID: sender.id,
+                                          status: status, actor: actor, on: connection)
+            }
+            let selection = Selection(campaignID: campaign.id, source: .sender(handle), sourceID: sender.id,
+                                      status: status.status)
+            let batchID = dryRun ? nil : try await nextBatchID(on: connection)
+            let outcome = try await move(selection, to: [nil], starts: [0], batchID: batchID, on: connection)
+            let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: .unassignAll, actor: actor,
+                                                   statusFilter: status, parameters: ["source": handle],
+                                                   outcome: outcome, on: connection)
+            return BatchResult(batchID: recorded, operation: .unassignAll, campaignID: campaign.id,
+                               statusFilter: status.name, matched: outcome.matched, moved: outcome.moved,
+                               unchanged: outcome.matched - outcome.moved, dryRun: dryRun, perSender: [])
+        }
+    }
+
+    private func useConfirmation(_ token: String?, campaignID: Int64, senderID: Int64, status: StatusFilter,
+                                 actor: String, on connection: PostgresConnection) async throws {
+        guard let token, !token.isEmpty else {
+            throw SwitchboardError.refused("confirmation_required",
+                                           "Unassign All needs a confirmation token from its preview.")
+        }
+        let rows = try await connection.rows("""
+            UPDATE confirmation_tokens SET used_at = now()
+            WHERE token_hash = \(Directory.hash(token)) AND used_at IS NULL AND expires_at > now()
+              AND campaign_id = \(campaignID) AND sender_id = \(senderID) AND status_filter = \(status.name)
+              AND actor = \(actor)
+            RETURNING 1
+            """, logger: logger)
+        guard rows.isEmpty else { return }
+        let found = try await connection.rows("""
+            SELECT used_at IS NOT NULL, expires_at <= now() FROM confirmation_tokens WHERE token_hash = \(Directory.hash(token))
+            """, logger: logger)
+        let reason: String
+        if let row = found.first {
+            let (used, expired) = try row.decode((Bool, Bool).self)
+            reason = used ? "has already been used" : expired ? "has expired" : "was issued for another campaign, sender, status filter or actor"
+        } else {
+            reason = "is not one that was issued"
+        }
+        throw SwitchboardError.conflict("invalid_confirmation", "The confirmation token \(reason); preview again to get a new one.")
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import PostgresNIO
+
+extension AssignmentService {
+    /// Reverses an earlier batch as a new batch, for the conversations whose assignee is still what that batch
+    /// set (and whose previous sender is still active); the others are reported as `skipped`.
+    /// A batch can be undone once.
+    public func undo(batchID: Int64, actor: String, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try Self.validate(actor: actor)
+        let batch = try await HistoryService(database).batch(id: batchID, orgID: orgID)
+        if let undoneBy = batch.undoneBy {
+            throw SwitchboardError.conflict("already_undone", "Batch \(batchID) was already undone by batch \(undoneBy).")
+        }
+        do {
+            return try await database.transaction(.repeatableRead) { connection in
+                let newBatch = dryRun ? nil : try await nextBatchID(on: connection)
+                let outcome = try await reverse(batch: batch, into: newBatch, on: connection)
+                let recorded = try await recordIfMoved(newBatch, campaignID: batch.campaignID, kind: .undo, actor: actor,
+                                                       statusFilter: .any, parameters: ["batch": String(batchID)],
+                                                       outcome: outcome.move, undoes: batchID, on: connection)
+                return BatchResult(batchID: recorded, operation: .undo, campaignID: batch.campaignID, statusFilter: "any",
+                                   matched: outcome.move.matched, moved: outcome.move.moved, unchanged: 0,
+                                   dryRun: dryRun, perSender: outcome.receipts,
+                                   skipped: outcome.move.matched - outcome.move.moved)
+            }
+        } catch let error as SwitchboardError {
+            throw error
+        } catch where error.sqlState == "23505" && error.constraintName == "assignment_batches_undone_once" {
+            throw SwitchboardError.conflict("already_undone", "Batch \(batchID) was already undone.")
+        }
+    }
+
+    private func reverse(batch: HistoryService.Batch, into newBatch: Int64?, on connection: PostgresConnection) async throws
+        -> (move: MoveOutcome, receipts: [SenderReceipt])
+    {
+        var statement = SQLStatement()
+        let campaign = statement.bind(batch.campaignID)
+        statement.append("""
+            WITH changes AS (
+                SELECT conversation_id, from_assignee_id, to_assignee_id FROM assignment_changes
+                WHERE campaign_id = \(campaign) AND batch_id = \(statement.bind(batch.id))
+            ),
+            plan AS (
+                SELECT c.id, c.assignee_id AS from_id, ch.from_assignee_id AS to_id
+                FROM changes ch JOIN conversations c ON c.campaign_id = \(campaign) AND c.id = ch.conversation_id
+                WHERE c.assignee_id IS NOT DISTINCT FROM ch.to_assignee_id
+                  AND (ch.from_assignee_id IS NULL OR EXISTS (
+                      SELECT 1 FROM campaign_senders s
+                      WHERE s.campaign_id = \(campaign) AND s.user_id = ch.from_assignee_id AND s.active))
+            ),
+
+            """)
+        if let newBatch {
+            statement.append("""
+                moved AS (
+                    UPDATE conversations c SET assignee_id = p.to_id, updated_at = now()
+                    FROM plan p WHERE c.campaign_id = \(campaign) AND c.id = p.id
+                    RETURNING c.id, p.from_id, p.to_id
+                ),
+                history AS (
+                    INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
+                    SELECT \(campaign), \(statement.bind(newBatch)), id, from_id, to_id FROM moved
+                )
+
+                """)
+        } else {
+            statement.append("moved AS (SELECT id, from_id, to_id FROM plan)\n")
+        }
+        statement.append("""
+            SELECT u.handle, r.received, (SELECT count(*) FROM changes), (SELECT count(*) FROM moved)
+            FROM (SELECT 1) one
+            LEFT JOIN (SELECT to_id, count(*) AS received FROM moved WHERE to_id IS NOT NULL GROUP BY to_id) r ON true
+            LEFT JOIN users u ON u.id = r.to_id
+            ORDER BY u.handle
+            """)
+        var outcome = MoveOutcome(matched: 0, moved: 0, received: [])
+        var receipts: [SenderReceipt] = []
+        for try await (handle, received, matched, moved) in try await connection.query(statement.query, logger: logger)
+            .decode((String?, Int?, Int, Int).self) {
+            if let handle, let received { receipts.append(SenderReceipt(handle: handle, received: received)) }
+            outcome.matched = matched
+            outcome.moved = moved
+        }
+        return (outcome, receipts)
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The assignment operations: Reassign All, Reassign Some, Unassign All, single reassign, undo.
+/// Each is one transaction that writes one batch and one history row per conversation it moves, or changes
+/// nothing; `dryRun` returns exactly what the real run would, and writes nothing.
+public struct AssignmentService: Sendable {
+    let database: Database
+
+    public init(_ database: Database) { self.database = database }
+
+    var logger: Logger { database.logger }
+
+    // MARK: Resolving names
+
+    struct Resolved {
+        let campaign: Campaign
+        /// The assignee the source selects: a sender's id, or nil with `sourceIsPool`/`sourceIsAnyone`.
+        var sourceID: Int64?
+        var source: Source
+        /// Target user ids in dealing order, with their handles.
+        var targets: [(id: Int64, handle: String)]
+    }
+
+    func resolveSource(_ source: Source, campaign: Campaign, on connection: PostgresConnection) async throws -> Int64? {
+        guard case .sender(let handle) = source else { return nil }
+        return try await sender(handle, campaign: campaign, on: connection).id
+    }
+
+    /// A sender of the campaign by handle, with whether they are active.
+    func sender(_ handle: String, campaign: Campaign, on connection: PostgresConnection) async throws
+        -> (id: Int64, active: Bool)
+    {
+        try Directory.validate(handle: handle)
+        let rows = try await connection.rows("""
+            SELECT u.id, s.active FROM users u
+            LEFT JOIN campaign_senders s ON s.campaign_id = \(campaign.id) AND s.user_id = u.id
+            WHERE u.org_id = \(campaign.orgID) AND u.handle = \(handle)
+            """, logger: logger)
+        guard let row = rows.first else {
+            throw SwitchboardError.notFound("unknown_sender",
+                                            "User '\(handle)' does not exist in the organization of campaign \(campaign.id).")
+        }
+        let (id, active) = try row.decode((Int64, Bool?).self)
+        guard let active else {
+            throw SwitchboardError.notFound("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaign.id).")
+        }
+        return (id, active)
+    }
+
+    /// The active senders a target names, in dealing order: as given, or every active sender by handle.
+    func resolveTargets(_ target: Target, campaign: Campaign, on connection: PostgresConnection) async throws
+        -> [(id: Int64, handle: String)]
+    {
+        switch target {
+        case .allActive:
+            let rows = try await connection.rows("""
+                SELECT u.id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
+                WHERE s.campaign_id = \(campaign.id) AND s.active ORDER BY u.handle
+                """, logger: logger)
+            guard !rows.isEmpty else {
+                throw SwitchboardError.invalid("no_active_senders", "Campaign \(campaign.id) has no active senders to distribute to.")
+            }
+            return try rows.map { try $0.decode((Int64, String).self) }.map { (id: $0.0, handle: $0.1) }
+        case .senders(let handles):
+            guard !handles.isEmpty else {
+                throw SwitchboardError.invalid("missing_target", "Name at least one sender to receive the conversations.")
+            }
+            var seen = Set<String>()
+            var targets: [(id: Int64, handle: String)] = []
+            for handle in handles {
+                guard seen.insert(handle).inserted else {
+                    throw SwitchboardError.invalid("duplicate_target", "Sender '\(handle)' is named twice in the targets.")
+                }
+                let sender = try await sender(handle, campaign: campaign, on: connection)
+                guard sender.active else {
+                    throw SwitchboardError.invalid("inactive_target",
+                                                   "Sender '\(handle)' is deactivated on campaign \(campaign.id) and cannot receive conversations.")
+                }
+                targets.append((sender.id, handle))
+            }
+            return targets
+        }
+    }
+
+    func campaign(_ id: Int64, orgID: Int64?) async throws -> Campaign {
+        try await CampaignService(database).campaign(id: id, orgID: orgID)
+    }
+
+    // MARK: The move
+
+    /// Which conversations a move takes.
+    struct Selection {
+        var campaignID: Int64
+        var source: Source
+        var sourceID: Int64?
+        var status: ConversationStatus?
+        /// The oldest `limit` only (Reassign Some).
+        var limit: Int?
+        /// One conversation only (single reassign).
+        var conversationID: Int64?
+
+        /// Appends the WHERE conditions selecting these conversations from `conversations c`.
+        func conditions(_ statement: inout SQLStatement) {
+            statement.append("c.campaign_id = \(statement.bind(campaignID))")
+            switch source {
+            case .sender: statement.append(" AND c.assignee_id = \(statement.bind(sourceID))")
+            case .unassigned: statement.append(" AND c.assignee_id IS NULL")
+            case .anyone: break
+            }
+            if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
+            if let conversationID { statement.append(" AND c.id = \(statement.bind(conversationID))") }
+        }
+    }
+
+    /// How many conversations the selection takes (capped by its limit).
+    func count(_ selection: Selection, on connection: PostgresConnection) async throws -> Int {
+        var statement = SQLStatement()
+        statement.append("SELECT count(*) FROM (SELECT 1 FROM conversations c WHERE ")
+        selection.conditions(&statement)
+        if let limit = selection.limit { statement.append(" LIMIT \(statement.bind(limit))") }
+        statement.append(") matched")
+        return try await connection.rows(statement.query, logger: logger)[0].decode(Int.self)
+    }
+
+    struct MoveOutcome {
+        var matched: Int
+        var moved: Int
+        /// Per target slot (in dealing order): conversations received.
+        var received: [Int]
+    }
+
+    /// Deals the selected conversations, oldest first (creation order, then id), in blocks: target `i` takes
+    /// positions `starts[i] ..< starts[i+1]`. A target of nil unassigns (sent as 0: user ids start at 1). Conversations already on their
+    /// computed target are left alone. With a batch id, moves and writes history; without, only counts.
+    /// One statement: no conversation id ever leaves the database.
+    func move(_ selection: Selection, to targets: [Int64?], starts: [Int], batchID: Int64?,
+              on connection: PostgresConnection) async throws -> MoveOutcome {
+        precondition(targets.count == starts.count && !targets.isEmpty)
+        var statement = SQLStatement()
+        let campaign = statement.bind(selection.campaignID)
+        statement.append("""
+            WITH targets AS (
+                SELECT slot::int, nullif(user_id, 0) AS user_id
+                FROM unnest(\(statement.bind(targets.map { $0 ?? 0 }))::bigint[]) WITH ORDINALITY AS t(user_id, slot)
+            ),
+            matched AS (
+                SELECT id, assignee_id, row_number() OVER (ORDER BY created_at, id) - 1 AS position
+                FROM (SELECT c.id, c.assignee_id, c.created_at FROM conversations c WHERE 
+            """)
+        selection.conditions(&statement)
+        statement.append("""
+             ORDER BY c.created_at, c.id LIMIT \(statement.bind(selection.limit))) taken
+            ),
+            plan AS (
+                SELECT m.id, m.assignee_id AS from_id, t.user_id AS to_id
+                FROM matched m JOIN targets t ON t.slot = width_bucket(m.position, \(statement.bind(starts.map(Int64.init)))::bigint[])
+            ),
+
+            """)
+        if let batchID {
+            statement.append("""
+                moved AS (
+                    UPDATE conversations c SET assignee_id = p.to_id, updated_at = now()
+                    FROM plan p
+                    WHERE c.campaign_id = \(campaign) AND c.id = p.id AND c.assignee_id IS DISTINCT FROM p.to_id
+                    RETURNING c.id, p.from_id, p.to_id
+                ),
+                history AS (
+                    INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
+                    SELECT \(campaign), \(statement.bind(batchID)), id, from_id, to_id FROM moved
+                )
+
+                """)
+        } else {
+            statement.append("moved AS (SELECT id, from_id, to_id FROM plan WHERE from_id IS DISTINCT FROM to_id)\n")
+        }
+        statement.append("""
+            SELECT t.slot, coalesce(r.received, 0)::bigint, (SELECT count(*) FROM plan), (SELECT count(*) FROM moved)
+            FROM targets t
+            LEFT JOIN (SELECT to_id, count(*) AS received FROM moved GROUP BY to_id) r
+                ON r.to_id IS NOT DISTINCT FROM t.user_id
+            ORDER BY t.slot
+            """)
+        var outcome = MoveOutcome(matched: 0, moved: 0, received: [])
+        for try await (_, received, matched, moved) in try await connection.query(statement.query, logger: logger)
+            .decode((Int, Int, Int, Int).self) {
+            outcome.received.append(received)
+            outcome.matched = matched
+            outcome.moved = moved
+        }
+        return outcome
+    }
+
+    /// A new batch id, taken before the move so that history rows can carry it.
+    func nextBatchID(on connection: PostgresConnection) async throws -> Int64 {
+        try await connection.rows(
+            "SELECT nextval(pg_get_serial_sequence('assignment_batches', 'id'))", logger: logger)[0].decode(Int64.self)
+    }
+
+    /// Records the batch row once its counts are known; a batch that moved nothing is not recorded.
+    func recordBatch(id: Int64, campaignID: Int64, kind: BatchKind, actor: String, statusFilter: StatusFilter,
+                     parameters: [String: String], matched: Int, moved: Int, unchanged: Int, undoes: Int64? = nil,
+                     on connection: PostgresConnection) async throws {
+        let parameters = String(decoding: try JSONEncoder.sorted.encode(parameters), as: UTF8.self)
+        try await connection.query("""
+            INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
+                                            unchanged, undoes_batch_id)
+            VALUES (\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name), \(parameters)::jsonb,
+                    \(matched), \(moved), \(unchanged), \(undoes))
+            """, logger: logger)
+    }
+
+    static func validate(actor: String) throws(SwitchboardError) {
+        guard (1...200).contains(actor.count) else {
+            throw .invalid("invalid_actor", "Actor '\(actor)' must be 1 to 200 characters.")
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import PostgresNIO
+
+/// The audit trail: every batch, and every conversation each batch moved.
+public struct HistoryService: Sendable {
+    let database: Database
+
+    public init(_ database: Database) { self.database = database }
+
+    public struct Batch: Sendable, Equatable, Encodable {
+        public let id: Int64
+        public let campaignID: Int64
+        public let kind: String
+        public let actor: String
+        public let statusFilter: String
+        public let parameters: [String: String]
+        public let matched: Int
+        public let moved: Int
+        public let unchanged: Int
+        public let undoes: Int64?
+        public let undoneBy: Int64?
+        public let createdAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case id, campaignID = "campaign_id", kind, actor, statusFilter = "status_filter", parameters, matched, moved,
+                 unchanged, undoes = "undoes_batch_id", undoneBy = "undone_by_batch_id", createdAt = "created_at"
+        }
+    }
+
+    /// One conversation's move within a batch.
+    public struct Change: Sendable, Equatable, Encodable {
+        public let batchID: Int64
+        public let conversationID: Int64
+        public let from: String?
+        public let to: String?
+        public let kind: String
+        public let actor: String
+        public let at: Date
+
+        enum CodingKeys: String, CodingKey {
+            case batchID = "batch_id", conversationID = "conversation_id", from, to, kind, actor, at
+        }
+    }
+
+    static let batchColumns = """
+        b.id, b.campaign_id, b.kind, b.actor, b.status_filter, b.parameters::text, b.matched, b.moved, b.unchanged,
+        b.undoes_batch_id, (SELECT u.id FROM assignment_batches u WHERE u.undoes_batch_id = b.id), b.created_at
+        """
+
+    static func batch(from row: PostgresRow) throws -> Batch {
+        let (id, campaignID, kind, actor, filter, parameters, matched, moved, unchanged, undoes, undoneBy, createdAt) =
+            try row.decode((Int64, Int64, String, String, String, String, Int, Int, Int, Int64?, Int64?, Date).self)
+        let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(parameters.utf8))) ?? [:]
+        return Batch(id: id, campaignID: campaignID, kind: kind, actor: actor, statusFilter: filter, parameters: decoded,
+                     matched: matched, moved: moved, unchanged: unchanged, undoes: undoes, undoneBy: undoneBy,
+                     createdAt: createdAt)
+    }
+
+    public func batch(id: Int64, orgID: Int64? = nil) async throws -> Batch {
+        let rows = try await database.query("""
+            SELECT \(unescaped: Self.batchColumns) FROM assignment_batches b JOIN campaigns k ON k.id = b.campaign_id
+            WHERE b.id = \(id) AND (\(orgID)::bigint IS NULL OR k.org_id = \(orgID))
+            """)
+        guard let row = rows.first else {
+            throw SwitchboardError.notFound("unknown_batch", "Batch \(id) does not exist.")
+        }
+        return try Self.batch(from: row)
+    }
+
+    /// A batch's moves, by conversation id (the first `limit`).
+    public func changes(batchID: Int64, limit: Int = 1000) async throws -> [Change] {
+        let batch = try await batch(id: batchID)
+        let rows = try await database.query("""
+            SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, \(batch.kind), \(batch.actor), \(batch.createdAt)
+            FROM assignment_changes ch
+            LEFT JOIN users f ON f.id = ch.from_assignee_id
+            LEFT JOIN users t ON t.id = ch.to_assignee_id
+            WHERE ch.campaign_id = \(batch.campaignID) AND ch.batch_id = \(batchID)
+            ORDER BY ch.conversation_id LIMIT \(limit)
+            """)
+        return try rows.map(Self.change(from:))
+    }
+
+    /// Every move of one conversation, oldest first.
+    public func conversation(id: Int64, orgID: Int64? = nil) async throws -> [Change] {
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: orgID)
+        let rows = try await database.query("""
+            SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, b.kind, b.actor, b.created_at
+            FROM assignment_changes ch
+            JOIN assignment_batches b ON b.id = ch.batch_id
+            LEFT JOIN users f ON f.id = ch.from_assignee_id
+            LEFT JOIN users t ON t.id = ch.to_assignee_id
+            WHERE ch.campaign_id = \(conversation.campaignID) AND ch.conversation_id = \(id)
+            ORDER BY ch.batch_id
+            """)
+        return try rows.map(Self.change(from:))
+    }
+
+    /// A campaign's batches, newest first.
+    public func campaign(id: Int64, limit: Int = 100, orgID: Int64? = nil) async throws -> [Batch] {
+        _ = try await CampaignService(database).campaign(id: id, orgID: orgID)
+        let rows = try await database.query("""
+            SELECT \(unescaped: Self.batchColumns) FROM assignment_batches b
+            WHERE b.campaign_id = \(id) ORDER BY b.id DESC LIMIT \(limit)
+            """)
+        return try rows.map(Self.batch(from:))
+    }
+
+    static func change(from row: PostgresRow) throws -> Change {
+        let (batchID, conversationID, from, to, kind, actor, at) =
+            try row.decode((Int64, Int64, String?, String?, String, String, Date).self)
+        return Change(batchID: batchID, conversationID: conversationID, from: from, to: to, kind: kind, actor: actor,
+                      at: at)
+    }
+}
