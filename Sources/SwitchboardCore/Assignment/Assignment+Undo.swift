@@ -7,12 +7,17 @@ extension AssignmentService {
     /// A batch can be undone once.
     public func undo(batchID: Int64, actor: String, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
         try Self.validate(actor: actor)
-        let batch = try await HistoryService(database).batch(id: batchID, orgID: orgID)
-        if let undoneBy = batch.undoneBy {
-            throw SwitchboardError.conflict("already_undone", "Batch \(batchID) was already undone by batch \(undoneBy).")
-        }
+        _ = try await HistoryService(database).batch(id: batchID, orgID: orgID)
         do {
             return try await database.transaction(.repeatableRead) { connection in
+                // Checked inside the transaction, so that a retry after a concurrent undo sees it.
+                let rows = try await connection.rows(
+                    "SELECT \(unescaped: HistoryService.batchColumns) FROM assignment_batches b WHERE b.id = \(batchID)",
+                    logger: logger)
+                let batch = try HistoryService.batch(from: rows[0])
+                if let undoneBy = batch.undoneBy {
+                    throw SwitchboardError.conflict("already_undone", "Batch \(batchID) was already undone by batch \(undoneBy).")
+                }
                 let newBatch = dryRun ? nil : try await nextBatchID(on: connection)
                 let outcome = try await reverse(batch: batch, into: newBatch, on: connection)
                 let recorded = try await recordIfMoved(newBatch, campaignID: batch.campaignID, kind: .undo, actor: actor,

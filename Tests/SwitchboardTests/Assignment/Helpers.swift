@@ -1,0 +1,64 @@
+import Foundation
+import SwitchboardTestSupport
+@testable import SwitchboardCore
+
+extension Fixture {
+    var assignments: AssignmentService { AssignmentService(database) }
+
+    /// Handle (or nil) of each conversation, oldest first.
+    func assignees() async throws -> [String?] {
+        let rows = try await database.query("""
+            SELECT u.handle FROM conversations c LEFT JOIN users u ON u.id = c.assignee_id
+            WHERE c.campaign_id = \(campaign.id) ORDER BY c.created_at, c.id
+            """)
+        return try rows.map { try $0.decode(String?.self) }
+    }
+
+    func count(of handle: String?) async throws -> Int {
+        try await assignees().filter { $0 == handle }.count
+    }
+
+    func conversationIDs() async throws -> [Int64] {
+        try await database.query("SELECT id FROM conversations WHERE campaign_id = \(campaign.id) ORDER BY created_at, id")
+            .map { try $0.decode(Int64.self) }
+    }
+
+    func request(_ source: Source, _ target: Target, status: StatusFilter = .any, count: Int? = nil,
+                 distribution: Distribution = .even, dryRun: Bool = false) -> AssignmentService.BulkRequest {
+        .init(campaignID: campaign.id, source: source, status: status, target: target, count: count,
+              distribution: distribution, actor: "tester", dryRun: dryRun)
+    }
+
+    /// Replaying every history row in batch order gives each conversation's current assignee.
+    func historyReplays() async throws -> Bool {
+        let rows = try await database.query("""
+            WITH last AS (
+                SELECT DISTINCT ON (conversation_id) conversation_id, to_assignee_id
+                FROM assignment_changes WHERE campaign_id = \(campaign.id)
+                ORDER BY conversation_id, batch_id DESC
+            )
+            SELECT count(*) FROM conversations c LEFT JOIN last l ON l.conversation_id = c.id
+            WHERE c.campaign_id = \(campaign.id) AND c.assignee_id IS DISTINCT FROM l.to_assignee_id
+            """)
+        let chained = try await database.query("""
+            SELECT count(*) FROM (
+                SELECT from_assignee_id, lag(to_assignee_id) OVER (PARTITION BY conversation_id ORDER BY batch_id) AS previous,
+                       row_number() OVER (PARTITION BY conversation_id ORDER BY batch_id) AS n
+                FROM assignment_changes WHERE campaign_id = \(campaign.id)
+            ) steps WHERE (n = 1 AND from_assignee_id IS NOT NULL) OR (n > 1 AND from_assignee_id IS DISTINCT FROM previous)
+            """)
+        let mismatched = try rows[0].decode(Int.self)
+        let broken = try chained[0].decode(Int.self)
+        return mismatched == 0 && broken == 0
+    }
+
+    /// Every batch's `moved` equals its history rows.
+    func batchesAreWhole() async throws -> Bool {
+        let rows = try await database.query("""
+            SELECT count(*) FROM assignment_batches b
+            WHERE b.campaign_id = \(campaign.id)
+              AND b.moved <> (SELECT count(*) FROM assignment_changes ch WHERE ch.campaign_id = b.campaign_id AND ch.batch_id = b.id)
+            """)
+        return try rows[0].decode(Int.self) == 0
+    }
+}
