@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Self-assign: texters request conversations from the unassigned pool and release them back.
+public struct SelfAssignService: Sendable {
+    let database: Database
+    /// How many requests of one campaign may claim from its pool at once; the rest queue for a slot.
+    /// Unbounded SKIP LOCKED claimers all scan the same locked and dead entries at the head of the pool,
+    /// and throughput collapses as they multiply.
+    public var claimSlots: Int
+    public var strategy: ClaimStrategy
+
+    /// How the pool's rows are claimed (the alternatives exist to be measured against).
+    public enum ClaimStrategy: String, Sendable, CaseIterable {
+        /// `FOR UPDATE SKIP LOCKED`, with at most `claimSlots` claimers per campaign.
+        case boundedSkipLocked = "bounded-skip-locked"
+        /// `FOR UPDATE SKIP LOCKED`, every request at once.
+        case skipLocked = "skip-locked"
+        /// `FOR UPDATE`: each request waits for the rows the one before it locked.
+        case plainLocking = "plain-locking"
+    }
+
+    public init(_ database: Database, claimSlots: Int = 4, strategy: ClaimStrategy = .boundedSkipLocked) {
+        self.database = database
+        self.claimSlots = claimSlots
+        self.strategy = strategy
+    }
+
+    var logger: Logger { database.logger }
+
+    /// A grant: the batch result and the conversations given.
+    public struct Grant: Sendable {
+        public let result: BatchResult
+        public let conversationIDs: [Int64]
+    }
+
+    /// Gives `handle` up to min(`count` or the batch size, the batch size, room under `max_open`) of the oldest
+    /// unassigned, not-started conversations, as one batch of kind `self_assign`. A partial grant is a success;
+    /// refusals carry the contract's reasons.
+    public func requestMore(campaignID: Int64, sender handle: String, count: Int? = nil, actor: String? = nil,
+                            orgID: Int64? = nil) async throws -> Grant {
+        if let count, !(1...SelfAssignSettings.batchSizeRange.upperBound).contains(count) {
+            throw SwitchboardError.invalid("invalid_count", "Count \(count) is out of range; ask for 1 to 5000 conversations.")
+        }
+        try Directory.validate(handle: handle)
+        let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        guard campaign.settings.selfAssign else {
+            throw SwitchboardError.refused("self_assign_disabled", "Campaign \(campaignID) does not allow self-assign.")
+        }
+        return try await database.transaction { connection in
+            let sender = try await lockSender(handle, campaign: campaign, on: connection)
+            let room = try await room(for: sender, campaign: campaign, on: connection)
+            let wanted = min(count ?? campaign.settings.batchSize, campaign.settings.batchSize, room)
+            try await takeClaimSlot(campaignID: campaign.id, on: connection)
+            let batchID = try await AssignmentService(database).nextBatchID(on: connection)
+            let claimed = try await claim(wanted, for: sender, campaignID: campaign.id, batchID: batchID, on: connection)
+            guard !claimed.isEmpty else {
+                throw SwitchboardError.refused("pool_empty", "No more conversations available.")
+            }
+            try await AssignmentService(database).recordBatch(
+                id: batchID, campaignID: campaign.id, kind: .selfAssign, actor: actor ?? handle, statusFilter: .only(.notStarted),
+                parameters: ["sender": handle, "requested": String(count ?? campaign.settings.batchSize)],
+                matched: claimed.count, moved: claimed.count, unchanged: 0, on: connection)
+            let result = BatchResult(batchID: batchID, operation: .selfAssign, campaignID: campaign.id,
+                                     statusFilter: StatusFilter.only(.notStarted).name, matched: claimed.count,
+                                     moved: claimed.count, unchanged: 0, dryRun: false,
+                                     perSender: [SenderReceipt(handle: handle, received: claimed.count)],
+                                     requested: count ?? campaign.settings.batchSize)
+            return Grant(result: result, conversationIDs: claimed)
+        }
+    }
+
+    /// `handle` hands every not-started conversation they hold back to the pool, as one batch of kind `release`.
+    public func release(campaignID: Int64, sender handle: String, actor: String? = nil, orgID: Int64? = nil) async throws
+        -> BatchResult
+    {
+        try Directory.validate(handle: handle)
+        let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        let assignments = AssignmentService(database)
+        return try await database.transaction(.repeatableRead) { connection in
+            let sender = try await assignments.sender(handle, campaign: campaign, on: connection)
+            let selection = AssignmentService.Selection(campaignID: campaign.id, source: .sender(handle),
+                                                        sourceID: sender.id, status: .notStarted)
+            let batchID = try await assignments.nextBatchID(on: connection)
+            let outcome = try await assignments.move(selection, to: [nil], starts: [0], batchID: batchID, on: connection)
+            let recorded = try await assignments.recordIfMoved(
+                batchID, campaignID: campaign.id, kind: .release, actor: actor ?? handle, statusFilter: .only(.notStarted),
+                parameters: ["sender": handle], outcome: outcome, on: connection)
+            return BatchResult(batchID: recorded, operation: .release, campaignID: campaign.id,
+                               statusFilter: StatusFilter.only(.notStarted).name, matched: outcome.matched,
+                               moved: outcome.moved, unchanged: 0, dryRun: false, perSender: [])
+        }
+    }
+
+    /// Locks the sender's row for this transaction, so that one sender's requests run one at a time and the
+    /// rules below are checked and acted on atomically. NO KEY UPDATE does not conflict with the key-share
+    /// locks that assignments to this sender take through the foreign key.
+    private func lockSender(_ handle: String, campaign: Campaign, on connection: PostgresConnection) async throws -> Int64 {
+        let users = try await connection.rows(
+            "SELECT id FROM users WHERE org_id = \(campaign.orgID) AND handle = \(handle)", logger: logger)
+        guard let user = users.first else {
+            throw SwitchboardError.notFound("unknown_sender",
+                                            "User '\(handle)' does not exist in the organization of campaign \(campaign.id).")
+        }
+        let id = try user.decode(Int64.self)
+        let senders = try await connection.rows("""
+            SELECT active FROM campaign_senders WHERE campaign_id = \(campaign.id) AND user_id = \(id)
+            FOR NO KEY UPDATE
+            """, logger: logger)
+        guard let active = try senders.first?.decode(Bool.self) else {
+            throw SwitchboardError.refused("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaign.id).")
+        }
+        guard active else {
+            throw SwitchboardError.refused("not_a_sender",
+                                           "Sender '\(handle)' is deactivated on campaign \(campaign.id) and cannot request conversations.")
+        }
+        return id
+    }
+
+    /// How many more conversations the rules allow the sender; refuses when none.
+    private func room(for sender: Int64, campaign: Campaign, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.rows("""
+            SELECT count(*) FILTER (WHERE status = 'not_started'), count(*) FILTER (WHERE status NOT IN ('closed', 'opted_out'))
+            FROM conversations WHERE campaign_id = \(campaign.id) AND assignee_id = \(sender)
+            """, logger: logger)
+        let (notStarted, open) = try rows[0].decode((Int, Int).self)
+        if campaign.settings.requireFinishedBatch && notStarted > 0 {
+            throw SwitchboardError.refused("unfinished_batch",
+                                           "Send the \(notStarted) not-started conversations you hold before requesting more.")
+        }
+        guard let cap = campaign.settings.maxOpen else { return Int.max }
+        guard open < cap else {
+            throw SwitchboardError.refused("cap_reached",
+                                           "You hold \(open) open conversations, the campaign's cap of \(cap); close some first.")
+        }
+        return cap - open
+    }
+
+    /// Takes one of the campaign's claim slots for this transaction, waiting for one if all are taken.
+    private func takeClaimSlot(campaignID: Int64, on connection: PostgresConnection) async throws {
+        guard strategy == .boundedSkipLocked else { return }
+        let key = Int32(truncatingIfNeeded: campaignID)
+        let rows = try await connection.rows("""
+            SELECT slot FROM generate_series(1, \(Int32(claimSlots))) AS slot
+            WHERE pg_try_advisory_xact_lock(\(key), -slot) LIMIT 1
+            """, logger: logger)
+        if rows.isEmpty {
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(key), -\(Int32.random(in: 1...Int32(claimSlots))))", logger: logger)
+        }
+    }
+
+    /// Claims up to `count` of the oldest free pool conversations: rows locked by others are skipped, and the
+    /// UPDATE re-checks that each is still unassigned and not started.
+    private func claim(_ count: Int, for sender: Int64, campaignID: Int64, batchID: Int64,
+                       on connection: PostgresConnection) async throws -> [Int64] {
+        let locking = strategy == .plainLocking ? "FOR UPDATE" : "FOR UPDATE SKIP LOCKED"
+        let rows = try await connection.rows("""
+            WITH candidates AS (
+                SELECT c.id FROM conversations c
+                WHERE c.campaign_id = \(campaignID) AND c.assignee_id IS NULL AND c.status = 'not_started'
+                ORDER BY c.created_at, c.id
+                LIMIT \(count)
+                \(unescaped: locking)
+            ),
+            claimed AS (
+                UPDATE conversations c SET assignee_id = \(sender), updated_at = now()
+                FROM candidates
+                WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
+                  AND c.assignee_id IS NULL AND c.status = 'not_started'
+                RETURNING c.id
+            ),
+            history AS (
+                INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
+                SELECT \(campaignID), \(batchID), id, NULL, \(sender) FROM claimed
+            )
+            SELECT id FROM claimed ORDER BY id
+            """, logger: logger)
+        return try rows.map { try $0.decode(Int64.self) }
+    }
+}
