@@ -10,7 +10,8 @@ public struct Switchboard: AsyncParsableCommand {
         subcommands: [
             DB.self, Migrate.self, Serve.self, Org.self, UserCommand.self, Token.self, CampaignCommand.self,
             Sender.self, Senders.self, Contacts.self, Conversations.self, ReassignAll.self, ReassignSome.self,
-            UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self,
+            UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self, Message.self, Close.self, Queue.self, Export.self,
+            Watch.self,
         ]
     )
 

@@ -210,6 +210,7 @@ public struct AssignmentService: Sendable {
             VALUES (\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name), \(parameters)::jsonb,
                     \(matched), \(moved), \(unchanged), \(undoes))
             """, logger: logger)
+        try await Notifications.announce(batchID: id, campaignID: campaignID, kind: kind, on: connection, logger: logger)
     }
 
     static func validate(actor: String) throws(SwitchboardError) {

@@ -1,0 +1,107 @@
+import Foundation
+import PostgresNIO
+
+extension ConversationService {
+    /// Which of a queue's conversations to show.
+    public enum QueueFilter: Sendable, Equatable {
+        case all
+        case status(ConversationStatus)
+        /// Not closed or opted out.
+        case open
+        case unread
+
+        public init(parsing text: String?) throws(SwitchboardError) {
+            guard let text else {
+                self = .all
+                return
+            }
+            switch text.lowercased() {
+            case "open": self = .open
+            case "unread": self = .unread
+            case "any", "all": self = .all
+            default:
+                guard let status = try StatusFilter(parsing: text).status else { self = .all; return }
+                self = .status(status)
+            }
+        }
+
+        var condition: String {
+            switch self {
+            case .all: "true"
+            case .status: "c.status = $4"
+            case .open: "c.status NOT IN ('closed', 'opted_out')"
+            case .unread: "c.unread"
+            }
+        }
+    }
+
+    /// A sender's "Assigned to Me" queue (all their campaigns, or one), or a campaign's unassigned view
+    /// (`userID` nil, `campaignID` required): newest activity first, paged by a keyset cursor so that pages stay
+    /// stable while conversations change.
+    public func queue(userID: Int64?, campaignID: Int64?, filter: QueueFilter = .all, limit: Int = 100,
+                      cursor: String? = nil) async throws -> Page {
+        guard (1...Self.maximumLimit).contains(limit) else {
+            throw SwitchboardError.invalid("invalid_limit", "Limit \(limit) is out of range; it must be from 1 to \(Self.maximumLimit).")
+        }
+        let after = try cursor.map(Cursor.init(parsing:))
+        var status: String? = nil
+        if case .status(let s) = filter { status = s.rawValue }
+        let activity = "(extract(epoch FROM coalesce(c.last_message_at, c.created_at)) * 1000000)::bigint"
+        let query = PostgresQuery(unsafeSQL: """
+            SELECT c.id, c.campaign_id, c.phone, c.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
+                   \(activity), c.id
+            FROM conversations c LEFT JOIN users u ON u.id = c.assignee_id
+            WHERE (CASE WHEN $1::bigint IS NULL THEN c.assignee_id IS NULL AND c.campaign_id = $2
+                        ELSE c.assignee_id = $1 AND ($2::bigint IS NULL OR c.campaign_id = $2) END)
+              AND ($3::bigint IS NULL OR (\(activity), c.id) < ($3::bigint, $5::bigint))
+              AND ($4::text IS NULL OR true) AND \(filter.condition)
+            ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC
+            LIMIT $6
+            """, binds: try {
+                var binds = PostgresBindings()
+                binds.append(userID)
+                binds.append(campaignID)
+                binds.append(after?.micros)
+                binds.append(status)
+                binds.append(after?.id)
+                binds.append(limit + 1)
+                return binds
+            }())
+        let rows = try await database.query(query)
+        let page = try rows.prefix(limit).map(Self.conversationAndPosition(from:))
+        let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil
+        return Page(conversations: page.map(\.conversation), nextCursor: next)
+    }
+
+    /// Every conversation of a campaign as CSV lines (header first), streamed: even never-replied ones, with
+    /// status, assignee and message counts.
+    public func export(campaignID: Int64, line: (String) -> Void) async throws {
+        _ = try await CampaignService(database).campaign(id: campaignID)
+        line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
+        let rows = try await database.client.query("""
+            SELECT c.id, c.phone, c.name, c.status, coalesce(u.handle, ''), c.unread,
+                   coalesce(to_char(c.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
+                   to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   coalesce(m.inbound, 0), coalesce(m.outbound, 0)
+            FROM conversations c
+            LEFT JOIN users u ON u.id = c.assignee_id
+            LEFT JOIN (
+                SELECT conversation_id, count(*) FILTER (WHERE direction = 'inbound') AS inbound,
+                       count(*) FILTER (WHERE direction = 'outbound') AS outbound
+                FROM messages WHERE campaign_id = \(campaignID) GROUP BY conversation_id
+            ) m ON m.conversation_id = c.id
+            WHERE c.campaign_id = \(campaignID)
+            ORDER BY c.created_at, c.id
+            """, logger: database.logger)
+        for try await (id, phone, name, status, assignee, unread, last, created, inbound, outbound) in rows.decode(
+            (Int64, String, String, String, String, Bool, String, String, Int64, Int64).self) {
+            line([String(id), phone, Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,
+                  String(inbound), String(outbound)].joined(separator: ","))
+        }
+    }
+
+    static func csvField(_ value: String) -> String {
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
