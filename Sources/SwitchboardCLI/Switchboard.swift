@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PostgresNIO
 import SwitchboardCore
 
 /// The `switchboard` command.
@@ -11,7 +12,7 @@ public struct Switchboard: AsyncParsableCommand {
             DB.self, Migrate.self, Serve.self, Org.self, UserCommand.self, Token.self, CampaignCommand.self,
             Sender.self, Senders.self, Contacts.self, Conversations.self, ReassignAll.self, ReassignSome.self,
             UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self, Message.self, Close.self, Queue.self, Export.self,
-            Watch.self,
+            Watch.self, Bench.self,
         ]
     )
 
@@ -36,6 +37,11 @@ public struct Switchboard: AsyncParsableCommand {
             return Exit.done.rawValue
         } catch let error as SwitchboardError {
             return report(error, json: json)
+        } catch let error as PSQLError where error.serverInfo != nil {
+            let message = error.serverInfo?[.message] ?? "unknown error"
+            let state = error.serverInfo?[.sqlState] ?? "?"
+            return report(SwitchboardError(.unavailable, "database_error",
+                                           "The database refused a statement: \(message) (SQLSTATE \(state))."), json: json)
         } catch {
             let code = exitCode(for: error)
             if code == .success {

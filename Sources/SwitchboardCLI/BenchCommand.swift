@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import SwitchboardCore
+
+/// `switchboard bench [--quick] [--conversations N] [--senders M]`
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the operations on a synthetic campaign in a throwaway database, against a floor and a peer.")
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "About 50,000 conversations and short self-assign runs.") var quick = false
+    @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
+    @Option(help: "Senders (default 1,000).") var senders: Int?
+    @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
+
+    func run() async throws {
+        var settings = Benchmark.Options(quick: quick)
+        if let conversations { settings.conversations = conversations }
+        if let senders { settings.senders = senders }
+        if let runs { settings.runs = runs }
+        guard settings.conversations >= 10, settings.senders >= 2, settings.runs >= 1 else {
+            throw SwitchboardError(.invalid, "invalid_bench", "Use at least 10 conversations, 2 senders and 1 run.")
+        }
+        let url: DatabaseURL
+        if let text = options.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
+            url = try DatabaseURL(parsing: text)
+        } else {
+            url = try EmbeddedCluster.throwaway(label: "bench").1
+        }
+        let json = options.json
+        let report = try await Database.withDatabase(url: url, maximumConnections: 120) { database in
+            try await Migrator.bundled().migrate(database)
+            return try await Benchmark(database: database, options: settings) { line in
+                if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }.run()
+        }
+        try options.emit(report) { Bench.describe(report) }
+    }
+
+    static func describe(_ r: Benchmark.Report) -> String {
+        func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
+        var lines = ["Switchboard bench: \(r.conversations) conversations, \(r.senders) senders, \(r.cores) cores (\(r.note))", ""]
+        lines.append(table(["SCENARIO", "MEDIAN s", "RUNS s"], r.timings.map {
+            [$0.name, f($0.median), $0.runs.map { f($0) }.joined(separator: " ")]
+        }))
+        lines.append("")
+        lines.append(r.ratios.sorted { $0.key < $1.key }.map { "\($0.key): \(f($0.value))" }.joined(separator: "   "))
+        lines.append("peak memory of this process during Reassign All: \(f(r.peakMemoryMiB, 1)) MiB")
+        lines.append("")
+        lines.append(table(["LATENCY", "COUNT", "P50 ms", "P99 ms"], r.latencies.map {
+            [$0.name, String($0.count), f($0.p50), f($0.p99)]
+        }))
+        lines.append("")
+        lines.append(table(["SELF-ASSIGN", "REQUESTERS", "REQUESTS", "REQ/S", "P50 ms", "P99 ms", "DOUBLE GRANTS"],
+                           r.selfAssign.map {
+            [$0.strategy, String($0.requesters), String($0.requests), f($0.perSecond, 0), f($0.p50), f($0.p99),
+             String($0.doubleGrants)]
+        }))
+        return lines.joined(separator: "\n")
+    }
+}

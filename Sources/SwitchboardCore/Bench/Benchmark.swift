@@ -1,0 +1,367 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `switchboard bench`: loads a synthetic campaign with COPY into a throwaway database and measures each
+/// operation against a floor or a peer's way of doing it, in the same run.
+public struct Benchmark: Sendable {
+    public struct Options: Sendable {
+        public var conversations: Int
+        public var senders: Int
+        public var runs: Int
+        public var selfAssignPool: Int
+        public var selfAssignSeconds: Double
+        public var singleReassigns: Int
+        public var senderListCalls: Int
+        public var concurrencyLevels: [Int]
+
+        public init(quick: Bool) {
+            conversations = quick ? 50_000 : 1_000_000
+            senders = quick ? 100 : 1_000
+            runs = 3
+            selfAssignPool = quick ? 20_000 : 200_000
+            selfAssignSeconds = quick ? 1 : 3
+            singleReassigns = quick ? 500 : 10_000
+            senderListCalls = quick ? 50 : 200
+            concurrencyLevels = [1, 4, 10, 30, 100]
+        }
+    }
+
+    public struct Timing: Sendable, Encodable {
+        public let name: String
+        public let median: Double
+        public let runs: [Double]
+    }
+
+    public struct Latency: Sendable, Encodable {
+        public let name: String
+        public let count: Int
+        public let p50: Double
+        public let p99: Double
+    }
+
+    public struct SelfAssignRow: Sendable, Encodable {
+        public let strategy: String
+        public let requesters: Int
+        public let requests: Int
+        public let perSecond: Double
+        public let p50: Double
+        public let p99: Double
+        public let doubleGrants: Int
+    }
+
+    public struct Report: Sendable, Encodable {
+        public var conversations: Int
+        public var senders: Int
+        public var cores: Int
+        public var note = "throwaway cluster with fsync off; times in seconds, latencies in milliseconds"
+        public var timings: [Timing] = []
+        public var ratios: [String: Double] = [:]
+        public var peakMemoryMiB: Double = 0
+        public var latencies: [Latency] = []
+        public var selfAssign: [SelfAssignRow] = []
+    }
+
+    let database: Database
+    let options: Options
+    let log: @Sendable (String) -> Void
+
+    public init(database: Database, options: Options, log: @escaping @Sendable (String) -> Void) {
+        self.database = database
+        self.options = options
+        self.log = log
+    }
+
+    var logger: Logger { database.logger }
+
+    public func run() async throws -> Report {
+        var report = Report(conversations: options.conversations, senders: options.senders,
+                            cores: ProcessInfo.processInfo.activeProcessorCount)
+        let org = try await Directory(database).createOrganization(name: "Bench \(UUID().uuidString.prefix(6))")
+        let campaign = try await loadCampaign(org: org, name: "bench", conversations: options.conversations)
+        let handles = try await senderHandles(campaign)
+        let assignments = AssignmentService(database)
+
+        // 1. Reassign All, distribute evenly, with full history; each run deals to a rotated target order so
+        //    that every conversation moves.
+        log("Reassign All of \(options.conversations) over \(handles.count) senders…")
+        var ours: [Double] = []
+        for run in 0..<options.runs {
+            let rotated = Array(handles[(run + 1)...] + handles[...run])
+            let request = AssignmentService.BulkRequest(campaignID: campaign.id, source: .anyone,
+                                                        target: .senders(rotated), actor: "bench")
+            try await vacuum()
+            ours.append(try await time { _ = try await assignments.reassignAll(request) })
+        }
+        report.timings.append(Timing(name: "reassign_all_distribute", median: median(ours), runs: ours))
+        report.peakMemoryMiB = Self.peakMemoryMiB()
+
+        log("Floor: bare UPDATE of the same rows in a reference table…")
+        let floor = try await floorRuns(campaign: campaign)
+        report.timings.append(Timing(name: "floor_bare_update", median: median(floor), runs: floor))
+
+        log("Peer: ids into the application, UPDATE … WHERE id IN (…) in chunks, no transaction…")
+        var peer: [Double] = []
+        for run in 0..<options.runs {
+            try await vacuum()
+            peer.append(try await time { try await peerChunked(campaign: campaign, rotation: run + 7) })
+        }
+        report.timings.append(Timing(name: "peer_app_side_chunked", median: median(peer), runs: peer))
+        report.ratios["ours_over_floor"] = median(ours) / median(floor)
+        report.ratios["peer_over_ours"] = median(peer) / median(ours)
+
+        // 2. Reassign Some of 10%, Unassign All of one sender.
+        log("Reassign Some 10% and Unassign All…")
+        var some: [Double] = []
+        var unassign: [Double] = []
+        for run in 0..<options.runs {
+            let request = AssignmentService.BulkRequest(
+                campaignID: campaign.id, source: .anyone, target: .senders([handles[run], handles[run + 1]]),
+                count: options.conversations / 10, actor: "bench")
+            some.append(try await time { _ = try await assignments.reassignSome(request) })
+            let from = handles[(run * 37 + 5) % handles.count]
+            unassign.append(try await time {
+                let preview = try await assignments.previewUnassignAll(campaignID: campaign.id, from: from, status: .any,
+                                                                       actor: "bench")
+                _ = try await assignments.unassignAll(campaignID: campaign.id, from: from, status: .any, actor: "bench",
+                                                      confirmationToken: preview.confirmationToken)
+            })
+        }
+        report.timings.append(Timing(name: "reassign_some_10_percent", median: median(some), runs: some))
+        report.timings.append(Timing(name: "unassign_all_one_sender", median: median(unassign), runs: unassign))
+
+        // 4. Sender list with counts, at a tenth of the size and at full size.
+        log("Sender list…")
+        let small = try await loadCampaign(org: org, name: "bench-small", conversations: options.conversations / 10,
+                                           senderOffset: 0)
+        _ = try await assignments.reassignAll(.init(campaignID: small.id, source: .unassigned, target: .allActive, actor: "bench"))
+        report.latencies.append(try await senderList(small, name: "sender_list_\(options.conversations / 10)"))
+        report.latencies.append(try await senderList(campaign, name: "sender_list_\(options.conversations)"))
+        report.ratios["sender_list_growth"] = report.latencies[1].p50 / report.latencies[0].p50
+
+        // 5. Single reassigns.
+        log("Single reassigns…")
+        report.latencies.append(try await singleReassigns(campaign: campaign, handles: handles))
+
+        // 3. Self-assign under concurrency.
+        report.selfAssign = try await selfAssign(org: org)
+        return report
+    }
+
+    // MARK: Loading
+
+    private func loadCampaign(org: Organization, name: String, conversations: Int, senderOffset: Int = 0) async throws
+        -> Campaign
+    {
+        let campaign = try await CampaignService(database).create(
+            orgID: org.id, name: name, settings: .init(selfAssign: true, batchSize: 25, requireFinishedBatch: false))
+        try await database.query("""
+            INSERT INTO users (org_id, handle, name, role)
+            SELECT \(org.id), 'texter' || lpad(g::text, 5, '0'), 'Texter ' || g, 'texter'
+            FROM generate_series(1, \(options.senders)) g
+            ON CONFLICT (org_id, handle) DO NOTHING
+            """)
+        try await database.query("""
+            INSERT INTO campaign_senders (campaign_id, org_id, user_id)
+            SELECT \(campaign.id), \(org.id), id FROM users WHERE org_id = \(org.id) AND handle LIKE 'texter%'
+            """)
+        log("Loading \(conversations) conversations with COPY…")
+        let total = conversations
+        try await database.client.withConnection { connection in
+            try await connection.copyFrom(table: "conversations", columns: ["campaign_id", "phone", "name"],
+                                          logger: logger) { writer in
+                var buffer = ByteBuffer()
+                for index in 1...max(total, 1) where total > 0 {
+                    buffer.writeString("\(campaign.id)\t+1\(String(2_000_000_000 + index))\tContact \(index)\n")
+                    if buffer.readableBytes > 1 << 20 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+            }
+        }
+        try await database.query("ANALYZE conversations")
+        return campaign
+    }
+
+    private func senderHandles(_ campaign: Campaign) async throws -> [String] {
+        try await database.query("""
+            SELECT u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
+            WHERE s.campaign_id = \(campaign.id) ORDER BY u.handle
+            """).map { try $0.decode(String.self) }
+    }
+
+    private func vacuum() async throws {
+        try await database.query("VACUUM conversations")
+        try await database.query("CHECKPOINT")
+    }
+
+    // MARK: Comparisons
+
+    /// The same rows in a reference table with the same columns, indexes and foreign key, updated by one bare
+    /// statement to a constant: no history, no counts, no split.
+    private func floorRuns(campaign: Campaign) async throws -> [Double] {
+        try await database.query("DROP TABLE IF EXISTS bench_floor")
+        try await database.query("CREATE TABLE bench_floor (LIKE conversations INCLUDING ALL)")
+        try await database.query("""
+            ALTER TABLE bench_floor ADD FOREIGN KEY (campaign_id, assignee_id) REFERENCES campaign_senders (campaign_id, user_id)
+            """)
+        try await database.query(
+            "INSERT INTO bench_floor OVERRIDING SYSTEM VALUE SELECT * FROM conversations WHERE campaign_id = \(campaign.id)")
+        try await database.query("VACUUM ANALYZE bench_floor")
+        let ids = try await database.query(
+            "SELECT user_id FROM campaign_senders WHERE campaign_id = \(campaign.id) ORDER BY user_id LIMIT 2"
+        ).map { try $0.decode(Int64.self) }
+        var runs: [Double] = []
+        for run in 0..<options.runs {
+            try await database.query("VACUUM bench_floor")
+            try await database.query("CHECKPOINT")
+            runs.append(try await time {
+                try await database.query("""
+                    UPDATE bench_floor SET assignee_id = \(ids[run % 2]), updated_at = now() WHERE campaign_id = \(campaign.id)
+                    """)
+            })
+        }
+        try await database.query("DROP TABLE bench_floor")
+        return runs
+    }
+
+    /// Spoke's way: every matching id into the application, then per target `UPDATE … WHERE id IN (…)` in chunks
+    /// of 65,000, each statement its own transaction, no history.
+    private func peerChunked(campaign: Campaign, rotation: Int) async throws {
+        let ids = try await database.query(
+            "SELECT id FROM conversations WHERE campaign_id = \(campaign.id) ORDER BY created_at, id"
+        ).map { try $0.decode(Int64.self) }
+        var targets = try await database.query(
+            "SELECT user_id FROM campaign_senders WHERE campaign_id = \(campaign.id) AND active ORDER BY user_id"
+        ).map { try $0.decode(Int64.self) }
+        targets = Array(targets[(rotation % targets.count)...] + targets[..<(rotation % targets.count)])
+        let shares = EvenSplit.shares(of: ids.count, over: targets.count)
+        var start = 0
+        for (target, share) in zip(targets, shares) {
+            var chunkStart = start
+            while chunkStart < start + share {
+                let chunk = Array(ids[chunkStart..<min(chunkStart + 65_000, start + share)])
+                try await database.query("UPDATE conversations SET assignee_id = \(target) WHERE id = ANY(\(chunk))")
+                chunkStart += chunk.count
+            }
+            start += share
+        }
+    }
+
+    private func senderList(_ campaign: Campaign, name: String) async throws -> Latency {
+        let service = SenderService(database)
+        _ = try await service.list(campaignID: campaign.id)
+        var samples: [Double] = []
+        for _ in 0..<options.senderListCalls {
+            samples.append(try await time { _ = try await service.list(campaignID: campaign.id) } * 1000)
+        }
+        return Self.latency(name, samples)
+    }
+
+    private func singleReassigns(campaign: Campaign, handles: [String]) async throws -> Latency {
+        let bounds = try await database.query(
+            "SELECT min(id), max(id) FROM conversations WHERE campaign_id = \(campaign.id)")[0].decode((Int64, Int64).self)
+        let service = AssignmentService(database)
+        var samples: [Double] = []
+        for _ in 0..<options.singleReassigns {
+            let id = Int64.random(in: bounds.0...bounds.1)
+            let to = handles.randomElement()!
+            samples.append(try await time {
+                _ = try await service.reassign(conversationID: id, to: to, actor: "bench", campaignID: campaign.id)
+            } * 1000)
+        }
+        return Self.latency("single_reassign", samples)
+    }
+
+    // MARK: Self-assign
+
+    private func selfAssign(org: Organization) async throws -> [SelfAssignRow] {
+        log("Self-assign pool of \(options.selfAssignPool)…")
+        let campaign = try await loadCampaign(org: org, name: "bench-pool", conversations: options.selfAssignPool)
+        let handles = try await senderHandles(campaign)
+        var rows: [SelfAssignRow] = []
+        for level in options.concurrencyLevels {
+            for strategy in [SelfAssignService.ClaimStrategy.boundedSkipLocked, .skipLocked, .plainLocking] {
+                try await database.query("""
+                    UPDATE conversations SET assignee_id = NULL WHERE campaign_id = \(campaign.id) AND assignee_id IS NOT NULL
+                    """)
+                try await vacuum()
+                let firstBatch = try await database.query(
+                    "SELECT coalesce(max(id), 0) FROM assignment_batches")[0].decode(Int64.self)
+                let row = try await selfAssignRun(campaign: campaign, handles: Array(handles.prefix(level)),
+                                                  strategy: strategy, firstBatch: firstBatch)
+                log("  \(strategy.rawValue) × \(level): \(Int(row.perSecond)) req/s, p50 \(String(format: "%.1f", row.p50)) ms, p99 \(String(format: "%.1f", row.p99)) ms")
+                rows.append(row)
+            }
+        }
+        return rows
+    }
+
+    private func selfAssignRun(campaign: Campaign, handles: [String], strategy: SelfAssignService.ClaimStrategy,
+                               firstBatch: Int64) async throws -> SelfAssignRow {
+        let service = SelfAssignService(database, strategy: strategy)
+        let seconds = options.selfAssignSeconds
+        let started = ContinuousClock.now
+        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for handle in handles {
+                group.addTask {
+                    var mine: [Double] = []
+                    while (ContinuousClock.now - started) < .seconds(seconds) {
+                        let begin = ContinuousClock.now
+                        _ = try await service.requestMore(campaignID: campaign.id, sender: handle, count: 25)
+                        mine.append((ContinuousClock.now - begin).seconds * 1000)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        let doubles = try await database.query("""
+            SELECT count(*) FROM (SELECT ch.conversation_id FROM assignment_changes ch
+            JOIN assignment_batches b ON b.id = ch.batch_id
+            WHERE ch.campaign_id = \(campaign.id) AND b.kind = 'self_assign' AND ch.batch_id > \(firstBatch)
+            GROUP BY ch.conversation_id HAVING count(*) > 1) d
+            """)[0].decode(Int.self)
+        let latency = Self.latency("", samples)
+        return SelfAssignRow(strategy: strategy.rawValue, requesters: handles.count, requests: samples.count,
+                             perSecond: Double(samples.count) / elapsed, p50: latency.p50, p99: latency.p99,
+                             doubleGrants: doubles)
+    }
+
+    // MARK: Measuring
+
+    private func time(_ body: () async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        return (ContinuousClock.now - start).seconds
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+
+    static func latency(_ name: String, _ samples: [Double]) -> Latency {
+        let sorted = samples.sorted()
+        func percentile(_ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
+        }
+        return Latency(name: name, count: sorted.count, p50: percentile(0.5), p99: percentile(0.99))
+    }
+
+    /// The process's peak resident memory (VmHWM), in MiB.
+    static func peakMemoryMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib / 1024
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
