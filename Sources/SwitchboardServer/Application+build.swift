@@ -18,21 +18,22 @@ public struct ServerSettings: Sendable {
     }
 }
 
-/// Builds the HTTP application: the routes over Core, the Postgres pool as a service, migrations (and the demo,
-/// if asked) before the server starts accepting requests.
+/// Builds the HTTP application: the routes over Core, the Postgres pool and the event listener as services,
+/// migrations (and the demo, if asked) before the server accepts requests. SIGTERM/SIGINT finish in-flight
+/// requests, then close the pool.
 public func buildApplication(
     url: DatabaseURL, settings: ServerSettings, logger: Logger,
     onDemoLoaded: (@Sendable (Demo.Loaded) -> Void)? = nil
 ) -> some ApplicationProtocol {
-    let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
+    let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 40), backgroundLogger: logger)
     let database = Database(client: client, url: url, logger: logger)
-    let router = buildRouter(database: database)
+    let hub = EventHub()
     var app = Application(
-        router: router,
+        router: buildRouter(database: database, hub: hub),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
         logger: logger
     )
-    app.addServices(client)
+    app.addServices(client, EventListener(client: client, hub: hub, logger: logger))
     app.beforeServerStarts {
         try await Migrator.bundled().migrate(database)
         if settings.demo {
@@ -44,22 +45,30 @@ public func buildApplication(
 }
 
 /// The routes; separate from `buildApplication` so tests can drive them with a database of their own.
-public func buildRouter(database: Database) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+public func buildRouter(database: Database, hub: EventHub = EventHub()) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ -> Response in
         do {
-            try await database.ping()
+            try await database.ping(timeout: .seconds(2))
             return try jsonResponse(["status": "ok", "database": "ok"])
         } catch {
             return try jsonResponse(["status": "degraded", "database": "unavailable"], status: .serviceUnavailable)
         }
     }
+    router.get("openapi.yaml") { _, _ -> Response in
+        Response(status: .ok, headers: [.contentType: "application/yaml"],
+                 body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+    }
+    let v1 = router.group("v1").add(middleware: AuthMiddleware(database: database))
+    let idempotency = Idempotency(database: database)
+    CampaignRoutes(database: database, idempotency: idempotency).add(to: v1)
+    ConversationRoutes(database: database, idempotency: idempotency, hub: hub).add(to: v1)
     return router
 }
 
 /// A JSON response in Switchboard's encoding.
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-    let data = try JSONEncoder.switchboard.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    try Encoded(value, status: status).response
 }

@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// A JSON value with its type kept (true is not 1).
+enum JSON: Decodable, Sendable {
+    case null, bool(Bool), number(Double), string(String), array([JSON]), object([String: JSON])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSON].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSON].self)) }
+    }
+}
+
+/// A JSON object body, read strictly: malformed JSON is a 400; unknown fields, missing fields and wrong types
+/// are 422s naming the field.
+struct JSONBody: Sendable {
+    let fields: [String: JSON]
+    let raw: ByteBuffer
+
+    static func read(_ request: Request, context: AppRequestContext, allowed: Set<String>) async throws -> JSONBody {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        if buffer.readableBytes == 0 { return JSONBody(fields: [:], raw: buffer) }
+        guard case .object(let fields)? = try? JSONDecoder().decode(JSON.self, from: Data(buffer: buffer)) else {
+            throw HTTPError(.badRequest, message: "The request body is not a JSON object.")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw SwitchboardError(.invalid, "unknown_field",
+                                   "Field '\(unknown)' is not accepted here; use \(allowed.sorted().joined(separator: ", ")).")
+        }
+        return JSONBody(fields: fields, raw: buffer)
+    }
+
+    func string(_ name: String) throws -> String? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case .string(let text)?: return text
+        default: throw Self.wrongType(name, "a string")
+        }
+    }
+
+    func requireString(_ name: String) throws -> String {
+        guard let value = try string(name) else { throw Self.missing(name) }
+        return value
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case .bool(let flag)?: return flag
+        default: throw Self.wrongType(name, "true or false")
+        }
+    }
+
+    func int(_ name: String) throws -> Int? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case .number(let number)? where number.rounded() == number && abs(number) < 1e15: return Int(number)
+        default: throw Self.wrongType(name, "a whole number")
+        }
+    }
+
+    /// `source`: `{"sender": "kevin"}`, `{"unassigned": true}` or `{"anyone": true}`.
+    func source() throws -> Source {
+        guard let value = fields["source"] else { throw Self.missing("source") }
+        guard case .object(let object) = value, object.count == 1, let (key, inner) = object.first else {
+            throw SwitchboardError(.invalid, "invalid_source",
+                                   "Field 'source' must be {\"sender\": HANDLE}, {\"unassigned\": true} or {\"anyone\": true}.")
+        }
+        switch (key, inner) {
+        case ("sender", .string(let handle)): return .sender(handle)
+        case ("unassigned", .bool(true)): return .unassigned
+        case ("anyone", .bool(true)): return .anyone
+        default:
+            throw SwitchboardError(.invalid, "invalid_source",
+                                   "Field 'source' must be {\"sender\": HANDLE}, {\"unassigned\": true} or {\"anyone\": true}.")
+        }
+    }
+
+    /// `to`: `["kevin", "rebecca"]` or `"all"`.
+    func target() throws -> Target {
+        switch fields["to"] {
+        case nil: throw Self.missing("to")
+        case .string("all")?: return .allActive
+        case .array(let list)?:
+            let handles = list.compactMap { if case .string(let h) = $0 { h } else { nil } }
+            guard handles.count == list.count else { throw Self.wrongType("to", "a list of handles or \"all\"") }
+            return .senders(handles)
+        default: throw Self.wrongType("to", "a list of handles or \"all\"")
+        }
+    }
+
+    func status() throws -> StatusFilter {
+        try StatusFilter(parsing: try string("status") ?? "any")
+    }
+
+    static func missing(_ name: String) -> SwitchboardError {
+        .init(.invalid, "missing_field", "Field '\(name)' is required.")
+    }
+
+    static func wrongType(_ name: String, _ expected: String) -> SwitchboardError {
+        .init(.invalid, "invalid_field", "Field '\(name)' must be \(expected).")
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// The request context: Hummingbird's, plus the user the bearer token belongs to.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `AuthMiddleware` on `/v1` routes.
+    public var user: User?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.user = nil
+    }
+
+    /// Bodies are limited to 1 MiB.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    /// The authenticated user (always set behind `AuthMiddleware`).
+    func requireUser() throws -> User {
+        guard let user else { throw SwitchboardError(.unauthorized, "unauthorized", "A bearer token is required.") }
+        return user
+    }
+
+    /// The caller, who must be an admin or organizer.
+    func requireManager() throws -> User {
+        let user = try requireUser()
+        guard user.role.canManage else {
+            throw SwitchboardError(.forbidden, "forbidden", "Only admins and organizers may do this.")
+        }
+        return user
+    }
+}

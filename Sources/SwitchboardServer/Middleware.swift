@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import SwitchboardCore
+
+/// Every failure becomes `{"error": {"code", "message"}}` with the status its kind calls for; never a stack trace,
+/// never a 500 for bad input.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as SwitchboardError {
+            return Self.response(error)
+        } catch let error as HTTPError {
+            let code: String
+            let message: String
+            switch error.status {
+            case .contentTooLarge:
+                (code, message) = ("body_too_large", "The request body is over 1 MiB.")
+            case .notFound:
+                (code, message) = ("not_found", "There is no such route.")
+            case .badRequest:
+                (code, message) = ("bad_request", error.body ?? "The request is malformed (check its ids and parameters).")
+            default:
+                (code, message) = ("http_error", error.body ?? "The request failed.")
+            }
+            return Self.response(SwitchboardError(.invalid, code, message), status: error.status)
+        } catch let error as PSQLError {
+            context.logger.error("database error", metadata: ["error": "\(String(reflecting: error))"])
+            let unavailable = error.code != .server
+            return Self.response(SwitchboardError(.unavailable, unavailable ? "database_unavailable" : "database_error",
+                                                  unavailable ? "The database is unavailable; try again shortly."
+                                                              : "The database refused the request."),
+                                 status: unavailable ? .serviceUnavailable : .internalServerError)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
+            return Self.response(SwitchboardError(.unavailable, "internal_error", "Something went wrong on our side."),
+                                 status: .internalServerError)
+        }
+    }
+
+    static func status(for kind: SwitchboardError.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .invalid: .unprocessableContent
+        case .notFound: .notFound
+        case .refused, .conflict: .conflict
+        case .forbidden: .forbidden
+        case .unauthorized: .unauthorized
+        case .unavailable: .serviceUnavailable
+        }
+    }
+
+    static func response(_ error: SwitchboardError, status: HTTPResponse.Status? = nil) -> Response {
+        (try? jsonResponse(error, status: status ?? Self.status(for: error.kind)))
+            ?? Response(status: .internalServerError)
+    }
+}
+
+/// `Authorization: Bearer TOKEN` on every `/v1` route.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let database: Database
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw SwitchboardError(.unauthorized, "unauthorized", "A bearer token is required (Authorization: Bearer TOKEN).")
+        }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let user = try await Directory(database).authenticate(token: token) else {
+            throw SwitchboardError(.unauthorized, "unauthorized", "The bearer token is unknown or revoked.")
+        }
+        var context = context
+        context.user = user
+        return try await next(request, context)
+    }
+}
+
+/// One log line per request: method, route, status, duration. Never the token.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        context.logger.info("\(request.method) \(context.endpointPath ?? request.uri.path) \(response.status.code)",
+                            metadata: ["ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"])
+        return response
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// Campaign reads and the batch operations.
+struct CampaignRoutes {
+    let database: Database
+    let idempotency: Idempotency
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("campaigns/:id", use: campaign)
+        group.get("campaigns/:id/senders", use: senders)
+        group.get("campaigns/:id/conversations", use: conversations)
+        group.post("campaigns/:id/reassign-all") { try await self.bulk($0, $1, some: false) }
+        group.post("campaigns/:id/reassign-some") { try await self.bulk($0, $1, some: true) }
+        group.post("campaigns/:id/unassign-all/preview", use: preview)
+        group.post("campaigns/:id/unassign-all", use: unassignAll)
+        group.post("campaigns/:id/requests", use: requestMore)
+        group.post("campaigns/:id/release", use: release)
+    }
+
+    /// The campaign, if the caller's organization owns it (404 otherwise), and the caller may see it:
+    /// managers see every campaign of their organization, texters those they send for.
+    func visibleCampaign(_ context: AppRequestContext) async throws -> (Campaign, User) {
+        let user = try context.requireUser()
+        let id = try context.parameters.require("id", as: Int64.self)
+        let campaign = try await CampaignService(database).campaign(id: id, orgID: user.orgID)
+        if !user.role.canManage {
+            let rows = try await database.query("""
+                SELECT 1 FROM campaign_senders WHERE campaign_id = \(campaign.id) AND user_id = \(user.id)
+                """)
+            guard !rows.isEmpty else {
+                throw SwitchboardError(.forbidden, "forbidden", "You are not a sender of campaign \(campaign.id).")
+            }
+        }
+        return (campaign, user)
+    }
+
+    func managedCampaign(_ context: AppRequestContext) async throws -> (Campaign, User) {
+        let (campaign, user) = try await visibleCampaign(context)
+        _ = try context.requireManager()
+        return (campaign, user)
+    }
+
+    @Sendable func campaign(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try jsonResponse(try await visibleCampaign(context).0)
+    }
+
+    @Sendable func senders(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, _) = try await managedCampaign(context)
+        return try jsonResponse(try await SenderService(database).list(campaignID: campaign.id))
+    }
+
+    @Sendable func conversations(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, _) = try await visibleCampaign(context)
+        let query = request.uri.queryParameters
+        var assignee = ConversationService.AssigneeFilter.anyone
+        if let value = query.get("assignee") { assignee = value == "unassigned" ? .unassigned : .sender(value) }
+        var status: ConversationStatus? = nil
+        if let value = query.get("status") { status = try StatusFilter(parsing: value).status }
+        let limit = try query.get("limit").map { text throws(SwitchboardError) -> Int in
+            guard let limit = Int(text) else {
+                throw SwitchboardError(.invalid, "invalid_limit", "Limit '\(text)' is not a whole number.")
+            }
+            return limit
+        } ?? 100
+        let page = try await ConversationService(database).list(campaignID: campaign.id, assignee: assignee, status: status,
+                                                                 limit: limit, cursor: query.get("cursor"))
+        return try jsonResponse(PageBody(conversations: page.conversations, nextCursor: page.nextCursor))
+    }
+
+    func bulk(_ request: Request, _ context: AppRequestContext, some: Bool) async throws -> Response {
+        let (campaign, user) = try await managedCampaign(context)
+        var allowed: Set<String> = ["source", "status", "to", "dry_run", "balance"]
+        if some { allowed.insert("count") }
+        let body = try await JSONBody.read(request, context: context, allowed: allowed)
+        var bulk = AssignmentService.BulkRequest(
+            campaignID: campaign.id, source: try body.source(), status: try body.status(), target: try body.target(),
+            distribution: try body.bool("balance") == true ? .balance : .even, actor: user.handle,
+            dryRun: try body.bool("dry_run") ?? false, orgID: user.orgID)
+        if some {
+            guard let count = try body.int("count") else { throw JSONBody.missing("count") }
+            bulk.count = count
+        }
+        return try await idempotency.run(request, body: body, user: user) {
+            let service = AssignmentService(database)
+            return try Encoded(some ? try await service.reassignSome(bulk) : try await service.reassignAll(bulk))
+        }
+    }
+
+    @Sendable func preview(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["from", "status"])
+        let preview = try await AssignmentService(database).previewUnassignAll(
+            campaignID: campaign.id, from: try body.requireString("from"), status: try body.status(), actor: user.handle,
+            orgID: user.orgID)
+        return try jsonResponse(PreviewBody(count: preview.count, confirmationToken: preview.confirmationToken,
+                                            expiresAt: preview.expiresAt))
+    }
+
+    @Sendable func unassignAll(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context,
+                                           allowed: ["from", "status", "confirmation_token", "dry_run"])
+        let from = try body.requireString("from")
+        let status = try body.status()
+        let dryRun = try body.bool("dry_run") ?? false
+        let token = try body.string("confirmation_token")
+        return try await idempotency.run(request, body: body, user: user) {
+            try Encoded(try await AssignmentService(database).unassignAll(
+                campaignID: campaign.id, from: from, status: status, actor: user.handle, confirmationToken: token,
+                dryRun: dryRun, orgID: user.orgID))
+        }
+    }
+
+    /// Texters request for themselves; naming anyone else is forbidden.
+    func selfOnly(_ body: JSONBody, _ user: User) throws {
+        if let sender = try body.string("sender"), sender != user.handle {
+            throw SwitchboardError(.forbidden, "forbidden", "You can only request or release conversations for yourself.")
+        }
+    }
+
+    @Sendable func requestMore(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await visibleCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["count", "sender"])
+        try selfOnly(body, user)
+        let count = try body.int("count")
+        return try await idempotency.run(request, body: body, user: user) {
+            let grant = try await SelfAssignService(database).requestMore(campaignID: campaign.id, sender: user.handle,
+                                                                          count: count, orgID: user.orgID)
+            var conversations: [Conversation] = []
+            for id in grant.conversationIDs {
+                conversations.append(try await ConversationService(database).conversation(id: id))
+            }
+            return try Encoded(GrantBody(result: grant.result, conversations: conversations))
+        }
+    }
+
+    @Sendable func release(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await visibleCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["sender"])
+        try selfOnly(body, user)
+        return try await idempotency.run(request, body: body, user: user) {
+            try Encoded(try await SelfAssignService(database).release(campaignID: campaign.id, sender: user.handle,
+                                                                      orgID: user.orgID))
+        }
+    }
+}
+
+struct PageBody: Encodable {
+    let conversations: [Conversation]
+    let nextCursor: String?
+    enum CodingKeys: String, CodingKey { case conversations, nextCursor = "next_cursor" }
+}
+
+struct PreviewBody: Encodable {
+    let count: Int
+    let confirmationToken: String
+    let expiresAt: Date
+    enum CodingKeys: String, CodingKey { case count, confirmationToken = "confirmation_token", expiresAt = "expires_at" }
+}
+
+/// The batch result, with the conversations granted next to it.
+struct GrantBody: Encodable {
+    let result: BatchResult
+    let conversations: [Conversation]
+    enum CodingKeys: String, CodingKey { case conversations }
+
+    func encode(to encoder: any Encoder) throws {
+        try result.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(conversations, forKey: .conversations)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// Single conversations, the caller's queue, batches, and live events.
+struct ConversationRoutes {
+    let database: Database
+    let idempotency: Idempotency
+    let hub: EventHub
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.put("conversations/:id/assignee", use: assign)
+        group.delete("conversations/:id/assignee", use: unassign)
+        group.post("conversations/:id/messages", use: message)
+        group.post("conversations/:id/close", use: close)
+        group.get("me/conversations", use: myConversations)
+        group.get("me/events", use: events)
+        group.get("batches/:id", use: batch)
+        group.post("batches/:id/undo", use: undo)
+    }
+
+    /// A conversation of the caller's organization (404 otherwise) that the caller may touch: managers any,
+    /// texters those of campaigns they send for.
+    func visibleConversation(_ context: AppRequestContext) async throws -> (Conversation, User) {
+        let user = try context.requireUser()
+        let id = try context.parameters.require("id", as: Int64.self)
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
+        if !user.role.canManage {
+            let rows = try await database.query("""
+                SELECT 1 FROM campaign_senders WHERE campaign_id = \(conversation.campaignID) AND user_id = \(user.id)
+                """)
+            guard !rows.isEmpty else {
+                throw SwitchboardError(.forbidden, "forbidden", "You are not a sender of this conversation's campaign.")
+            }
+        }
+        return (conversation, user)
+    }
+
+    @Sendable func assign(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (conversation, user) = try await visibleConversation(context)
+        _ = try context.requireManager()
+        let body = try await JSONBody.read(request, context: context, allowed: ["handle", "dry_run"])
+        let handle = try body.requireString("handle")
+        let dryRun = try body.bool("dry_run") ?? false
+        return try jsonResponse(try await AssignmentService(database).reassign(
+            conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, orgID: user.orgID))
+    }
+
+    @Sendable func unassign(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (conversation, user) = try await visibleConversation(context)
+        _ = try context.requireManager()
+        return try jsonResponse(try await AssignmentService(database).reassign(
+            conversationID: conversation.id, to: nil, actor: user.handle, orgID: user.orgID))
+    }
+
+    @Sendable func message(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (conversation, user) = try await visibleConversation(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["direction", "body", "leave_unassigned"])
+        let direction = try MessageService.Direction(parsing: try body.requireString("direction"))
+        if direction == .inbound && !user.role.canManage {
+            throw SwitchboardError(.forbidden, "forbidden", "Only admins and organizers may record inbound messages.")
+        }
+        let recorded = try await MessageService(database).record(
+            .conversation(conversation.id), direction: direction, body: try body.requireString("body"),
+            sender: direction == .outbound ? user.handle : nil,
+            leaveUnassigned: try body.bool("leave_unassigned") ?? false, orgID: user.orgID)
+        return try jsonResponse(MessageBody(messageID: recorded.messageID, conversation: recorded.conversation,
+                                            claimBatchID: recorded.claimBatchID), status: .created)
+    }
+
+    @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (conversation, user) = try await visibleConversation(context)
+        return try jsonResponse(try await MessageService(database).close(conversationID: conversation.id, orgID: user.orgID))
+    }
+
+    @Sendable func myConversations(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let query = request.uri.queryParameters
+        let campaignID = try query.get("campaign").map { text throws(SwitchboardError) -> Int64 in
+            guard let id = Int64(text) else {
+                throw SwitchboardError(.invalid, "invalid_campaign", "Campaign '\(text)' is not an id.")
+            }
+            return id
+        }
+        if let campaignID { _ = try await CampaignService(database).campaign(id: campaignID, orgID: user.orgID) }
+        let limit = Int(query.get("limit") ?? "100") ?? -1
+        let page = try await ConversationService(database).queue(
+            userID: user.id, campaignID: campaignID, filter: try .init(parsing: query.get("status")), limit: limit,
+            cursor: query.get("cursor"))
+        return try jsonResponse(PageBody(conversations: page.conversations, nextCursor: page.nextCursor))
+    }
+
+    @Sendable func batch(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let id = try context.parameters.require("id", as: Int64.self)
+        let batch = try await HistoryService(database).batch(id: id, orgID: user.orgID)
+        _ = try context.requireManager()
+        return try jsonResponse(batch)
+    }
+
+    @Sendable func undo(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let id = try context.parameters.require("id", as: Int64.self)
+        _ = try await HistoryService(database).batch(id: id, orgID: user.orgID)
+        _ = try context.requireManager()
+        let body = try await JSONBody.read(request, context: context, allowed: ["dry_run"])
+        let dryRun = try body.bool("dry_run") ?? false
+        return try await idempotency.run(request, body: body, user: user) {
+            try Encoded(try await AssignmentService(database).undo(batchID: id, actor: user.handle, dryRun: dryRun,
+                                                                   orgID: user.orgID))
+        }
+    }
+
+    /// Server-sent events: one `assignment` event per batch that gives the caller conversations or takes them away.
+    @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let stream = await hub.subscribe(userID: user.id)
+        let body = ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: ": connected\n\n"))
+            for await event in stream {
+                try await writer.write(event.serverSentEvent)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+}
+
+struct MessageBody: Encodable {
+    let messageID: Int64
+    let conversation: Conversation
+    let claimBatchID: Int64?
+    enum CodingKeys: String, CodingKey { case messageID = "message_id", conversation, claimBatchID = "claim_batch_id" }
+}
