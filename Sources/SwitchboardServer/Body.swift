@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import SwitchboardCore
 
 /// A JSON value with its type kept (true is not 1).
@@ -25,7 +26,12 @@ struct JSONBody: Sendable {
 
     static func read(_ request: Request, context: AppRequestContext, allowed: Set<String>) async throws -> JSONBody {
         var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge)
+        }
         if buffer.readableBytes == 0 { return JSONBody(fields: [:], raw: buffer) }
         guard case .object(let fields)? = try? JSONDecoder().decode(JSON.self, from: Data(buffer: buffer)) else {
             throw HTTPError(.badRequest, message: "The request body is not a JSON object.")

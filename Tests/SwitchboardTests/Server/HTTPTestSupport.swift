@@ -1,0 +1,58 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import SwitchboardServer
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+/// Two organizations: Acme (organizer ada, texters kevin and rebecca on campaign `a`; texter zed on no campaign)
+/// and Other (organizer olga, campaign `b`), with tokens for each.
+struct HTTPWorld: Sendable {
+    let fixture: Fixture
+    let other: Fixture
+    let ada: String, kevin: String, rebecca: String, zed: String, olga: String
+
+    static func make(_ database: Database) async throws -> HTTPWorld {
+        let a = try await Fixture.make(database, settings: .init(selfAssign: true, batchSize: 2, requireFinishedBatch: false))
+        let b = try await Fixture.make(database, senders: ["oscar"], conversations: 2, orgName: "Other")
+        _ = try await Directory(database).addUser(orgID: a.org.id, handle: "zed")
+        _ = try await Directory(database).addUser(orgID: b.org.id, handle: "olga", role: .organizer)
+        let directory = Directory(database)
+        return HTTPWorld(fixture: a, other: b,
+                         ada: try await directory.createToken(orgID: a.org.id, handle: "ada"),
+                         kevin: try await directory.createToken(orgID: a.org.id, handle: "kevin"),
+                         rebecca: try await directory.createToken(orgID: a.org.id, handle: "rebecca"),
+                         zed: try await directory.createToken(orgID: a.org.id, handle: "zed"),
+                         olga: try await directory.createToken(orgID: b.org.id, handle: "olga"))
+    }
+}
+
+struct Reply {
+    let status: HTTPResponse.Status
+    let body: ByteBuffer
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }
+    var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var text: String { String(buffer: body) }
+}
+
+extension TestClientProtocol {
+    func call(_ method: HTTPRequest.Method, _ uri: String, token: String?, _ body: String? = nil,
+              headers extra: HTTPFields = [:]) async throws -> Reply {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        headers[.contentType] = "application/json"
+        let response = try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return Reply(status: response.status, body: response.body)
+    }
+}
+
+/// Runs `body` against the router over a fresh database.
+func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Database) async throws -> Void) async throws {
+    try await TestDatabase.with { database in
+        let world = try await HTTPWorld.make(database)
+        let app = Application(router: buildRouter(database: database))
+        try await app.test(.router) { client in try await body(client, world, database) }
+    }
+}
