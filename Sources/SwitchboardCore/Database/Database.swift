@@ -8,11 +8,15 @@ public struct Database: Sendable {
     public let client: PostgresClient
     public let url: DatabaseURL
     public let logger: Logger
+    /// When set, `query` gives up after this long (waiting for a connection included) and reports the database
+    /// unavailable, so that a server answers 503 instead of hanging while PostgreSQL is unreachable.
+    public var queryTimeout: Duration?
 
-    public init(client: PostgresClient, url: DatabaseURL, logger: Logger) {
+    public init(client: PostgresClient, url: DatabaseURL, logger: Logger, queryTimeout: Duration? = nil) {
         self.client = client
         self.url = url
         self.logger = logger
+        self.queryTimeout = queryTimeout
     }
 
     /// Runs `body` with a running client pool, closed again when `body` returns or throws.
@@ -93,8 +97,23 @@ public struct Database: Sendable {
     /// Runs a single statement outside any explicit transaction.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let client = client
+        let logger = logger
         do {
-            return try await client.query(query, logger: logger).collect()
+            guard let timeout = queryTimeout else { return try await client.query(query, logger: logger).collect() }
+            return try await withThrowingTaskGroup(of: [PostgresRow]?.self) { group in
+                group.addTask { try await client.query(query, logger: logger).collect() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let rows = try await group.next() ?? nil else {
+                    throw SwitchboardError(.unavailable, "database_unavailable",
+                                           "The database did not answer within \(timeout.components.seconds) seconds; try again shortly.")
+                }
+                return rows
+            }
         } catch {
             throw mapped(error)
         }
