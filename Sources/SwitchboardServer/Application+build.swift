@@ -26,7 +26,7 @@ public func buildApplication(
     onDemoLoaded: (@Sendable (Demo.Loaded) -> Void)? = nil
 ) -> some ApplicationProtocol {
     let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 40), backgroundLogger: logger)
-    let database = Database(client: client, url: url, logger: logger, queryTimeout: .seconds(10))
+    let database = Database(client: client, url: url, logger: logger, connectionWait: .seconds(10), workLimit: .seconds(120))
     let hub = EventHub()
     var app = Application(
         router: buildRouter(database: database, hub: hub),

@@ -8,15 +8,21 @@ public struct Database: Sendable {
     public let client: PostgresClient
     public let url: DatabaseURL
     public let logger: Logger
-    /// When set, `query` gives up after this long (waiting for a connection included) and reports the database
-    /// unavailable, so that a server answers 503 instead of hanging while PostgreSQL is unreachable.
-    public var queryTimeout: Duration?
+    /// When set, waiting for a pooled connection gives up after this long and reports the database unavailable,
+    /// so that a server answers 503 instead of hanging while PostgreSQL is unreachable.
+    public var connectionWait: Duration?
+    /// When set together with `connectionWait`, work on a connection that runs longer than this has its
+    /// connection closed (an open transaction rolls back) and is reported as the database being unavailable. It
+    /// exists because a statement sent just as the server drops the connection can otherwise wait forever.
+    public var workLimit: Duration?
 
-    public init(client: PostgresClient, url: DatabaseURL, logger: Logger, queryTimeout: Duration? = nil) {
+    public init(client: PostgresClient, url: DatabaseURL, logger: Logger,
+                connectionWait: Duration? = nil, workLimit: Duration? = nil) {
         self.client = client
         self.url = url
         self.logger = logger
-        self.queryTimeout = queryTimeout
+        self.connectionWait = connectionWait
+        self.workLimit = workLimit
     }
 
     /// Runs `body` with a running client pool, closed again when `body` returns or throws.
@@ -38,22 +44,21 @@ public struct Database: Sendable {
 
     /// Checks that the database answers within `timeout`.
     public func ping(timeout: Duration = .seconds(5)) async throws {
-        let client = client
-        let logger = logger
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await client.query("SELECT 1", logger: logger) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw SwitchboardError(.unavailable, "database_unavailable",
-                                           "The database at \(url) did not answer within \(timeout.components.seconds) seconds.")
-                }
-                defer { group.cancelAll() }
-                try await group.next()
-            }
-        } catch {
-            throw mapped(error)
-        }
+        var database = self
+        database.connectionWait = timeout
+        database.workLimit = timeout
+        try await database.query("SELECT 1")
+    }
+
+    /// Runs `body` with a pooled connection, under `connectionWait` and `workLimit` when those are set.
+    public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        guard let wait = connectionWait else { return try await client.withConnection(body) }
+        return try await client.withConnection(timeout: wait, workLimit: workLimit,
+                                               unavailable: { [url] in Self.unavailable(url) }, body)
+    }
+
+    private static func unavailable(_ url: DatabaseURL) -> SwitchboardError {
+        SwitchboardError(.unavailable, "database_unavailable", "The database at \(url) did not answer in time; try again shortly.")
     }
 
     public enum Isolation: String, Sendable {
@@ -70,7 +75,7 @@ public struct Database: Sendable {
         var attempt = 1
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await withConnection { connection in
                     try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
                     do {
                         let value = try await body(connection)
@@ -97,22 +102,11 @@ public struct Database: Sendable {
     /// Runs a single statement outside any explicit transaction.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let client = client
-        let logger = logger
         do {
-            guard let timeout = queryTimeout else { return try await client.query(query, logger: logger).collect() }
-            return try await withThrowingTaskGroup(of: [PostgresRow]?.self) { group in
-                group.addTask { try await client.query(query, logger: logger).collect() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let rows = try await group.next() ?? nil else {
-                    throw SwitchboardError(.unavailable, "database_unavailable",
-                                           "The database did not answer within \(timeout.components.seconds) seconds; try again shortly.")
-                }
-                return rows
+            return try await withConnection { connection in
+                guard let limit = workLimit else { return try await connection.rows(query, logger: logger) }
+                return try await firstOf({ try await connection.rows(query, logger: logger) }, orAfter: limit,
+                                         onTimeout: { [url] in Self.unavailable(url) })
             }
         } catch {
             throw mapped(error)

@@ -9,12 +9,14 @@ import Testing
 
 @Suite("HTTP: database outages and live events")
 struct OutageTests {
-    @Test("with its connections killed and new ones refused the API answers 503, then recovers without a restart")
+    @Test("with its connections killed and new ones refused the API answers 503, then recovers without a restart",
+          .timeLimit(.minutes(1)))
     func outage() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
             var limited = database
-            limited.queryTimeout = .seconds(2)
+            limited.connectionWait = .seconds(2)
+            limited.workLimit = .seconds(3)
             let app = Application(router: buildRouter(database: limited))
             let name = database.url.database
             try await Database.withDatabase(url: database.url.with(database: "postgres")) { admin in
