@@ -25,14 +25,7 @@ struct CampaignRoutes {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
         let campaign = try await CampaignService(database).campaign(id: id, orgID: user.orgID)
-        if !user.role.canManage {
-            let rows = try await database.query("""
-                SELECT 1 FROM campaign_senders WHERE campaign_id = \(campaign.id) AND user_id = \(user.id)
-                """)
-            guard !rows.isEmpty else {
-                throw SwitchboardError(.forbidden, "forbidden", "You are not a sender of campaign \(campaign.id).")
-            }
-        }
+        try await database.requireSender(user, of: campaign.id, refusal: "You are not a sender of campaign \(campaign.id).")
         return (campaign, user)
     }
 

@@ -25,14 +25,8 @@ struct ConversationRoutes {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
         let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
-        if !user.role.canManage {
-            let rows = try await database.query("""
-                SELECT 1 FROM campaign_senders WHERE campaign_id = \(conversation.campaignID) AND user_id = \(user.id)
-                """)
-            guard !rows.isEmpty else {
-                throw SwitchboardError(.forbidden, "forbidden", "You are not a sender of this conversation's campaign.")
-            }
-        }
+        try await database.requireSender(user, of: conversation.campaignID,
+                                         refusal: "You are not a sender of this conversation's campaign.")
         return (conversation, user)
     }
 
