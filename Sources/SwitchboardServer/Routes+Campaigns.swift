@@ -64,24 +64,22 @@ struct CampaignRoutes {
 
     // Not optimised: swiftc 6.3.1 crashes (signal 11, LLVM coroutine splitting) on this function in -O builds.
     @_optimize(none)
-    func bulk(_ httpRequest: Request, _ context: AppRequestContext, some: Bool) async throws -> Response {
+    func bulk(_ request: Request, _ context: AppRequestContext, some: Bool) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
         var allowed: Set<String> = ["source", "status", "to", "dry_run", "balance"]
         if some { allowed.insert("count") }
-        let body = try await JSONBody.read(httpRequest, context: context, allowed: allowed)
-        var request = AssignmentService.BulkRequest(
+        let body = try await JSONBody.read(request, context: context, allowed: allowed)
+        var bulk = AssignmentService.BulkRequest(
             campaignID: campaign.id, source: try body.source(), status: try body.status(), target: try body.target(),
             distribution: try body.bool("balance") == true ? .balance : .even, actor: user.handle,
             dryRun: try body.bool("dry_run") ?? false, orgID: user.orgID)
         if some {
             guard let count = try body.int("count") else { throw JSONBody.missing("count") }
-            request.count = count
+            bulk.count = count
         }
-        let bulk = request
-        return try await idempotency.run(httpRequest, body: body, user: user) {
+        return try await idempotency.run(request, body: body, user: user) {
             let service = AssignmentService(database)
-            if some { return try Encoded(try await service.reassignSome(bulk)) }
-            return try Encoded(try await service.reassignAll(bulk))
+            return try Encoded(some ? try await service.reassignSome(bulk) : try await service.reassignAll(bulk))
         }
     }
 

@@ -168,7 +168,6 @@ private final class LeaseHandoff: Sendable {
     }
 }
 
-
 /// Returns what `work` returns, or throws `onTimeout()` once `limit` has passed, whichever comes first.
 ///
 /// Unlike a task group, this does not wait for `work` to finish: a statement stuck on a dead connection is left
