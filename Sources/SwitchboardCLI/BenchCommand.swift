@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import SwitchboardCore
 
+extension Benchmark.Scenario: ExpressibleByArgument {}
+
 /// `switchboard bench [--quick] [--conversations N] [--senders M]`
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,12 +13,15 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
     @Option(help: "Senders (default 1,000).") var senders: Int?
     @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
+    @Option(help: "Run only this scenario: reassign-all (with the floor and the peer) or self-assign.")
+    var only: Benchmark.Scenario?
 
     func run() async throws {
         var settings = Benchmark.Options(quick: quick)
         if let conversations { settings.conversations = conversations }
         if let senders { settings.senders = senders }
         if let runs { settings.runs = runs }
+        settings.only = only
         guard settings.conversations >= 10, settings.senders >= 2, settings.runs >= 1 else {
             throw SwitchboardError(.invalid, "invalid_bench", "Use at least 10 conversations, 2 senders and 1 run.")
         }

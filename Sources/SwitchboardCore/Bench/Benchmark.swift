@@ -14,6 +14,8 @@ public struct Benchmark: Sendable {
         public var singleReassigns: Int
         public var senderListCalls: Int
         public var concurrencyLevels: [Int]
+        /// Runs only this scenario (and what it is compared with); nil runs them all.
+        public var only: Scenario?
 
         public init(quick: Bool) {
             conversations = quick ? 50_000 : 1_000_000
@@ -25,6 +27,12 @@ public struct Benchmark: Sendable {
             senderListCalls = quick ? 50 : 200
             concurrencyLevels = [1, 4, 10, 30, 100]
         }
+    }
+
+    /// The scenarios `--only` can pick.
+    public enum Scenario: String, Sendable, CaseIterable {
+        case reassignAll = "reassign-all"
+        case selfAssign = "self-assign"
     }
 
     public struct Timing: Sendable, Encodable {
@@ -78,6 +86,10 @@ public struct Benchmark: Sendable {
         var report = Report(conversations: options.conversations, senders: options.senders,
                             cores: ProcessInfo.processInfo.activeProcessorCount)
         let org = try await Directory(database).createOrganization(name: "Bench \(UUID().uuidString.prefix(6))")
+        if options.only == .selfAssign {
+            report.selfAssign = try await selfAssign(org: org)
+            return report
+        }
         let campaign = try await loadCampaign(org: org, name: "bench", conversations: options.conversations)
         let handles = try await senderHandles(campaign)
         let assignments = AssignmentService(database)
@@ -109,6 +121,7 @@ public struct Benchmark: Sendable {
         report.timings.append(Timing(name: "peer_app_side_chunked", median: median(peer), runs: peer))
         report.ratios["ours_over_floor"] = median(ours) / median(floor)
         report.ratios["peer_over_ours"] = median(peer) / median(ours)
+        if options.only == .reassignAll { return report }
 
         // 2. Reassign Some of 10%, Unassign All of one sender.
         log("Reassign Some 10% and Unassign All…")

@@ -15,6 +15,8 @@ public struct Database: Sendable {
     /// connection closed (an open transaction rolls back) and is reported as the database being unavailable. It
     /// exists because a statement sent just as the server drops the connection can otherwise wait forever.
     public var workLimit: Duration?
+    /// Per-key bounds on work that must not pile up inside PostgreSQL (self-assign claims), shared by every copy.
+    public let admission = AdmissionGate()
 
     public init(client: PostgresClient, url: DatabaseURL, logger: Logger,
                 connectionWait: Duration? = nil, workLimit: Duration? = nil) {

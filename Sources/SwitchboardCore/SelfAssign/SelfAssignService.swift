@@ -5,9 +5,10 @@ import PostgresNIO
 /// Self-assign: texters request conversations from the unassigned pool and release them back.
 public struct SelfAssignService: Sendable {
     let database: Database
-    /// How many requests of one campaign may claim from its pool at once; the rest queue for a slot.
-    /// Unbounded SKIP LOCKED claimers all scan the same locked and dead entries at the head of the pool,
-    /// and throughput collapses as they multiply.
+    /// How many requests of one campaign may run at once, per process and (through advisory locks) across
+    /// processes; the rest queue first come, first served, before they take a connection. Unbounded SKIP LOCKED
+    /// claimers all scan the same locked and dead entries at the head of the pool, and throughput collapses as
+    /// they multiply.
     public var claimSlots: Int
     public var strategy: ClaimStrategy
 
@@ -48,7 +49,15 @@ public struct SelfAssignService: Sendable {
         guard campaign.settings.selfAssign else {
             throw SwitchboardError.refused("self_assign_disabled", "Campaign \(campaignID) does not allow self-assign.")
         }
-        return try await database.transaction { connection in
+        guard strategy == .boundedSkipLocked else { return try await grant(campaign, handle, count, actor) }
+        return try await database.admission.run(campaign.id, limit: claimSlots) {
+            try await grant(campaign, handle, count, actor)
+        }
+    }
+
+    /// One request's transaction: the sender's rules, the claim, the batch.
+    private func grant(_ campaign: Campaign, _ handle: String, _ count: Int?, _ actor: String?) async throws -> Grant {
+        try await database.transaction { connection in
             let sender = try await lockSender(handle, campaign: campaign, on: connection)
             let room = try await room(for: sender, campaign: campaign, on: connection)
             let wanted = min(count ?? campaign.settings.batchSize, campaign.settings.batchSize, room)
