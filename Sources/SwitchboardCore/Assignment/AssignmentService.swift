@@ -32,21 +32,32 @@ public struct AssignmentService: Sendable {
     func sender(_ handle: String, campaign: Campaign, on connection: PostgresConnection) async throws
         -> (id: Int64, active: Bool)
     {
-        try Directory.validate(handle: handle)
+        try await senders([handle], campaign: campaign, on: connection)[0]
+    }
+
+    /// Senders of the campaign by handle, in the order given, in one query; the first handle that is malformed,
+    /// unknown or not a sender of the campaign is reported.
+    func senders(_ handles: [String], campaign: Campaign, on connection: PostgresConnection) async throws
+        -> [(id: Int64, active: Bool)]
+    {
+        for handle in handles { try Directory.validate(handle: handle) }
         let rows = try await connection.rows("""
-            SELECT u.id, s.active FROM users u
+            SELECT u.id, s.active FROM unnest(\(handles)::text[]) WITH ORDINALITY AS h(handle, position)
+            LEFT JOIN users u ON u.org_id = \(campaign.orgID) AND u.handle = h.handle
             LEFT JOIN campaign_senders s ON s.campaign_id = \(campaign.id) AND s.user_id = u.id
-            WHERE u.org_id = \(campaign.orgID) AND u.handle = \(handle)
+            ORDER BY h.position
             """, logger: logger)
-        guard let row = rows.first else {
-            throw SwitchboardError.notFound("unknown_sender",
-                                            "User '\(handle)' does not exist in the organization of campaign \(campaign.id).")
+        return try zip(handles, rows).map { handle, row in
+            let (id, active) = try row.decode((Int64?, Bool?).self)
+            guard let id else {
+                throw SwitchboardError.notFound("unknown_sender",
+                                                "User '\(handle)' does not exist in the organization of campaign \(campaign.id).")
+            }
+            guard let active else {
+                throw SwitchboardError.notFound("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaign.id).")
+            }
+            return (id, active)
         }
-        let (id, active) = try row.decode((Int64, Bool?).self)
-        guard let active else {
-            throw SwitchboardError.notFound("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaign.id).")
-        }
-        return (id, active)
     }
 
     /// The active senders a target names, in dealing order: as given, or every active sender by handle.
@@ -68,19 +79,17 @@ public struct AssignmentService: Sendable {
                 throw SwitchboardError.invalid("missing_target", "Name at least one sender to receive the conversations.")
             }
             var seen = Set<String>()
-            var targets: [(id: Int64, handle: String)] = []
-            for handle in handles {
-                guard seen.insert(handle).inserted else {
-                    throw SwitchboardError.invalid("duplicate_target", "Sender '\(handle)' is named twice in the targets.")
-                }
-                let sender = try await sender(handle, campaign: campaign, on: connection)
+            for handle in handles where !seen.insert(handle).inserted {
+                throw SwitchboardError.invalid("duplicate_target", "Sender '\(handle)' is named twice in the targets.")
+            }
+            let senders = try await senders(handles, campaign: campaign, on: connection)
+            return try zip(handles, senders).map { handle, sender in
                 guard sender.active else {
                     throw SwitchboardError.invalid("inactive_target",
                                                    "Sender '\(handle)' is deactivated on campaign \(campaign.id) and cannot receive conversations.")
                 }
-                targets.append((sender.id, handle))
+                return (sender.id, handle)
             }
-            return targets
         }
     }
 
