@@ -26,18 +26,22 @@ struct Bench: AsyncParsableCommand {
             throw SwitchboardError(.invalid, "invalid_bench", "Use at least 10 conversations, 2 senders and 1 run.")
         }
         let url: DatabaseURL
+        let throwaway: Bool
         if let text = options.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
             url = try DatabaseURL(parsing: text)
+            throwaway = false
         } else {
             url = try EmbeddedCluster.throwaway(label: "bench").1
+            throwaway = true
         }
         let json = options.json
-        let report = try await Database.withDatabase(url: url, maximumConnections: 120) { database in
+        var report = try await Database.withDatabase(url: url, maximumConnections: 120) { database in
             try await Migrator.bundled().migrate(database)
             return try await Benchmark(database: database, options: settings) { line in
                 if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }.run()
         }
+        if !throwaway { report.note = "the database at DATABASE_URL; times in seconds, latencies in milliseconds" }
         try options.emit(report) { Bench.describe(report) }
     }
 

@@ -94,33 +94,34 @@ public struct Benchmark: Sendable {
         let handles = try await senderHandles(campaign)
         let assignments = AssignmentService(database)
 
-        // 1. Reassign All, distribute evenly, with full history; each run deals to a rotated target order so
-        //    that every conversation moves.
-        log("Reassign All of \(options.conversations) over \(handles.count) senders…")
+        // 1. Reassign All, distribute evenly, with full history, against the floor and the peer. The three take
+        //    turns within each round, so that the machine's drift (this one's disk speed varies by ±20% from minute
+        //    to minute) weighs on all of them alike; the ratios are medians of each round's ratios. Each of our runs
+        //    deals to a rotated target order so that every conversation moves.
+        log("Reassign All of \(options.conversations) over \(handles.count) senders, the floor and the peer, in turns…")
+        let floorTable = try await makeFloorTable(campaign: campaign)
         var ours: [Double] = []
+        var floor: [Double] = []
+        var peer: [Double] = []
         for run in 0..<options.runs {
             let rotated = Array(handles[(run + 1)...] + handles[...run])
             let request = AssignmentService.BulkRequest(campaignID: campaign.id, source: .anyone,
                                                         target: .senders(rotated), actor: "bench")
             try await vacuum()
             ours.append(try await time { _ = try await assignments.reassignAll(request) })
-        }
-        report.timings.append(Timing(name: "reassign_all_distribute", median: median(ours), runs: ours))
-        report.peakMemoryMiB = Self.peakMemoryMiB()
-
-        log("Floor: bare UPDATE of the same rows in a reference table…")
-        let floor = try await floorRuns(campaign: campaign)
-        report.timings.append(Timing(name: "floor_bare_update", median: median(floor), runs: floor))
-
-        log("Peer: ids into the application, UPDATE … WHERE id IN (…) in chunks, no transaction…")
-        var peer: [Double] = []
-        for run in 0..<options.runs {
+            // Before the peer's first run, which holds every id in this process.
+            if run == 0 { report.peakMemoryMiB = Self.peakMemoryMiB() }
+            floor.append(try await floorRun(floorTable, run: run))
             try await vacuum()
             peer.append(try await time { try await peerChunked(campaign: campaign, rotation: run + 7) })
+            log("  round \(run + 1): ours \(String(format: "%.2f", ours[run])) s, floor \(String(format: "%.2f", floor[run])) s, peer \(String(format: "%.2f", peer[run])) s")
         }
+        try await database.query("DROP TABLE bench_floor")
+        report.timings.append(Timing(name: "reassign_all_distribute", median: median(ours), runs: ours))
+        report.timings.append(Timing(name: "floor_bare_update", median: median(floor), runs: floor))
         report.timings.append(Timing(name: "peer_app_side_chunked", median: median(peer), runs: peer))
-        report.ratios["ours_over_floor"] = median(ours) / median(floor)
-        report.ratios["peer_over_ours"] = median(peer) / median(ours)
+        report.ratios["ours_over_floor"] = median(zip(ours, floor).map { $0 / $1 })
+        report.ratios["peer_over_ours"] = median(zip(peer, ours).map { $0 / $1 })
         if options.only == .reassignAll { return report }
 
         // 2. Reassign Some of 10%, Unassign All of one sender.
@@ -212,9 +213,9 @@ public struct Benchmark: Sendable {
 
     // MARK: Comparisons
 
-    /// The same rows in a reference table with the same columns, indexes and foreign key, updated by one bare
-    /// statement to a constant: no history, no counts, no split.
-    private func floorRuns(campaign: Campaign) async throws -> [Double] {
+    /// The same rows in a reference table with the same columns, indexes and foreign key, to be updated by one
+    /// bare statement to a constant: no history, no counts, no split. Returns the two sender ids it alternates.
+    private func makeFloorTable(campaign: Campaign) async throws -> (campaignID: Int64, senders: [Int64]) {
         try await database.query("DROP TABLE IF EXISTS bench_floor")
         try await database.query("CREATE TABLE bench_floor (LIKE conversations INCLUDING ALL)")
         try await database.query("""
@@ -226,18 +227,18 @@ public struct Benchmark: Sendable {
         let ids = try await database.query(
             "SELECT user_id FROM campaign_senders WHERE campaign_id = \(campaign.id) ORDER BY user_id LIMIT 2"
         ).map { try $0.decode(Int64.self) }
-        var runs: [Double] = []
-        for run in 0..<options.runs {
-            try await database.query("VACUUM bench_floor")
-            try await database.query("CHECKPOINT")
-            runs.append(try await time {
-                try await database.query("""
-                    UPDATE bench_floor SET assignee_id = \(ids[run % 2]), updated_at = now() WHERE campaign_id = \(campaign.id)
-                    """)
-            })
+        return (campaign.id, ids)
+    }
+
+    private func floorRun(_ table: (campaignID: Int64, senders: [Int64]), run: Int) async throws -> Double {
+        try await database.query("VACUUM bench_floor")
+        try await database.query("CHECKPOINT")
+        return try await time {
+            try await database.query("""
+                UPDATE bench_floor SET assignee_id = \(table.senders[run % 2]), updated_at = now()
+                WHERE campaign_id = \(table.campaignID)
+                """)
         }
-        try await database.query("DROP TABLE bench_floor")
-        return runs
     }
 
     /// Spoke's way: every matching id into the application, then per target `UPDATE … WHERE id IN (…)` in chunks
