@@ -51,7 +51,9 @@ public struct SelfAssignService: Sendable {
         }
         guard strategy == .boundedSkipLocked else { return try await grant(campaign, handle, count, actor) }
         return try await database.admission.run(campaign.id, limit: claimSlots) {
-            try await grant(campaign, handle, count, actor)
+            // A request whose caller went away while it queued claims nothing.
+            try Task.checkCancellation()
+            return try await grant(campaign, handle, count, actor)
         }
     }
 

@@ -162,4 +162,31 @@ struct SelfAssignTests {
             #expect(try await f.historyReplays())
         }
     }
+
+    @Test("a request cancelled while it queues for the campaign claims nothing")
+    func cancelledWhileQueued() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, conversations: 5, settings: Self.settings)
+            let service = SelfAssignService(database, claimSlots: 1)
+            let (go, release) = AsyncStream.makeStream(of: Void.self)
+            let (inside, entered) = AsyncStream.makeStream(of: Void.self)
+            // Something else holds the campaign's only slot.
+            let holder = Task {
+                try await database.admission.run(f.campaign.id, limit: 1) {
+                    entered.yield()
+                    for await _ in go { break }
+                }
+            }
+            for await _ in inside { break }
+            let request = Task { try await service.requestMore(campaignID: f.campaign.id, sender: "kevin") }
+            while await database.admission.waiting(f.campaign.id) < 1 { await Task.yield() }
+            request.cancel()
+            release.yield()
+            try await holder.value
+            await #expect(throws: CancellationError.self) { try await request.value }
+            #expect(try await f.count(of: "kevin") == 0)
+            let after = try await service.requestMore(campaignID: f.campaign.id, sender: "kevin")
+            #expect(after.result.moved == 3)
+        }
+    }
 }
