@@ -6,19 +6,30 @@
 /// would hold all three, and the snapshots of many waiters keep the dead index entries at the head of the pool
 /// from being cleaned, so every claimer scans more of them as requesters multiply.
 public actor AdmissionGate {
+    /// A task waited longer than it was allowed to.
+    public struct TimedOut: Error {}
+
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<Bool, Never>
+        let timer: Task<Void, Never>?
+    }
+
     private struct Line {
         var running = 0
-        var waiting: [CheckedContinuation<Void, Never>] = []
-        var next = 0
+        var waiting: [Waiter] = []
     }
 
     private var lines: [Int64: Line] = [:]
+    private var nextWaiter = 0
 
     public init() {}
 
-    /// Runs `body` once fewer than `limit` others of `key` are running it.
-    public nonisolated func run<T: Sendable>(_ key: Int64, limit: Int, _ body: () async throws -> T) async throws -> T {
-        await enter(key, limit: limit)
+    /// Runs `body` once fewer than `limit` others of `key` are running it; throws `TimedOut` instead when that
+    /// takes longer than `timeout`.
+    public nonisolated func run<T: Sendable>(_ key: Int64, limit: Int, timeout: Duration? = nil,
+                                             _ body: () async throws -> T) async throws -> T {
+        guard await enter(key, limit: limit, timeout: timeout) else { throw TimedOut() }
         do {
             let value = try await body()
             await leave(key)
@@ -29,40 +40,50 @@ public actor AdmissionGate {
         }
     }
 
-    private func enter(_ key: Int64, limit: Int) async {
+    /// How many tasks of `key` wait for a slot (for tests).
+    func waiting(_ key: Int64) -> Int { lines[key]?.waiting.count ?? 0 }
+
+    /// True once admitted; false when `timeout` passed first.
+    private func enter(_ key: Int64, limit: Int, timeout: Duration?) async -> Bool {
         var line = lines[key, default: Line()]
         if line.running < limit {
             line.running += 1
             lines[key] = line
-            return
+            return true
         }
-        await withCheckedContinuation { continuation in
-            line.waiting.append(continuation)
+        let id = nextWaiter
+        nextWaiter += 1
+        let timer = timeout.map { timeout in
+            Task {
+                try? await Task.sleep(for: timeout)
+                if !Task.isCancelled { self.expire(key, id) }
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            line.waiting.append(Waiter(id: id, continuation: continuation, timer: timer))
             lines[key] = line
         }
     }
 
-    /// How many tasks of `key` wait for a slot (for tests).
-    func waiting(_ key: Int64) -> Int {
-        guard let line = lines[key] else { return 0 }
-        return line.waiting.count - line.next
+    /// Takes a waiter whose time ran out out of line.
+    private func expire(_ key: Int64, _ id: Int) {
+        guard var line = lines[key], let index = line.waiting.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = line.waiting.remove(at: index)
+        lines[key] = line
+        waiter.continuation.resume(returning: false)
     }
 
     /// Hands the slot straight to the longest waiter, or frees it.
     private func leave(_ key: Int64) {
         guard var line = lines[key] else { return }
-        if line.next < line.waiting.count {
-            let waiter = line.waiting[line.next]
-            line.next += 1
-            if line.next == line.waiting.count {
-                line.waiting.removeAll(keepingCapacity: true)
-                line.next = 0
-            }
-            lines[key] = line
-            waiter.resume()
-        } else {
+        if line.waiting.isEmpty {
             line.running -= 1
             lines[key] = line.running == 0 ? nil : line
+        } else {
+            let waiter = line.waiting.removeFirst()
+            lines[key] = line
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: true)
         }
     }
 }

@@ -50,10 +50,16 @@ public struct SelfAssignService: Sendable {
             throw SwitchboardError.refused("self_assign_disabled", "Campaign \(campaignID) does not allow self-assign.")
         }
         guard strategy == .boundedSkipLocked else { return try await grant(campaign, handle, count, actor) }
-        return try await database.admission.run(campaign.id, limit: claimSlots) {
-            // A request whose caller went away while it queued claims nothing.
-            try Task.checkCancellation()
-            return try await grant(campaign, handle, count, actor)
+        do {
+            // The server waits for the queue no longer than for a connection; the CLI waits as long as it takes.
+            return try await database.admission.run(campaign.id, limit: claimSlots, timeout: database.connectionWait) {
+                // A request whose caller went away while it queued claims nothing.
+                try Task.checkCancellation()
+                return try await grant(campaign, handle, count, actor)
+            }
+        } catch is AdmissionGate.TimedOut {
+            throw SwitchboardError(.unavailable, "busy",
+                                   "Too many requests for campaign \(campaign.id) are queued; try again shortly.")
         }
     }
 

@@ -71,4 +71,28 @@ struct AdmissionGateTests {
         #expect(occupancy.order == Array(0..<20))
         #expect(occupancy.most == 1)
     }
+
+    @Test("a waiter whose time runs out leaves the line with TimedOut, and the line goes on without it")
+    func timeout() async throws {
+        let gate = AdmissionGate()
+        let (holding, release) = AsyncStream.makeStream(of: Void.self)
+        let (started, entered) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await gate.run(3, limit: 1) {
+                entered.yield()
+                for await _ in holding { break }
+            }
+        }
+        for await _ in started { break }
+        await #expect(throws: AdmissionGate.TimedOut.self) {
+            try await gate.run(3, limit: 1, timeout: .milliseconds(50)) { Issue.record("ran without a slot") }
+        }
+        #expect(await gate.waiting(3) == 0)
+        let patient = Task { try await gate.run(3, limit: 1, timeout: .seconds(30)) { 42 } }
+        while await gate.waiting(3) < 1 { await Task.yield() }
+        release.yield()
+        try await holder.value
+        #expect(try await patient.value == 42)
+        #expect(await gate.waiting(3) == 0)
+    }
 }
