@@ -99,7 +99,7 @@ public struct Benchmark: Sendable {
         //    to minute) weighs on all of them alike; the ratios are medians of each round's ratios. Each of our runs
         //    deals to a rotated target order so that every conversation moves.
         log("Reassign All of \(options.conversations) over \(handles.count) senders, the floor and the peer, in turns…")
-        let floorTable = try await makeFloorTable(campaign: campaign)
+        let floorSenders = try await makeFloorTable(campaign: campaign)
         var ours: [Double] = []
         var floor: [Double] = []
         var peer: [Double] = []
@@ -111,7 +111,7 @@ public struct Benchmark: Sendable {
             ours.append(try await time { _ = try await assignments.reassignAll(request) })
             // Before the peer's first run, which holds every id in this process.
             if run == 0 { report.peakMemoryMiB = Self.peakMemoryMiB() }
-            floor.append(try await floorRun(floorTable, run: run))
+            floor.append(try await floorRun(campaign: campaign, to: floorSenders[run % 2]))
             try await vacuum()
             peer.append(try await time { try await peerChunked(campaign: campaign, rotation: run + 7) })
             log("  round \(run + 1): ours \(String(format: "%.2f", ours[run])) s, floor \(String(format: "%.2f", floor[run])) s, peer \(String(format: "%.2f", peer[run])) s")
@@ -215,7 +215,7 @@ public struct Benchmark: Sendable {
 
     /// The same rows in a reference table with the same columns, indexes and foreign key, to be updated by one
     /// bare statement to a constant: no history, no counts, no split. Returns the two sender ids it alternates.
-    private func makeFloorTable(campaign: Campaign) async throws -> (campaignID: Int64, senders: [Int64]) {
+    private func makeFloorTable(campaign: Campaign) async throws -> [Int64] {
         try await database.query("DROP TABLE IF EXISTS bench_floor")
         try await database.query("CREATE TABLE bench_floor (LIKE conversations INCLUDING ALL)")
         try await database.query("""
@@ -224,19 +224,17 @@ public struct Benchmark: Sendable {
         try await database.query(
             "INSERT INTO bench_floor OVERRIDING SYSTEM VALUE SELECT * FROM conversations WHERE campaign_id = \(campaign.id)")
         try await database.query("VACUUM ANALYZE bench_floor")
-        let ids = try await database.query(
+        return try await database.query(
             "SELECT user_id FROM campaign_senders WHERE campaign_id = \(campaign.id) ORDER BY user_id LIMIT 2"
         ).map { try $0.decode(Int64.self) }
-        return (campaign.id, ids)
     }
 
-    private func floorRun(_ table: (campaignID: Int64, senders: [Int64]), run: Int) async throws -> Double {
+    private func floorRun(campaign: Campaign, to sender: Int64) async throws -> Double {
         try await database.query("VACUUM bench_floor")
         try await database.query("CHECKPOINT")
         return try await time {
             try await database.query("""
-                UPDATE bench_floor SET assignee_id = \(table.senders[run % 2]), updated_at = now()
-                WHERE campaign_id = \(table.campaignID)
+                UPDATE bench_floor SET assignee_id = \(sender), updated_at = now() WHERE campaign_id = \(campaign.id)
                 """)
         }
     }
