@@ -81,17 +81,22 @@ public struct HistoryService: Sendable {
         return try rows.map(Self.change(from:))
     }
 
-    /// Every move of one conversation, oldest first.
+    /// Every move of one conversation, oldest first: history is indexed by batch only (cheap to write in bulk), so
+    /// this looks the conversation up in each batch of its campaign, one index probe per batch.
     public func conversation(id: Int64, orgID: Int64? = nil) async throws -> [Change] {
         let conversation = try await ConversationService(database).conversation(id: id, orgID: orgID)
         let rows = try await database.query("""
             SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, b.kind, b.actor, b.created_at
-            FROM assignment_changes ch
-            JOIN assignment_batches b ON b.id = ch.batch_id
+            FROM assignment_batches b
+            CROSS JOIN LATERAL (
+                SELECT * FROM assignment_changes
+                WHERE campaign_id = b.campaign_id AND batch_id = b.id AND conversation_id = \(id)
+                OFFSET 0 -- keeps the probe per batch; flattened, the planner scans the whole history instead
+            ) ch
             LEFT JOIN users f ON f.id = ch.from_assignee_id
             LEFT JOIN users t ON t.id = ch.to_assignee_id
-            WHERE ch.campaign_id = \(conversation.campaignID) AND ch.conversation_id = \(id)
-            ORDER BY ch.batch_id
+            WHERE b.campaign_id = \(conversation.campaignID)
+            ORDER BY b.id
             """)
         return try rows.map(Self.change(from:))
     }
