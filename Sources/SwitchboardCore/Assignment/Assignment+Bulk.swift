@@ -79,7 +79,7 @@ extension AssignmentService {
                 batchID: recorded, operation: kind, campaignID: campaign.id, statusFilter: request.status.name,
                 matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
                 dryRun: request.dryRun,
-                perSender: zip(targets, outcome.received).map { SenderReceipt(handle: $0.handle, received: $1) })
+                perSender: targets.map { SenderReceipt(handle: $0.handle, received: outcome.received(by: $0.id)) })
         }
     }
 
@@ -90,7 +90,8 @@ extension AssignmentService {
         guard let batchID, outcome.moved > 0 else { return nil }
         try await recordBatch(id: batchID, campaignID: campaignID, kind: kind, actor: actor, statusFilter: statusFilter,
                               parameters: parameters, matched: outcome.matched, moved: outcome.moved,
-                              unchanged: outcome.matched - outcome.moved, undoes: undoes, on: connection)
+                              unchanged: outcome.matched - outcome.moved, undoes: undoes, tallies: outcome.tallies,
+                              on: connection)
         return batchID
     }
 

@@ -65,27 +65,15 @@ extension AssignmentService {
                 history AS (
                     INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
                     SELECT \(campaign), \(statement.bind(newBatch)), id, from_id, to_id FROM moved
-                )
+                ),
 
                 """)
         } else {
-            statement.append("moved AS (SELECT id, from_id, to_id FROM plan)\n")
+            statement.append("moved AS (SELECT id, from_id, to_id FROM plan),\n")
         }
-        statement.append("""
-            SELECT u.handle, r.received, (SELECT count(*) FROM changes), (SELECT count(*) FROM moved)
-            FROM (SELECT 1) one
-            LEFT JOIN (SELECT to_id, count(*) AS received FROM moved WHERE to_id IS NOT NULL GROUP BY to_id) r ON true
-            LEFT JOIN users u ON u.id = r.to_id
-            ORDER BY u.handle
-            """)
-        var outcome = MoveOutcome(matched: 0, moved: 0, received: [])
-        var receipts: [SenderReceipt] = []
-        for try await (handle, received, matched, moved) in try await connection.query(statement.query, logger: logger)
-            .decode((String?, Int?, Int, Int).self) {
-            if let handle, let received { receipts.append(SenderReceipt(handle: handle, received: received)) }
-            outcome.matched = matched
-            outcome.moved = moved
-        }
+        let outcome = try await outcome(of: &statement, matched: "changes", on: connection)
+        let receipts = outcome.tallies.filter { $0.received > 0 }
+            .map { SenderReceipt(handle: $0.handle, received: $0.received) }
         return (outcome, receipts)
     }
 }

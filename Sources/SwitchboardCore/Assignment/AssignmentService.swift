@@ -136,8 +136,22 @@ public struct AssignmentService: Sendable {
     struct MoveOutcome {
         var matched: Int
         var moved: Int
-        /// Per target slot (in dealing order): conversations received.
-        var received: [Int]
+        /// Every user the batch gave conversations to or took them from, by handle.
+        var tallies: [Tally]
+
+        /// How many conversations went to `target`; with a nil target (unassigning), every moved one.
+        func received(by target: Int64?) -> Int {
+            guard let target else { return moved }
+            return tallies.first { $0.userID == target }?.received ?? 0
+        }
+    }
+
+    /// What one batch did to one user.
+    struct Tally: Sendable {
+        var userID: Int64
+        var handle: String
+        var received: Int
+        var removed: Int
     }
 
     /// Deals the selected conversations, oldest first (creation order, then id), in blocks: target `i` takes
@@ -149,22 +163,17 @@ public struct AssignmentService: Sendable {
         precondition(targets.count == starts.count && !targets.isEmpty)
         var statement = SQLStatement()
         let campaign = statement.bind(selection.campaignID)
+        // The target is looked up by block in the array, so the plan is one sort and one pass.
         statement.append("""
-            WITH targets AS (
-                SELECT slot::int, nullif(user_id, 0) AS user_id
-                FROM unnest(\(statement.bind(targets.map { $0 ?? 0 }))::bigint[]) WITH ORDINALITY AS t(user_id, slot)
-            ),
-            matched AS (
-                SELECT id, assignee_id, row_number() OVER (ORDER BY created_at, id) - 1 AS position
+            WITH plan AS (
+                SELECT id, assignee_id AS from_id, nullif((\(statement.bind(targets.map { $0 ?? 0 }))::bigint[])[
+                    width_bucket(row_number() OVER (ORDER BY created_at, id) - 1, \(statement.bind(starts.map(Int64.init)))::bigint[])
+                ], 0) AS to_id
                 FROM (SELECT c.id, c.assignee_id, c.created_at FROM conversations c WHERE 
             """)
         selection.conditions(&statement)
         statement.append("""
              ORDER BY c.created_at, c.id LIMIT \(statement.bind(selection.limit))) taken
-            ),
-            plan AS (
-                SELECT m.id, m.assignee_id AS from_id, t.user_id AS to_id
-                FROM matched m JOIN targets t ON t.slot = width_bucket(m.position, \(statement.bind(starts.map(Int64.init)))::bigint[])
             ),
 
             """)
@@ -179,25 +188,43 @@ public struct AssignmentService: Sendable {
                 history AS (
                     INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
                     SELECT \(campaign), \(statement.bind(batchID)), id, from_id, to_id FROM moved
-                )
+                ),
 
                 """)
         } else {
-            statement.append("moved AS (SELECT id, from_id, to_id FROM plan WHERE from_id IS DISTINCT FROM to_id)\n")
+            statement.append("moved AS (SELECT id, from_id, to_id FROM plan WHERE from_id IS DISTINCT FROM to_id),\n")
         }
+        return try await outcome(of: &statement, matched: "plan", on: connection)
+    }
+
+    /// Ends a statement whose CTEs `moved` (id, from_id, to_id) and `matched` are written: counts both, and tallies
+    /// each user's received and removed conversations, so that nothing reads the batch's history back.
+    func outcome(of statement: inout SQLStatement, matched: String, on connection: PostgresConnection) async throws
+        -> MoveOutcome
+    {
         statement.append("""
-            SELECT t.slot, coalesce(r.received, 0)::bigint, (SELECT count(*) FROM plan), (SELECT count(*) FROM moved)
-            FROM targets t
-            LEFT JOIN (SELECT to_id, count(*) AS received FROM moved GROUP BY to_id) r
-                ON r.to_id IS NOT DISTINCT FROM t.user_id
-            ORDER BY t.slot
+            pairs AS (SELECT from_id, to_id, count(*) AS n FROM moved GROUP BY from_id, to_id)
+            SELECT (SELECT count(*) FROM \(matched)), (SELECT coalesce(sum(n), 0) FROM pairs)::bigint,
+                   x.user_id, u.handle, x.received, x.removed
+            FROM (SELECT 1) one
+            LEFT JOIN (
+                SELECT user_id, sum(received)::bigint AS received, sum(removed)::bigint AS removed FROM (
+                    SELECT to_id AS user_id, n AS received, 0 AS removed FROM pairs
+                    UNION ALL
+                    SELECT from_id, 0, n FROM pairs
+                ) sides WHERE user_id IS NOT NULL GROUP BY user_id
+            ) x ON true
+            LEFT JOIN users u ON u.id = x.user_id
+            ORDER BY u.handle
             """)
-        var outcome = MoveOutcome(matched: 0, moved: 0, received: [])
-        for try await (_, received, matched, moved) in try await connection.query(statement.query, logger: logger)
-            .decode((Int, Int, Int, Int).self) {
-            outcome.received.append(received)
+        var outcome = MoveOutcome(matched: 0, moved: 0, tallies: [])
+        for try await (matched, moved, userID, handle, received, removed) in try await connection.query(statement.query, logger: logger)
+            .decode((Int, Int, Int64?, String?, Int?, Int?).self) {
             outcome.matched = matched
             outcome.moved = moved
+            if let userID, let handle, let received, let removed {
+                outcome.tallies.append(Tally(userID: userID, handle: handle, received: received, removed: removed))
+            }
         }
         return outcome
     }
@@ -211,7 +238,7 @@ public struct AssignmentService: Sendable {
     /// Records the batch row once its counts are known; a batch that moved nothing is not recorded.
     func recordBatch(id: Int64, campaignID: Int64, kind: BatchKind, actor: String, statusFilter: StatusFilter,
                      parameters: [String: String], matched: Int, moved: Int, unchanged: Int, undoes: Int64? = nil,
-                     on connection: PostgresConnection) async throws {
+                     tallies: [Tally], on connection: PostgresConnection) async throws {
         let parameters = String(decoding: try JSONEncoder.sorted.encode(parameters), as: UTF8.self)
         try await connection.query("""
             INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
@@ -219,7 +246,8 @@ public struct AssignmentService: Sendable {
             VALUES (\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name), \(parameters)::jsonb,
                     \(matched), \(moved), \(unchanged), \(undoes))
             """, logger: logger)
-        try await Notifications.announce(batchID: id, campaignID: campaignID, kind: kind, on: connection, logger: logger)
+        try await Notifications.announce(batchID: id, campaignID: campaignID, kind: kind, tallies: tallies, on: connection,
+                                         logger: logger)
     }
 
     static func validate(actor: String) throws(SwitchboardError) {

@@ -188,7 +188,9 @@ public struct MessageService: Sendable {
             """, logger: logger)
         try await assignments.recordBatch(id: batchID, campaignID: campaignID, kind: .claim, actor: actor,
                                           statusFilter: .any, parameters: ["conversation": String(id)], matched: 1,
-                                          moved: 1, unchanged: 0, on: connection)
+                                          moved: 1, unchanged: 0,
+                                          tallies: [.init(userID: senderID, handle: actor, received: 1, removed: 0)],
+                                          on: connection)
         return batchID
     }
 }

@@ -30,22 +30,15 @@ public enum Notifications {
         }
     }
 
-    static func announce(batchID: Int64, campaignID: Int64, kind: BatchKind, on connection: PostgresConnection,
-                         logger: Logger) async throws {
+    static func announce(batchID: Int64, campaignID: Int64, kind: BatchKind, tallies: [AssignmentService.Tally],
+                         on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.query("""
             SELECT pg_notify(\(channel), json_build_object(
                 'org_id', k.org_id, 'campaign_id', k.id, 'batch_id', \(batchID), 'kind', \(kind.rawValue),
-                'user_id', x.user_id, 'sender', u.handle, 'received', x.received, 'removed', x.removed)::text)
-            FROM (
-                SELECT user_id, sum(received)::int AS received, sum(removed)::int AS removed FROM (
-                    SELECT to_assignee_id AS user_id, 1 AS received, 0 AS removed FROM assignment_changes
-                    WHERE campaign_id = \(campaignID) AND batch_id = \(batchID) AND to_assignee_id IS NOT NULL
-                    UNION ALL
-                    SELECT from_assignee_id, 0, 1 FROM assignment_changes
-                    WHERE campaign_id = \(campaignID) AND batch_id = \(batchID) AND from_assignee_id IS NOT NULL
-                ) changes GROUP BY user_id
-            ) x
-            JOIN users u ON u.id = x.user_id
+                'user_id', x.user_id, 'sender', x.handle, 'received', x.received, 'removed', x.removed)::text)
+            FROM unnest(\(tallies.map(\.userID))::bigint[], \(tallies.map(\.handle))::text[],
+                        \(tallies.map(\.received))::int[], \(tallies.map(\.removed))::int[])
+                AS x(user_id, handle, received, removed)
             JOIN campaigns k ON k.id = \(campaignID)
             """, logger: logger)
     }

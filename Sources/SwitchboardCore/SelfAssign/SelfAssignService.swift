@@ -78,7 +78,8 @@ public struct SelfAssignService: Sendable {
             try await AssignmentService(database).recordBatch(
                 id: batchID, campaignID: campaign.id, kind: .selfAssign, actor: actor ?? handle, statusFilter: .only(.notStarted),
                 parameters: ["sender": handle, "requested": String(count ?? campaign.settings.batchSize)],
-                matched: claimed.count, moved: claimed.count, unchanged: 0, on: connection)
+                matched: claimed.count, moved: claimed.count, unchanged: 0,
+                tallies: [.init(userID: sender, handle: handle, received: claimed.count, removed: 0)], on: connection)
             let result = BatchResult(batchID: batchID, operation: .selfAssign, campaignID: campaign.id,
                                      statusFilter: StatusFilter.only(.notStarted).name, matched: claimed.count,
                                      moved: claimed.count, unchanged: 0, dryRun: false,

@@ -120,6 +120,28 @@ struct MessageFlowTests {
         }
     }
 
+    @Test("a batch that swaps conversations between senders tells each one what it received and what it lost")
+    func notificationTallies() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, conversations: 6)
+            // kevin gets the 3 oldest, rebecca the 3 newest; then the reverse order swaps them all.
+            _ = try await f.assignments.reassignAll(f.request(.unassigned, .senders(["kevin", "rebecca"])))
+            let events = try await database.client.withConnection { connection in
+                let stream = try await connection.listen(Notifications.channel)
+                let swapped = try await f.assignments.reassignAll(f.request(.anyone, .senders(["rebecca", "kevin"])))
+                var events: [Notifications.Event] = []
+                for try await notification in stream {
+                    let event = try Notifications.Event(payload: notification.payload)
+                    if event.batchID == swapped.batchID { events.append(event) }
+                    if events.count == 2 { break }
+                }
+                return events
+            }
+            #expect(events.map { "\($0.sender) +\($0.received) -\($0.removed)" }.sorted() == ["kevin +3 -3", "rebecca +3 -3"])
+            #expect(events.allSatisfy { $0.kind == "reassign_all" && $0.campaignID == f.campaign.id })
+        }
+    }
+
     @Test("queues agree with the sender list after a random mix of events and batch operations")
     func queues() async throws {
         try await TestDatabase.with { database in
