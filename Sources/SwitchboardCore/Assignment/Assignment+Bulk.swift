@@ -69,6 +69,7 @@ extension AssignmentService {
             let batchID = request.dryRun ? nil : try await nextBatchID(on: connection)
             let outcome = try await move(selection, to: targets.map(\.id), starts: Self.starts(shares), batchID: batchID,
                                          on: connection)
+            let received = Dictionary(uniqueKeysWithValues: outcome.tallies.map { ($0.userID, $0.received) })
             var parameters = ["source": request.source.description, "to": targets.map(\.handle).joined(separator: ","),
                               "distribution": request.distribution.rawValue]
             if let count = request.count { parameters["count"] = String(count) }
@@ -79,7 +80,7 @@ extension AssignmentService {
                 batchID: recorded, operation: kind, campaignID: campaign.id, statusFilter: request.status.name,
                 matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
                 dryRun: request.dryRun,
-                perSender: targets.map { SenderReceipt(handle: $0.handle, received: outcome.received(by: $0.id)) })
+                perSender: targets.map { SenderReceipt(handle: $0.handle, received: received[$0.id, default: 0]) })
         }
     }
 

@@ -138,12 +138,6 @@ public struct AssignmentService: Sendable {
         var moved: Int
         /// Every user the batch gave conversations to or took them from, by handle.
         var tallies: [Tally]
-
-        /// How many conversations went to `target`; with a nil target (unassigning), every moved one.
-        func received(by target: Int64?) -> Int {
-            guard let target else { return moved }
-            return tallies.first { $0.userID == target }?.received ?? 0
-        }
     }
 
     /// What one batch did to one user.

@@ -95,7 +95,7 @@ public struct Benchmark: Sendable {
         let assignments = AssignmentService(database)
 
         // 1. Reassign All, distribute evenly, with full history, against the floor and the peer. The three take
-        //    turns within each round, so that the machine's drift (this one's disk speed varies by ±20% from minute
+        //    turns within each round, so that the machine's drift (this one's speed varies by ±20% from minute
         //    to minute) weighs on all of them alike; the ratios are medians of each round's ratios. Each of our runs
         //    deals to a rotated target order so that every conversation moves.
         log("Reassign All of \(options.conversations) over \(handles.count) senders, the floor and the peer, in turns…")
