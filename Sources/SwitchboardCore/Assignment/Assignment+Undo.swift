@@ -63,8 +63,7 @@ extension AssignmentService {
                     RETURNING c.id, p.from_id, p.to_id
                 ),
                 history AS (
-                    INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
-                    SELECT \(campaign), \(statement.bind(newBatch)), id, from_id, to_id FROM moved
+                \(HistoryService.recordMoves(from: "moved", campaign: campaign, batch: statement.bind(newBatch)))
                 ),
 
                 """)

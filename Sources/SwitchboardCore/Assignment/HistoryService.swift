@@ -82,15 +82,19 @@ public struct HistoryService: Sendable {
     }
 
     /// Every move of one conversation, oldest first: history is indexed by batch only (cheap to write in bulk), so
-    /// this looks the conversation up in each batch of its campaign, one index probe per batch.
+    /// this looks the conversation up in each batch of its campaign: one index probe per batch, then only the runs
+    /// whose id range holds the conversation are unpacked.
     public func conversation(id: Int64, orgID: Int64? = nil) async throws -> [Change] {
         let conversation = try await ConversationService(database).conversation(id: id, orgID: orgID)
         let rows = try await database.query("""
             SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, b.kind, b.actor, b.created_at
             FROM assignment_batches b
             CROSS JOIN LATERAL (
-                SELECT * FROM assignment_changes
-                WHERE campaign_id = b.campaign_id AND batch_id = b.id AND conversation_id = \(id)
+                SELECT m.batch_id, c.conversation_id, c.from_assignee_id, m.to_assignee_id FROM assignment_moves m
+                CROSS JOIN LATERAL unnest(m.conversation_ids, m.from_assignee_ids) AS c (conversation_id, from_assignee_id)
+                WHERE m.campaign_id = b.campaign_id AND m.batch_id = b.id
+                  AND m.first_conversation_id BETWEEN \(id / Self.runSpan * Self.runSpan) AND \(id)
+                  AND m.last_conversation_id >= \(id) AND c.conversation_id = \(id)
                 OFFSET 0 -- keeps the probe per batch; flattened, the planner scans the whole history instead
             ) ch
             LEFT JOIN users f ON f.id = ch.from_assignee_id
@@ -110,6 +114,22 @@ public struct HistoryService: Sendable {
             """)
         return try rows.map(Self.batch(from:))
     }
+
+    /// The statement that records the moves of a CTE `source` with columns (id, from_id, to_id) as history: one
+    /// row per target and block of 1,000 conversation ids (migration 0005). `campaign` and `batch` are SQL
+    /// expressions: bind placeholders or integers. Both arrays are filled by one aggregation, so they line up.
+    static func recordMoves(from source: String, campaign: String, batch: String) -> String {
+        """
+        INSERT INTO assignment_moves (campaign_id, batch_id, to_assignee_id, first_conversation_id, last_conversation_id,
+                                      conversation_ids, from_assignee_ids)
+        SELECT \(campaign), \(batch), to_id, min(id), max(id), array_agg(id), array_agg(from_id)
+        FROM \(source) GROUP BY to_id, id / \(runSpan)
+        """
+    }
+
+    /// Every run holds ids of one block `k * runSpan ..< (k + 1) * runSpan`; migration 0005 grouped the older
+    /// history the same way, so changing this needs a migration.
+    static let runSpan: Int64 = 1000
 
     static func change(from row: PostgresRow) throws -> Change {
         let (batchID, conversationID, from, to, kind, actor, at) =

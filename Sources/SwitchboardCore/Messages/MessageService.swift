@@ -181,10 +181,9 @@ public struct MessageService: Sendable {
             WITH moved AS (
                 UPDATE conversations SET assignee_id = \(senderID), updated_at = now()
                 WHERE campaign_id = \(campaignID) AND id = \(id) AND assignee_id IS NULL
-                RETURNING id
+                RETURNING id, NULL::bigint AS from_id, assignee_id AS to_id
             )
-            INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
-            SELECT \(campaignID), \(batchID), id, NULL, \(senderID) FROM moved
+            \(unescaped: HistoryService.recordMoves(from: "moved", campaign: String(campaignID), batch: String(batchID)))
             """, logger: logger)
         try await assignments.recordBatch(id: batchID, campaignID: campaignID, kind: .claim, actor: actor,
                                           statusFilter: .any, parameters: ["conversation": String(id)], matched: 1,

@@ -187,11 +187,10 @@ public struct SelfAssignService: Sendable {
                 FROM candidates
                 WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
                   AND c.assignee_id IS NULL AND c.status = 'not_started'
-                RETURNING c.id
+                RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id
             ),
             history AS (
-                INSERT INTO assignment_changes (campaign_id, batch_id, conversation_id, from_assignee_id, to_assignee_id)
-                SELECT \(campaignID), \(batchID), id, NULL, \(sender) FROM claimed
+                \(unescaped: HistoryService.recordMoves(from: "claimed", campaign: String(campaignID), batch: String(batchID)))
             )
             SELECT id FROM claimed ORDER BY id
             """, logger: logger)

@@ -210,6 +210,53 @@ struct BulkTests {
         }
     }
 
+    @Test("history in runs: a batch over several id blocks reads back per conversation, per batch, and undoes")
+    func historyRuns() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, conversations: 2_500)
+            let ids = try await f.conversationIDs()
+            _ = try await f.assignments.reassignAll(f.request(.unassigned, .allActive))
+            let swap = try await f.assignments.reassignAll(f.request(.anyone, .senders(["rebecca", "kevin"])))
+            let batchID = try #require(swap.batchID)
+            #expect(swap.moved == 2_500)
+            // Stored in runs: a few rows per target, holding every moved conversation once.
+            let (runs, held) = try await database.query("""
+                SELECT count(*), sum(cardinality(conversation_ids))::bigint FROM assignment_moves
+                WHERE campaign_id = \(f.campaign.id) AND batch_id = \(batchID)
+                """)[0].decode((Int, Int).self)
+            #expect(held == 2_500 && runs >= 2 && runs <= 8, "runs: \(runs), ids held: \(held)")
+            let distinct = try await database.query("""
+                SELECT count(DISTINCT conversation_id) FROM assignment_changes
+                WHERE campaign_id = \(f.campaign.id) AND batch_id = \(batchID)
+                """)[0].decode(Int.self)
+            #expect(distinct == 2_500)
+            // Each conversation's own moves, including those at the edges of runs.
+            let history = HistoryService(database)
+            for position in [0, 999, 1_000, 1_249, 1_250, 2_000, 2_499] {
+                let first = position < 1_250 ? "kevin" : "rebecca"
+                let second = position < 1_250 ? "rebecca" : "kevin"
+                let moves = try await history.conversation(id: ids[position])
+                #expect(moves.map(\.conversationID) == [ids[position], ids[position]])
+                #expect(moves.map(\.from) == [nil, first] && moves.map(\.to) == [first, second], "position \(position)")
+            }
+            let page = try await history.changes(batchID: batchID, limit: 5)
+            #expect(page.map(\.conversationID) == Array(ids.sorted().prefix(5)))
+            #expect(page.allSatisfy { $0.from == "kevin" && $0.to == "rebecca" })
+            let undo = try await f.assignments.undo(batchID: batchID, actor: "tester")
+            #expect(undo.moved == 2_500 && undo.skipped == 0)
+            #expect(try await f.assignees() == [String?](repeating: "kevin", count: 1_250) + [String?](repeating: "rebecca", count: 1_250))
+            #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
+            #expect(try await f.batchesAreWhole())
+            // A run cannot claim a conversation moved to where it already was.
+            await #expect(throws: (any Error).self) {
+                try await database.query("""
+                    INSERT INTO assignment_moves VALUES (\(f.campaign.id), \(batchID), NULL, 1, 2, '{1,2}', '{5,NULL}')
+                    """)
+            }
+        }
+    }
+
     @Test("undo skips conversations moved since, and a batch is undone once")
     func undo() async throws {
         try await TestDatabase.with { database in
