@@ -67,8 +67,8 @@ extension AssignmentService {
                 shares = Balance.shares(of: matched, loads: loads)
             }
             let batchID = request.dryRun ? nil : try await nextBatchID(on: connection)
-            let outcome = try await move(selection, to: targets.map(\.id), starts: Self.starts(shares), batchID: batchID,
-                                         on: connection)
+            let outcome = try await move(selection, to: targets.map(\.id), starts: Self.starts(shares),
+                                         matched: matched, batchID: batchID, on: connection)
             let received = Dictionary(uniqueKeysWithValues: outcome.tallies.map { ($0.userID, $0.received) })
             var parameters = ["source": request.source.description, "to": targets.map(\.handle).joined(separator: ","),
                               "distribution": request.distribution.rawValue]

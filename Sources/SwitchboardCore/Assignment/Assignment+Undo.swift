@@ -70,7 +70,7 @@ extension AssignmentService {
         } else {
             statement.append("moved AS (SELECT id, from_id, to_id FROM plan),\n")
         }
-        let outcome = try await outcome(of: &statement, matched: "changes", on: connection)
+        let outcome = try await outcome(of: &statement, matched: "(SELECT count(*) FROM changes)", on: connection)
         let receipts = outcome.tallies.filter { $0.received > 0 }
             .map { SenderReceipt(handle: $0.handle, received: $0.received) }
         return (outcome, receipts)

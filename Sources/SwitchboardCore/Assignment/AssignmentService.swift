@@ -151,8 +151,10 @@ public struct AssignmentService: Sendable {
     /// Deals the selected conversations, oldest first (creation order, then id), in blocks: target `i` takes
     /// positions `starts[i] ..< starts[i+1]`. A target of nil unassigns (sent as 0: user ids start at 1). Conversations already on their
     /// computed target are left alone. With a batch id, moves and writes history; without, only counts.
-    /// One statement: no conversation id ever leaves the database.
-    func move(_ selection: Selection, to targets: [Int64?], starts: [Int], batchID: Int64?,
+    /// One statement: no conversation id ever leaves the database. A caller that has counted the selection in
+    /// the same transaction passes `matched`: the plan is then read once, so PostgreSQL pipelines it into the
+    /// UPDATE instead of storing a million rows first (0.4 s of a 13 s Reassign All).
+    func move(_ selection: Selection, to targets: [Int64?], starts: [Int], matched: Int? = nil, batchID: Int64?,
               on connection: PostgresConnection) async throws -> MoveOutcome {
         precondition(targets.count == starts.count && !targets.isEmpty)
         var statement = SQLStatement()
@@ -187,17 +189,19 @@ public struct AssignmentService: Sendable {
         } else {
             statement.append("moved AS (SELECT id, from_id, to_id FROM plan WHERE from_id IS DISTINCT FROM to_id),\n")
         }
-        return try await outcome(of: &statement, matched: "plan", on: connection)
+        let counted = matched.map { statement.bind($0) } ?? "(SELECT count(*) FROM plan)"
+        return try await outcome(of: &statement, matched: counted, on: connection)
     }
 
-    /// Ends a statement whose CTEs `moved` (id, from_id, to_id) and `matched` are written: counts both, and tallies
-    /// each user's received and removed conversations, so that nothing reads the batch's history back.
+    /// Ends a statement whose CTE `moved` (id, from_id, to_id) is written, given the SQL expression that counts
+    /// the matched conversations: counts what moved, and tallies each user's received and removed conversations,
+    /// so that nothing reads the batch's history back.
     func outcome(of statement: inout SQLStatement, matched: String, on connection: PostgresConnection) async throws
         -> MoveOutcome
     {
         statement.append("""
             pairs AS (SELECT from_id, to_id, count(*) AS n FROM moved GROUP BY from_id, to_id)
-            SELECT (SELECT count(*) FROM \(matched)), (SELECT coalesce(sum(n), 0) FROM pairs)::bigint,
+            SELECT \(matched)::bigint, (SELECT coalesce(sum(n), 0) FROM pairs)::bigint,
                    x.user_id, u.handle, x.received, x.removed
             FROM (SELECT 1) one
             LEFT JOIN (
