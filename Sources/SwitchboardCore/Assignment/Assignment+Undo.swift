@@ -60,7 +60,7 @@ extension AssignmentService {
                 moved AS (
                     UPDATE conversations c SET assignee_id = p.to_id, updated_at = now()
                     FROM plan p WHERE c.campaign_id = \(campaign) AND c.id = p.id
-                    RETURNING c.id, p.from_id, p.to_id
+                    RETURNING c.id, p.from_id, p.to_id, c.status
                 ),
                 history AS (
                 \(HistoryService.recordMoves(from: "moved", campaign: campaign, batch: statement.bind(newBatch)))
@@ -68,9 +68,10 @@ extension AssignmentService {
 
                 """)
         } else {
-            statement.append("moved AS (SELECT id, from_id, to_id FROM plan),\n")
+            statement.append("moved AS (SELECT id, from_id, to_id, NULL AS status FROM plan),\n")
         }
-        let outcome = try await outcome(of: &statement, matched: "(SELECT count(*) FROM changes)", on: connection)
+        let outcome = try await outcome(of: &statement, matched: "(SELECT count(*) FROM changes)",
+                                        countsCampaign: newBatch == nil ? nil : campaign, on: connection)
         let receipts = outcome.tallies.filter { $0.received > 0 }
             .map { SenderReceipt(handle: $0.handle, received: $0.received) }
         return (outcome, receipts)

@@ -179,7 +179,7 @@ public struct AssignmentService: Sendable {
                     UPDATE conversations c SET assignee_id = p.to_id, updated_at = now()
                     FROM plan p
                     WHERE c.campaign_id = \(campaign) AND c.id = p.id AND c.assignee_id IS DISTINCT FROM p.to_id
-                    RETURNING c.id, p.from_id, p.to_id
+                    RETURNING c.id, p.from_id, p.to_id, c.status
                 ),
                 history AS (
                 \(HistoryService.recordMoves(from: "moved", campaign: campaign, batch: statement.bind(batchID)))
@@ -187,20 +187,27 @@ public struct AssignmentService: Sendable {
 
                 """)
         } else {
-            statement.append("moved AS (SELECT id, from_id, to_id FROM plan WHERE from_id IS DISTINCT FROM to_id),\n")
+            statement.append("moved AS (SELECT id, from_id, to_id, NULL AS status FROM plan WHERE from_id IS DISTINCT FROM to_id),\n")
         }
         let counted = matched.map { statement.bind($0) } ?? "(SELECT count(*) FROM plan)"
-        return try await outcome(of: &statement, matched: counted, on: connection)
+        return try await outcome(of: &statement, matched: counted, countsCampaign: batchID == nil ? nil : campaign,
+                                 on: connection)
     }
 
-    /// Ends a statement whose CTE `moved` (id, from_id, to_id) is written, given the SQL expression that counts
-    /// the matched conversations: counts what moved, and tallies each user's received and removed conversations,
-    /// so that nothing reads the batch's history back.
-    func outcome(of statement: inout SQLStatement, matched: String, on connection: PostgresConnection) async throws
-        -> MoveOutcome
+    /// Ends a statement whose CTE `moved` (id, from_id, to_id, status) is written, given the SQL expression that
+    /// counts the matched conversations: counts what moved, and tallies each user's received and removed
+    /// conversations, so that nothing reads the batch's history back. When the rows really moved, pass the
+    /// campaign as `countsCampaign`: the statement then writes the count deltas itself, by status, with the row
+    /// trigger off, and the old assignees in `moved` must be exact (a REPEATABLE READ snapshot guarantees it).
+    func outcome(of statement: inout SQLStatement, matched: String, countsCampaign: String?,
+                 on connection: PostgresConnection) async throws -> MoveOutcome
     {
+        statement.append("pairs AS (SELECT from_id, to_id, status, count(*) AS n FROM moved GROUP BY from_id, to_id, status)")
+        if let countsCampaign {
+            statement.append(",\ncounted AS (\(ConversationCounts.recordDeltas(from: "pairs", campaign: countsCampaign)))")
+        }
         statement.append("""
-            pairs AS (SELECT from_id, to_id, count(*) AS n FROM moved GROUP BY from_id, to_id)
+
             SELECT \(matched)::bigint, (SELECT coalesce(sum(n), 0) FROM pairs)::bigint,
                    x.user_id, u.handle, x.received, x.removed
             FROM (SELECT 1) one
@@ -214,16 +221,21 @@ public struct AssignmentService: Sendable {
             LEFT JOIN users u ON u.id = x.user_id
             ORDER BY u.handle
             """)
-        var outcome = MoveOutcome(matched: 0, moved: 0, tallies: [])
-        for try await (matched, moved, userID, handle, received, removed) in try await connection.query(statement.query, logger: logger)
-            .decode((Int, Int, Int64?, String?, Int?, Int?).self) {
-            outcome.matched = matched
-            outcome.moved = moved
-            if let userID, let handle, let received, let removed {
-                outcome.tallies.append(Tally(userID: userID, handle: handle, received: received, removed: removed))
+        let run = { [logger, statement] () async throws -> MoveOutcome in
+            var outcome = MoveOutcome(matched: 0, moved: 0, tallies: [])
+            for try await (matched, moved, userID, handle, received, removed) in try await connection.query(
+                statement.query, logger: logger
+            ).decode((Int, Int, Int64?, String?, Int?, Int?).self) {
+                outcome.matched = matched
+                outcome.moved = moved
+                if let userID, let handle, let received, let removed {
+                    outcome.tallies.append(Tally(userID: userID, handle: handle, received: received, removed: removed))
+                }
             }
+            return outcome
         }
-        return outcome
+        guard countsCampaign != nil else { return try await run() }
+        return try await ConversationCounts.writingOwnDeltas(on: connection, logger: logger, run)
     }
 
     /// A new batch id, taken before the move so that history rows can carry it.

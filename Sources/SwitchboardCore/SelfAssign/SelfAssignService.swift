@@ -170,30 +170,36 @@ public struct SelfAssignService: Sendable {
     }
 
     /// Claims up to `count` of the oldest free pool conversations: rows locked by others are skipped, and the
-    /// UPDATE re-checks that each is still unassigned and not started.
+    /// UPDATE re-checks that each is still unassigned and not started, so the count deltas it writes are exact.
     private func claim(_ count: Int, for sender: Int64, campaignID: Int64, batchID: Int64,
                        on connection: PostgresConnection) async throws -> [Int64] {
         let locking = strategy == .plainLocking ? "FOR UPDATE" : "FOR UPDATE SKIP LOCKED"
-        let rows = try await connection.rows("""
-            WITH candidates AS (
-                SELECT c.id FROM conversations c
-                WHERE c.campaign_id = \(campaignID) AND c.assignee_id IS NULL AND c.status = 'not_started'
-                ORDER BY c.created_at, c.id
-                LIMIT \(count)
-                \(unescaped: locking)
-            ),
-            claimed AS (
-                UPDATE conversations c SET assignee_id = \(sender), updated_at = now()
-                FROM candidates
-                WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
-                  AND c.assignee_id IS NULL AND c.status = 'not_started'
-                RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id
-            ),
-            history AS (
-                \(unescaped: HistoryService.recordMoves(from: "claimed", campaign: String(campaignID), batch: String(batchID)))
-            )
-            SELECT id FROM claimed ORDER BY id
-            """, logger: logger)
+        let rows = try await ConversationCounts.writingOwnDeltas(on: connection, logger: logger) {
+            try await connection.rows("""
+                WITH candidates AS (
+                    SELECT c.id FROM conversations c
+                    WHERE c.campaign_id = \(campaignID) AND c.assignee_id IS NULL AND c.status = 'not_started'
+                    ORDER BY c.created_at, c.id
+                    LIMIT \(count)
+                    \(unescaped: locking)
+                ),
+                claimed AS (
+                    UPDATE conversations c SET assignee_id = \(sender), updated_at = now()
+                    FROM candidates
+                    WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
+                      AND c.assignee_id IS NULL AND c.status = 'not_started'
+                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status
+                ),
+                history AS (
+                    \(unescaped: HistoryService.recordMoves(from: "claimed", campaign: String(campaignID), batch: String(batchID)))
+                ),
+                pairs AS (SELECT from_id, to_id, status, count(*) AS n FROM claimed GROUP BY from_id, to_id, status),
+                counted AS (
+                    \(unescaped: ConversationCounts.recordDeltas(from: "pairs", campaign: String(campaignID)))
+                )
+                SELECT id FROM claimed ORDER BY id
+                """, logger: logger)
+        }
         return try rows.map { try $0.decode(Int64.self) }
     }
 }

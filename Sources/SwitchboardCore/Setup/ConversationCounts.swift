@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Per-(assignee, status) conversation counts, kept in `conversation_counts` as append-only deltas (so that
@@ -55,5 +56,31 @@ struct ConversationCounts: Sendable {
                 GROUP BY assignee_id, status HAVING sum(n) <> 0
                 """, logger: database.logger)
         }
+    }
+}
+
+extension ConversationCounts {
+    /// Runs `statement` with the row-level counts trigger off (migration 0006): the statement writes the deltas
+    /// of what it moved itself, with `recordDeltas`, so that a million-row move adds a handful of delta rows
+    /// instead of two million. Only for writers that know each moved row's old assignee and status exactly.
+    static func writingOwnDeltas<T>(on connection: PostgresConnection, logger: Logger,
+                                    _ statement: () async throws -> T) async throws -> T {
+        try await connection.query("SELECT set_config('switchboard.counts_written', 'on', true)", logger: logger)
+        let result = try await statement()
+        try await connection.query("SELECT set_config('switchboard.counts_written', 'off', true)", logger: logger)
+        return result
+    }
+
+    /// An INSERT, for a CTE, of the count deltas of `pairs` (from_id, to_id, status, n): n conversations of
+    /// that status moved from one assignee to the other (NULL is the pool).
+    static func recordDeltas(from pairs: String, campaign: String) -> String {
+        """
+        INSERT INTO conversation_counts (campaign_id, assignee_id, status, n)
+        SELECT \(campaign), assignee_id, status, sum(n) FROM (
+            SELECT from_id AS assignee_id, status, -n AS n FROM \(pairs)
+            UNION ALL
+            SELECT to_id, status, n FROM \(pairs)
+        ) sides GROUP BY assignee_id, status HAVING sum(n) <> 0
+        """
     }
 }

@@ -117,4 +117,38 @@ struct ConstraintTests {
             #expect(try await fixture.countsAddUp())
         }
     }
+
+    @Test("the counts trigger is off only inside a writer's own statement, and ignores unread and timestamps")
+    func countsTriggerScope() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database, conversations: 20)
+            let kevin = try await Directory(database).user(orgID: fixture.org.id, handle: "kevin")
+            let campaign = fixture.campaign.id
+            func deltaRows() async throws -> Int {
+                try await database.query("SELECT count(*) FROM conversation_counts WHERE campaign_id = \(campaign)")[0]
+                    .decode(Int.self)
+            }
+            let before = try await deltaRows()
+            try await database.query("""
+                UPDATE conversations SET unread = true, last_message_at = now(), updated_at = now()
+                WHERE campaign_id = \(campaign)
+                """)
+            #expect(try await deltaRows() == before)
+            try await database.transaction { connection in
+                // Inside: a statement that writes no deltas of its own leaves the counts behind.
+                try await ConversationCounts.writingOwnDeltas(on: connection, logger: database.logger) {
+                    try await connection.query("""
+                        UPDATE conversations SET assignee_id = \(kevin.id) WHERE campaign_id = \(campaign) AND id % 2 = 0
+                        """, logger: database.logger)
+                }
+                // After it: the trigger counts again, in the same transaction.
+                try await connection.query("""
+                    UPDATE conversations SET assignee_id = \(kevin.id), status = 'closed'
+                    WHERE campaign_id = \(campaign) AND id % 2 = 1
+                    """, logger: database.logger)
+            }
+            #expect(try await deltaRows() == before + 2 * 10)
+            #expect(try await !fixture.countsAddUp())
+        }
+    }
 }
