@@ -60,6 +60,20 @@ struct ConversationCounts: Sendable {
 }
 
 extension ConversationCounts {
+    /// Rebuilds a campaign's counts from its rows, after raw writes made with the counts trigger off. Only while
+    /// nothing else writes to the campaign: the bench uses it for its own raw updates.
+    func rebuild(campaignID: Int64) async throws {
+        try await database.transaction { connection in
+            try await connection.query("DELETE FROM conversation_counts WHERE campaign_id = \(campaignID)",
+                                       logger: database.logger)
+            try await connection.query("""
+                INSERT INTO conversation_counts (campaign_id, assignee_id, status, n)
+                SELECT campaign_id, assignee_id, status, count(*) FROM conversations WHERE campaign_id = \(campaignID)
+                GROUP BY campaign_id, assignee_id, status
+                """, logger: database.logger)
+        }
+    }
+
     /// Runs `statement` with the row-level counts trigger off (migration 0006): the statement writes the deltas
     /// of what it moved itself, with `recordDeltas`, so that a million-row move adds a handful of delta rows
     /// instead of two million. Only for writers that know each moved row's old assignee and status exactly.
