@@ -245,6 +245,7 @@ public struct Benchmark: Sendable {
     /// campaign's counts from its rows (after `body`, so outside what it times). The peer keeps no counts, as a
     /// Spoke-like app does not: timed with the row trigger on, it paid two inserts per conversation, 60% more time
     /// (23.5 s against 13–15 s on this machine). So the peer/ours ratio is a conservative one.
+    @discardableResult
     private func withoutCounts<T>(_ campaign: Campaign, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let result = try await database.withConnection { connection in
             try await connection.query("SELECT set_config('switchboard.counts_written', 'on', false)", logger: logger)
