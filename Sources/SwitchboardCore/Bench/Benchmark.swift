@@ -248,10 +248,13 @@ public struct Benchmark: Sendable {
     @discardableResult
     private func withoutCounts<T>(_ campaign: Campaign, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let result = try await database.withConnection { connection in
+            // Session-wide, since the peer runs without one transaction; turned back on before the connection
+            // returns to the pool, whether `body` threw or not.
             try await connection.query("SELECT set_config('switchboard.counts_written', 'on', false)", logger: logger)
-            let result = try await body(connection)
+            let outcome: Result<T, any Error>
+            do { outcome = .success(try await body(connection)) } catch { outcome = .failure(error) }
             try await connection.query("SELECT set_config('switchboard.counts_written', 'off', false)", logger: logger)
-            return result
+            return try outcome.get()
         }
         try await ConversationCounts(database).rebuild(campaignID: campaign.id)
         return result

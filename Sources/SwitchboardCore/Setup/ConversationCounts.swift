@@ -77,6 +77,7 @@ extension ConversationCounts {
     /// Runs `statement` with the row-level counts trigger off (migration 0006): the statement writes the deltas
     /// of what it moved itself, with `recordDeltas`, so that a million-row move adds a handful of delta rows
     /// instead of two million. Only for writers that know each moved row's old assignee and status exactly.
+    /// The setting is transaction-local: if `statement` throws, the transaction rolls back and takes it along.
     @discardableResult
     static func writingOwnDeltas<T>(on connection: PostgresConnection, logger: Logger,
                                     _ statement: () async throws -> T) async throws -> T {
