@@ -250,10 +250,10 @@ public struct Benchmark: Sendable {
         let result = try await database.withConnection { connection in
             // Session-wide, since the peer runs without one transaction; turned back on before the connection
             // returns to the pool, whether `body` threw or not.
-            try await connection.query("SELECT set_config('switchboard.counts_written', 'on', false)", logger: logger)
+            try await ConversationCounts.switchTrigger(off: true, session: true, on: connection, logger: logger)
             let outcome: Result<T, any Error>
             do { outcome = .success(try await body(connection)) } catch { outcome = .failure(error) }
-            try await connection.query("SELECT set_config('switchboard.counts_written', 'off', false)", logger: logger)
+            try await ConversationCounts.switchTrigger(off: false, session: true, on: connection, logger: logger)
             return try outcome.get()
         }
         try await ConversationCounts(database).rebuild(campaignID: campaign.id)

@@ -81,10 +81,18 @@ extension ConversationCounts {
     @discardableResult
     static func writingOwnDeltas<T>(on connection: PostgresConnection, logger: Logger,
                                     _ statement: () async throws -> T) async throws -> T {
-        try await connection.query("SELECT set_config('switchboard.counts_written', 'on', true)", logger: logger)
+        try await switchTrigger(off: true, on: connection, logger: logger)
         let result = try await statement()
-        try await connection.query("SELECT set_config('switchboard.counts_written', 'off', true)", logger: logger)
+        try await switchTrigger(off: false, on: connection, logger: logger)
         return result
+    }
+
+    /// Switches the row-level counts trigger off or back on (`switchboard.counts_written`, migration 0006), for
+    /// the current transaction or, with `session`, for the connection until switched back.
+    static func switchTrigger(off: Bool, session: Bool = false, on connection: PostgresConnection,
+                              logger: Logger) async throws {
+        try await connection.query(
+            "SELECT set_config('switchboard.counts_written', \(off ? "on" : "off"), \(!session))", logger: logger)
     }
 
     /// An INSERT, for a CTE, of the count deltas of `pairs` (from_id, to_id, status, n): n conversations of
