@@ -151,12 +151,66 @@ public struct AssignmentService: Sendable {
     /// Deals the selected conversations, oldest first (creation order, then id), in blocks: target `i` takes
     /// positions `starts[i] ..< starts[i+1]`. A target of nil unassigns (sent as 0: user ids start at 1). Conversations already on their
     /// computed target are left alone. With a batch id, moves and writes history; without, only counts.
-    /// One statement: no conversation id ever leaves the database. A caller that has counted the selection in
-    /// the same transaction passes `matched`: the plan is then read once, so PostgreSQL pipelines it into the
-    /// UPDATE instead of storing a million rows first (0.4 s of a 13 s Reassign All).
+    /// No conversation id ever leaves the database. Dealing to several targets, or with a limit, needs `matched`:
+    /// the selection counted in the same transaction.
+    ///
+    /// The UPDATE scans the selection once, as a bare UPDATE would, and each row finds its target from its own
+    /// key (`Blocks`). History and count deltas are read from the same snapshot by the same statement: in
+    /// REPEATABLE READ that is exactly the set the UPDATE changes, because a concurrent change to any of those
+    /// rows fails the transaction, which is then retried; the statement checks the two counts agree all the
+    /// same. When the blocks' keys do not allow that, the rows are numbered and joined instead.
     func move(_ selection: Selection, to targets: [Int64?], starts: [Int], matched: Int? = nil, batchID: Int64?,
               on connection: PostgresConnection) async throws -> MoveOutcome {
         precondition(targets.count == starts.count && !targets.isEmpty)
+        let blocks: Blocks
+        if targets.count == 1 && selection.limit == nil {
+            blocks = .all
+        } else {
+            guard let matched else { preconditionFailure("dealing in blocks needs the matched count") }
+            guard matched > 0 else { return MoveOutcome(matched: 0, moved: 0, tallies: []) }
+            guard let found = try await Blocks.find(selection, starts: starts, matched: matched, on: connection,
+                                                    logger: logger) else {
+                return try await moveByNumbering(selection, to: targets, starts: starts, matched: matched,
+                                                 batchID: batchID, on: connection)
+            }
+            blocks = found
+        }
+        var statement = SQLStatement()
+        let campaign = statement.bind(selection.campaignID)
+        let selected = statement.fragment { selection.conditions(&$0) } + blocks.end(in: &statement)
+        let target = "nullif((\(statement.bind(targets.map { $0 ?? 0 }))::bigint[])[\(blocks.bucket(in: &statement))], 0)"
+        statement.append("""
+            WITH moved AS (
+                SELECT c.id, c.assignee_id AS from_id, \(target) AS to_id, c.status
+                FROM conversations c WHERE \(selected) AND c.assignee_id IS DISTINCT FROM \(target)
+            ),
+
+            """)
+        var updated: String?
+        if let batchID {
+            statement.append("""
+                updated AS (
+                    UPDATE conversations c SET assignee_id = \(target), updated_at = now()
+                    WHERE \(selected) AND c.assignee_id IS DISTINCT FROM \(target)
+                    RETURNING 1
+                ),
+                history AS (
+                \(HistoryService.recordMoves(from: "moved", campaign: campaign, batch: statement.bind(batchID)))
+                ),
+
+                """)
+            updated = "(SELECT count(*) FROM updated)"
+        }
+        let counted = matched.map { statement.bind($0) } ?? "(SELECT count(*) FROM conversations c WHERE \(selected))"
+        return try await outcome(of: &statement, matched: counted, updated: updated,
+                                 countsCampaign: batchID == nil ? nil : campaign, on: connection)
+    }
+
+    /// The same move for selections whose block keys `Blocks` cannot use: numbers the selected rows in one
+    /// sort, looks each number's target up by block, and joins the numbered rows back for the UPDATE. The plan
+    /// is read once, so PostgreSQL pipelines it into the UPDATE instead of storing a million rows first.
+    func moveByNumbering(_ selection: Selection, to targets: [Int64?], starts: [Int], matched: Int, batchID: Int64?,
+                         on connection: PostgresConnection) async throws -> MoveOutcome {
         var statement = SQLStatement()
         let campaign = statement.bind(selection.campaignID)
         // The target is looked up by block in the array, so the plan is one sort and one pass.
@@ -189,9 +243,8 @@ public struct AssignmentService: Sendable {
         } else {
             statement.append("moved AS (SELECT id, from_id, to_id, NULL AS status FROM plan WHERE from_id IS DISTINCT FROM to_id),\n")
         }
-        let counted = matched.map { statement.bind($0) } ?? "(SELECT count(*) FROM plan)"
-        return try await outcome(of: &statement, matched: counted, countsCampaign: batchID == nil ? nil : campaign,
-                                 on: connection)
+        return try await outcome(of: &statement, matched: statement.bind(matched),
+                                 countsCampaign: batchID == nil ? nil : campaign, on: connection)
     }
 
     /// Ends a statement whose CTE `moved` (id, from_id, to_id, status) is written, given the SQL expression that
@@ -199,7 +252,9 @@ public struct AssignmentService: Sendable {
     /// conversations, so that nothing reads the batch's history back. When the rows really moved, pass the
     /// campaign as `countsCampaign`: the statement then writes the count deltas itself, by status, with the row
     /// trigger off, and the old assignees in `moved` must be exact (a REPEATABLE READ snapshot guarantees it).
-    func outcome(of statement: inout SQLStatement, matched: String, countsCampaign: String?,
+    /// When `moved` is read from the snapshot rather than returned by the UPDATE, `updated` is the SQL expression
+    /// counting the rows the UPDATE changed, and the two counts must agree.
+    func outcome(of statement: inout SQLStatement, matched: String, updated: String? = nil, countsCampaign: String?,
                  on connection: PostgresConnection) async throws -> MoveOutcome
     {
         statement.append("pairs AS (SELECT from_id, to_id, status, count(*) AS n FROM moved GROUP BY from_id, to_id, status)")
@@ -208,7 +263,7 @@ public struct AssignmentService: Sendable {
         }
         statement.append("""
 
-            SELECT \(matched)::bigint, (SELECT coalesce(sum(n), 0) FROM pairs)::bigint,
+            SELECT \(matched)::bigint, (SELECT coalesce(sum(n), 0) FROM pairs)::bigint, \(updated ?? "NULL")::bigint,
                    x.user_id, u.handle, x.received, x.removed
             FROM (SELECT 1) one
             LEFT JOIN (
@@ -223,9 +278,14 @@ public struct AssignmentService: Sendable {
             """)
         let run = { [logger, statement] () async throws -> MoveOutcome in
             var outcome = MoveOutcome(matched: 0, moved: 0, tallies: [])
-            for try await (matched, moved, userID, handle, received, removed) in try await connection.query(
+            for try await (matched, moved, updated, userID, handle, received, removed) in try await connection.query(
                 statement.query, logger: logger
-            ).decode((Int, Int, Int64?, String?, Int?, Int?).self) {
+            ).decode((Int, Int, Int?, Int64?, String?, Int?, Int?).self) {
+                // Only a concurrent change the snapshot missed could part the two; the transaction is rolled back.
+                if let updated, updated != moved {
+                    throw SwitchboardError.conflict("concurrent_change",
+                                                    "The batch updated \(updated) conversations but recorded \(moved); nothing was changed, try again.")
+                }
                 outcome.matched = matched
                 outcome.moved = moved
                 if let userID, let handle, let received, let removed {

@@ -20,3 +20,16 @@ struct SQLStatement {
         return "$\(query.binds.count)"
     }
 }
+
+extension SQLStatement {
+    /// The SQL text `write` appends, returned instead of appended; its binds stay in this statement, so the text
+    /// can be used several times.
+    mutating func fragment(_ write: (inout SQLStatement) -> Void) -> String {
+        let before = query.sql
+        query.sql = ""
+        write(&self)
+        let fragment = query.sql
+        query.sql = before
+        return fragment
+    }
+}

@@ -67,6 +67,66 @@ struct BulkTests {
         }
     }
 
+    /// Creation times of 20 conversations, in id order, in seconds.
+    enum CreationTimes: String, CaseIterable, CustomTestStringConvertible {
+        case oneImport, inIDOrderWithTies, someOutOfIDOrder, reversed
+
+        var seconds: [Int] {
+            switch self {
+            case .oneImport: Array(repeating: 0, count: 20)
+            case .inIDOrderWithTies: (0..<20).map { $0 / 3 }
+            // Rows older than lower ids, younger than higher ids, and sharing a block's first time on either
+            // side of its first id.
+            case .someOutOfIDOrder: (0..<20).map { [4: 0, 5: 3, 9: 2, 15: 2, 16: 4][$0] ?? $0 / 3 }
+            case .reversed: (0..<20).map { (20 - $0) / 4 }
+            }
+        }
+
+        /// Whether the UPDATE can find each row's block from its key; otherwise the rows are numbered.
+        var blockKeysUsable: Bool { self != .reversed }
+
+        var testDescription: String { rawValue }
+    }
+
+    @Test("blocks follow creation time, then id, whether or not ids are in creation order", arguments: CreationTimes.allCases)
+    func creationOrder(times: CreationTimes) async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, senders: ["a", "b", "c"], conversations: 20)
+            let byID = try await database.query("SELECT id FROM conversations WHERE campaign_id = \(f.campaign.id) ORDER BY id")
+                .map { try $0.decode(Int64.self) }
+            try await database.query("""
+                UPDATE conversations c SET created_at = timestamptz '2026-01-01 00:00:00+00' + t.s * interval '1 second'
+                FROM unnest(\(byID)::bigint[], \(times.seconds)::int[]) AS t (id, s) WHERE c.id = t.id
+                """)
+            let selection = AssignmentService.Selection(campaignID: f.campaign.id, source: .anyone)
+            let blocks = try await database.transaction(.repeatableRead) { connection in
+                try await AssignmentService.Blocks.find(selection, starts: [0, 7, 14], matched: 20, on: connection,
+                                                        logger: database.logger) != nil
+            }
+            #expect(blocks == times.blockKeysUsable)
+
+            // f.assignees() lists conversations by (created_at, id).
+            let all = try await f.assignments.reassignAll(f.request(.unassigned, .senders(["c", "a", "b"])))
+            #expect(all.perSender.map(\.received) == [7, 7, 6])
+            var expected: [String?] = Array(repeating: "c", count: 7) + Array(repeating: "a", count: 7)
+                + Array(repeating: "b", count: 6)
+            #expect(try await f.assignees() == expected)
+
+            let some = try await f.assignments.reassignSome(f.request(.anyone, .senders(["b", "a"]), count: 9))
+            #expect(some.matched == 9 && some.perSender.map(\.received) == [5, 2])
+            expected.replaceSubrange(0..<9, with: Array(repeating: "b", count: 5) + Array(repeating: "a", count: 4))
+            #expect(try await f.assignees() == expected)
+
+            let last = try await f.assignments.reassignSome(f.request(.sender("b"), .senders(["c"]), count: 4))
+            #expect(last.moved == 4)
+            expected.replaceSubrange(0..<4, with: Array(repeating: "c", count: 4))
+            #expect(try await f.assignees() == expected)
+            #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
+            #expect(try await f.batchesAreWhole())
+        }
+    }
+
     @Test("a conversation already on its computed target is unchanged")
     func unchanged() async throws {
         try await TestDatabase.with { database in
