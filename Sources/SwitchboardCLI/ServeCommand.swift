@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardServer
 
@@ -19,14 +20,27 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Load a demo organization and campaign (once) and print tokens for it.")
     var demo = false
 
+    @Option(help: "Seconds a request may wait on the database before it answers 503 (1 to 600).")
+    var requestTimeout = 15
+
+    /// In-flight requests get this long to finish after SIGTERM or SIGINT; then the process exits regardless.
+    static let drainTime: Duration = .seconds(10)
+
+    func validate() throws {
+        guard (1...600).contains(requestTimeout) else {
+            throw ValidationError("Request timeout \(requestTimeout) is out of range; give 1 to 600 seconds")
+        }
+    }
+
     func run() async throws {
-        let (url, _) = try options.resolveURL()
+        let (url, embedded) = try options.resolveURL()
+        if embedded { try EmbeddedCluster.forProject().waitUntilAccepting(timeout: .seconds(60)) }
         var logger = Logger(label: "switchboard")
         logger.logLevel = .info
         let host = host
         let port = port
-        let app = buildApplication(url: url, settings: ServerSettings(host: host, port: port, demo: demo),
-                                   logger: logger) { loaded in
+        let settings = ServerSettings(host: host, port: port, demo: demo, requestTimeout: .seconds(requestTimeout))
+        let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
                 Demo loaded: organization \(loaded.orgID), campaign \(loaded.campaignID).
                   organizer token (ada):  \(loaded.organizerToken)
@@ -36,6 +50,15 @@ struct Serve: AsyncParsableCommand {
                 """
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
-        try await app.runService()
+        var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger)
+        // Draining waits for in-flight requests; a request stuck on the database must not keep the process up.
+        configuration.maximumGracefulShutdownDuration = Self.drainTime
+        configuration.maximumCancellationDuration = .seconds(2)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch let error as ServiceGroupError {
+            logger.warning("stopped without finishing every request: \(error)")
+        }
     }
 }

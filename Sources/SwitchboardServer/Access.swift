@@ -1,12 +1,12 @@
 import SwitchboardCore
 
 extension Database {
-    /// Refuses (403) a texter who is not a sender of `campaignID`; managers pass. `refusal` names what was refused.
+    /// Refuses (403 `not_a_sender`) a texter who is not an active sender of `campaignID`; managers pass.
+    /// `refusal` names what was refused.
     func requireSender(_ user: User, of campaignID: Int64, refusal: String) async throws {
         guard !user.role.canManage else { return }
-        let rows = try await query("""
-            SELECT 1 FROM campaign_senders WHERE campaign_id = \(campaignID) AND user_id = \(user.id)
-            """)
-        guard !rows.isEmpty else { throw SwitchboardError(.forbidden, "forbidden", refusal) }
+        guard try await SenderService(self).isActiveSender(campaignID: campaignID, userID: user.id) else {
+            throw SwitchboardError(.forbidden, "not_a_sender", refusal)
+        }
     }
 }

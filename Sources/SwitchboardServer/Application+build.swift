@@ -10,11 +10,18 @@ public struct ServerSettings: Sendable {
     public var port: Int
     /// Load the demo organization before serving.
     public var demo: Bool
+    /// No request waits longer than this, whatever the database does: it answers 503 with `Retry-After`.
+    public var requestTimeout: Duration
+    /// How often an idle event stream sends a comment line, so that a dead subscriber is noticed.
+    public var heartbeat: Duration
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, demo: Bool = false) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, demo: Bool = false,
+                requestTimeout: Duration = .seconds(15), heartbeat: Duration = .seconds(15)) {
         self.host = host
         self.port = port
         self.demo = demo
+        self.requestTimeout = requestTimeout
+        self.heartbeat = heartbeat
     }
 }
 
@@ -25,19 +32,22 @@ public func buildApplication(
     url: DatabaseURL, settings: ServerSettings, logger: Logger,
     onDemoLoaded: (@Sendable (Demo.Loaded) -> Void)? = nil
 ) -> some ApplicationProtocol {
-    let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: 40), backgroundLogger: logger)
-    let database = Database(client: client, url: url, logger: logger, connectionWait: .seconds(10), workLimit: .seconds(120))
+    let client = PostgresClient(
+        configuration: url.clientConfiguration(maximumConnections: 40, serverLimit: settings.requestTimeout),
+        backgroundLogger: logger)
+    let database = Database(client: client, url: url, logger: logger, connectionWait: settings.requestTimeout,
+                            workLimit: settings.requestTimeout)
     let hub = EventHub()
     var app = Application(
-        router: buildRouter(database: database, hub: hub),
+        router: buildRouter(database: database, hub: hub, settings: settings),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
         logger: logger
     )
     app.addServices(client, EventListener(client: client, hub: hub, logger: logger))
     app.beforeServerStarts {
-        try await Migrator.bundled().migrate(database)
+        try await Migrator.bundled().migrate(database.unbounded)
         if settings.demo {
-            let loaded = try await Demo(database).load()
+            let loaded = try await Demo(database.unbounded).load()
             onDemoLoaded?(loaded)
         }
     }
@@ -45,16 +55,22 @@ public func buildApplication(
 }
 
 /// The routes; separate from `buildApplication` so tests can drive them with a database of their own.
-public func buildRouter(database: Database, hub: EventHub = EventHub()) -> Router<AppRequestContext> {
+public func buildRouter(database: Database, hub: EventHub = EventHub(), settings: ServerSettings = .init())
+    -> Router<AppRequestContext>
+{
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout))
     router.add(middleware: ErrorMiddleware())
     router.get("healthz") { _, _ -> Response in
+        // The same health the API's requests use: a failed ping here shortens their waits, a good one ends that.
         do {
             try await database.ping(timeout: .seconds(2))
             return try jsonResponse(["status": "ok", "database": "ok"])
         } catch {
-            return try jsonResponse(["status": "degraded", "database": "unavailable"], status: .serviceUnavailable)
+            var response = try jsonResponse(["status": "degraded", "database": "unavailable"], status: .serviceUnavailable)
+            response.headers[.retryAfter] = "2"
+            return response
         }
     }
     router.get("openapi.yaml") { _, _ -> Response in
@@ -64,7 +80,7 @@ public func buildRouter(database: Database, hub: EventHub = EventHub()) -> Route
     let v1 = router.group("v1").add(middleware: AuthMiddleware(database: database))
     let idempotency = Idempotency(database: database)
     CampaignRoutes(database: database, idempotency: idempotency).add(to: v1)
-    ConversationRoutes(database: database, idempotency: idempotency, hub: hub).add(to: v1)
+    ConversationRoutes(database: database, idempotency: idempotency, hub: hub, heartbeat: settings.heartbeat).add(to: v1)
     return router
 }
 

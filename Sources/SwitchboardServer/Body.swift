@@ -46,7 +46,9 @@ struct JSONBody: Sendable {
     func string(_ name: String) throws -> String? {
         switch fields[name] {
         case nil, .null?: return nil
-        case .string(let text)?: return text
+        case .string(let text)?:
+            try Text.check(text, field: "field '\(name)'")
+            return text
         default: throw Self.wrongType(name, "a string")
         }
     }

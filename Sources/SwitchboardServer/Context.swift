@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import SwitchboardCore
 
 /// The request context: Hummingbird's, plus the user the bearer token belongs to.
@@ -7,10 +8,13 @@ public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `AuthMiddleware` on `/v1` routes.
     public var user: User?
+    /// The client's connection, watched so that a request whose client went away stops its work.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.user = nil
+        self.channel = source.channel
     }
 
     /// Bodies are limited to 1 MiB.

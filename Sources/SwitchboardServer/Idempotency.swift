@@ -5,57 +5,38 @@ import Hummingbird
 import PostgresNIO
 import SwitchboardCore
 
-/// `Idempotency-Key` on the POSTs that change assignments: the same key and body return the first result and
-/// change nothing more; the same key with another body (or while the first is still running) is a 409.
+/// `Idempotency-Key` on the POSTs that change assignments: the same user sending the same key and body gets the
+/// first result and changes nothing more; the same key with another body is a 409. The result is recorded in the
+/// operation's own transaction (`IdempotentRequest`), so a request that died leaves the key free.
 struct Idempotency: Sendable {
     let database: Database
     static let header = HTTPField.Name("Idempotency-Key")!
 
-    func run(_ request: Request, body: JSONBody, user: User, _ operation: () async throws -> Encoded) async throws -> Response {
-        guard let key = request.headers[Self.header] else { return try await operation().response }
-        guard (1...200).contains(key.count) else {
-            throw SwitchboardError(.invalid, "invalid_idempotency_key", "The Idempotency-Key must be 1 to 200 characters.")
-        }
+    /// Runs `operation` once per key; `respond` turns its transaction's value (of type `Value`) into the answer.
+    func run<Value: Sendable>(_ request: Request, body: JSONBody, user: User,
+                              respond: @escaping @Sendable (Value) throws -> Encoded,
+                              _ operation: @escaping @Sendable () async throws -> Value) async throws -> Response {
+        guard let key = request.headers[Self.header] else { return try respond(try await operation()).response }
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method) \(request.uri.path)\n".utf8))
         hasher.update(data: Data(buffer: body.raw))
-        let hash = ByteBuffer(bytes: Array(hasher.finalize()))
-        if Int.random(in: 0..<100) == 0 {
-            try await database.query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
-        }
-        let claimed = try await database.query("""
-            INSERT INTO idempotency_keys (org_id, key, user_id, request_hash) VALUES (\(user.orgID), \(key), \(user.id), \(hash))
-            ON CONFLICT (org_id, key) DO NOTHING RETURNING 1
-            """)
-        if claimed.isEmpty {
-            let rows = try await database.query("""
-                SELECT request_hash, status, body FROM idempotency_keys WHERE org_id = \(user.orgID) AND key = \(key)
-                """)
-            guard let row = rows.first else { return try await run(request, body: body, user: user, operation) }
-            let (storedHash, status, stored) = try row.decode((ByteBuffer, Int?, ByteBuffer?).self)
-            guard storedHash == hash else {
-                throw SwitchboardError(.conflict, "idempotency_key_reused",
-                                       "Idempotency-Key '\(key)' was already used with another request body.")
+        let idempotent = try IdempotentRequest(orgID: user.orgID, userID: user.id, key: key,
+                                               requestHash: Array(hasher.finalize()))
+        let stored = try await idempotent.run(database, encode: { value in
+            guard let value = value as? Value else {
+                throw SwitchboardError(.unavailable, "internal_error", "The operation's result has an unexpected type.")
             }
-            guard let status, let stored else {
-                throw SwitchboardError(.conflict, "idempotency_key_in_progress",
-                                       "A request with Idempotency-Key '\(key)' is still running.")
-            }
-            return Response(status: .init(code: status), headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: stored))
+            return try respond(value).stored
+        }) {
+            try respond(try await operation()).stored
         }
-        do {
-            let encoded = try await operation()
-            try await database.query("""
-                UPDATE idempotency_keys SET status = \(Int(encoded.status.code)), body = \(encoded.body)
-                WHERE org_id = \(user.orgID) AND key = \(key)
-                """)
-            return encoded.response
-        } catch {
-            // A failed request leaves no record: the client may retry with the same key.
-            try? await database.query("DELETE FROM idempotency_keys WHERE org_id = \(user.orgID) AND key = \(key)")
-            throw error
-        }
+        return Encoded(stored).response
+    }
+
+    /// For operations whose answer is their result as it is.
+    func run<Value: Sendable & Encodable>(_ request: Request, body: JSONBody, user: User,
+                                          _ operation: @escaping @Sendable () async throws -> Value) async throws -> Response {
+        try await run(request, body: body, user: user, respond: { try Encoded($0) }, operation)
     }
 }
 
@@ -67,6 +48,15 @@ struct Encoded: Sendable {
     init(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws {
         self.status = status
         self.body = ByteBuffer(bytes: try JSONEncoder.switchboard.encode(value))
+    }
+
+    init(_ stored: IdempotentRequest.Response) {
+        self.status = .init(code: stored.status)
+        self.body = ByteBuffer(bytes: stored.body)
+    }
+
+    var stored: IdempotentRequest.Response {
+        IdempotentRequest.Response(status: Int(status.code), body: Array(body.readableBytesView))
     }
 
     var response: Response {

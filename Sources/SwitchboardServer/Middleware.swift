@@ -28,6 +28,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 (code, message) = ("http_error", error.body ?? "The request failed.")
             }
             return Self.response(SwitchboardError(.invalid, code, message), status: error.status)
+        } catch is CancellationError {
+            // The client went away (or the server is stopping): nobody reads this answer.
+            return Self.response(SwitchboardError(.unavailable, "cancelled", "The request was cancelled."))
         } catch let error as PSQLError {
             context.logger.error("database error", metadata: ["error": "\(String(reflecting: error))"])
             let unavailable = error.code != .server
@@ -54,8 +57,10 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func response(_ error: SwitchboardError, status: HTTPResponse.Status? = nil) -> Response {
-        (try? jsonResponse(error, status: status ?? Self.status(for: error.kind)))
+        var response = (try? jsonResponse(error, status: status ?? Self.status(for: error.kind)))
             ?? Response(status: .internalServerError)
+        if response.status == .serviceUnavailable { response.headers[.retryAfter] = "2" }
+        return response
     }
 }
 
@@ -90,4 +95,48 @@ struct RequestLogMiddleware: RouterMiddleware {
                             metadata: ["ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"])
         return response
     }
+}
+
+/// No request waits longer than `limit`: every database wait under it is cut to the request's deadline (see
+/// `RequestDeadline`), and a request whose client closes the connection is cancelled, which rolls its
+/// transaction back.
+struct RequestLimitMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let limit: Duration
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The group below waits for both of its tasks, so `next` does not outlive this call.
+        try await withoutActuallyEscaping(next) { next in
+            let handler = UncheckedHandler(next: next)
+            // A channel that is not active to begin with (the router's test client) has nothing to watch.
+            let watched = context.channel.isActive
+            return try await RequestDeadline.$current.withValue(ContinuousClock.now + limit) {
+                try await withThrowingTaskGroup(of: Response?.self) { group in
+                    group.addTask { try await handler.next(request, context) }
+                    if watched {
+                        group.addTask {
+                            try await Self.waitForClose(of: context.channel)
+                            return nil
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    guard let first = try await group.next(), let response = first else { throw CancellationError() }
+                    return response
+                }
+            }
+        }
+    }
+
+    /// Returns once the client's connection is closed; polls, since a callback per request on a keep-alive
+    /// connection's `closeFuture` would pile up for as long as the connection lives.
+    static func waitForClose(of channel: any Channel) async throws {
+        while channel.isActive {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+/// The next responder, handed to a child task that the middleware waits for before it returns.
+private struct UncheckedHandler: @unchecked Sendable {
+    let next: (Request, AppRequestContext) async throws -> Response
 }

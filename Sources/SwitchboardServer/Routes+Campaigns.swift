@@ -25,7 +25,7 @@ struct CampaignRoutes {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
         let campaign = try await CampaignService(database).campaign(id: id, orgID: user.orgID)
-        try await database.requireSender(user, of: campaign.id, refusal: "You are not a sender of campaign \(campaign.id).")
+        try await database.requireSender(user, of: campaign.id, refusal: "You are not an active sender of campaign \(campaign.id).")
         return (campaign, user)
     }
 
@@ -77,9 +77,9 @@ struct CampaignRoutes {
             guard let count = try body.int("count") else { throw JSONBody.missing("count") }
             bulk.count = count
         }
-        return try await idempotency.run(request, body: body, user: user) {
+        return try await idempotency.run(request, body: body, user: user) { [database, bulk] in
             let service = AssignmentService(database)
-            return try Encoded(some ? try await service.reassignSome(bulk) : try await service.reassignAll(bulk))
+            return some ? try await service.reassignSome(bulk) : try await service.reassignAll(bulk)
         }
     }
 
@@ -101,10 +101,10 @@ struct CampaignRoutes {
         let status = try body.status()
         let dryRun = try body.bool("dry_run") ?? false
         let token = try body.string("confirmation_token")
-        return try await idempotency.run(request, body: body, user: user) {
-            try Encoded(try await AssignmentService(database).unassignAll(
+        return try await idempotency.run(request, body: body, user: user) { [database] in
+            try await AssignmentService(database).unassignAll(
                 campaignID: campaign.id, from: from, status: status, actor: user.handle, confirmationToken: token,
-                dryRun: dryRun, orgID: user.orgID))
+                dryRun: dryRun, orgID: user.orgID)
         }
     }
 
@@ -120,14 +120,12 @@ struct CampaignRoutes {
         let body = try await JSONBody.read(request, context: context, allowed: ["count", "sender"])
         try selfOnly(body, user)
         let count = try body.int("count")
-        return try await idempotency.run(request, body: body, user: user) {
-            let grant = try await SelfAssignService(database).requestMore(campaignID: campaign.id, sender: user.handle,
-                                                                          count: count, orgID: user.orgID)
-            var conversations: [Conversation] = []
-            for id in grant.conversationIDs {
-                conversations.append(try await ConversationService(database).conversation(id: id))
-            }
-            return try Encoded(GrantBody(result: grant.result, conversations: conversations))
+        return try await idempotency.run(request, body: body, user: user,
+                                         respond: { (grant: SelfAssignService.Grant) in
+                                             try Encoded(GrantBody(result: grant.result, conversations: grant.conversations))
+                                         }) { [database] in
+            try await SelfAssignService(database).requestMore(campaignID: campaign.id, sender: user.handle, count: count,
+                                                              orgID: user.orgID)
         }
     }
 
@@ -135,9 +133,8 @@ struct CampaignRoutes {
         let (campaign, user) = try await visibleCampaign(context)
         let body = try await JSONBody.read(request, context: context, allowed: ["sender"])
         try selfOnly(body, user)
-        return try await idempotency.run(request, body: body, user: user) {
-            try Encoded(try await SelfAssignService(database).release(campaignID: campaign.id, sender: user.handle,
-                                                                      orgID: user.orgID))
+        return try await idempotency.run(request, body: body, user: user) { [database] in
+            try await SelfAssignService(database).release(campaignID: campaign.id, sender: user.handle, orgID: user.orgID)
         }
     }
 }

@@ -7,6 +7,8 @@ struct ConversationRoutes {
     let database: Database
     let idempotency: Idempotency
     let hub: EventHub
+    /// How often an idle event stream sends a comment, so that a subscriber whose client died is noticed.
+    var heartbeat: Duration = .seconds(15)
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.put("conversations/:id/assignee", use: assign)
@@ -26,7 +28,7 @@ struct ConversationRoutes {
         let id = try context.parameters.require("id", as: Int64.self)
         let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
         try await database.requireSender(user, of: conversation.campaignID,
-                                         refusal: "You are not a sender of this conversation's campaign.")
+                                         refusal: "You are not an active sender of this conversation's campaign.")
         return (conversation, user)
     }
 
@@ -99,20 +101,37 @@ struct ConversationRoutes {
         _ = try context.requireManager()
         let body = try await JSONBody.read(request, context: context, allowed: ["dry_run"])
         let dryRun = try body.bool("dry_run") ?? false
-        return try await idempotency.run(request, body: body, user: user) {
-            try Encoded(try await AssignmentService(database).undo(batchID: id, actor: user.handle, dryRun: dryRun,
-                                                                   orgID: user.orgID))
+        return try await idempotency.run(request, body: body, user: user) { [database] in
+            try await AssignmentService(database).undo(batchID: id, actor: user.handle, dryRun: dryRun, orgID: user.orgID)
         }
     }
 
-    /// Server-sent events: one `assignment` event per batch that gives the caller conversations or takes them away.
+    /// Server-sent events: one `assignment` event per batch that gives the caller conversations or takes them away,
+    /// and a comment line every `heartbeat`. A write that fails (the client is gone) ends the stream, which takes
+    /// the subscriber off the hub.
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        let stream = await hub.subscribe(userID: user.id)
+        let events = await hub.subscribe(userID: user.id)
+        let heartbeat = heartbeat
         let body = ResponseBody { writer in
+            let (chunks, output) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingNewest(1000))
+            let forward = Task {
+                for await event in events { output.yield(event.serverSentEvent) }
+                output.finish()
+            }
+            let beat = Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: heartbeat)
+                    output.yield(ByteBuffer(string: ": heartbeat\n\n"))
+                }
+            }
+            defer {
+                forward.cancel()
+                beat.cancel()
+            }
             try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            for await event in stream {
-                try await writer.write(event.serverSentEvent)
+            for await chunk in chunks {
+                try await writer.write(chunk)
             }
             try await writer.finish(nil)
         }

@@ -39,19 +39,17 @@ extension AssignmentService {
 
     /// The `count` oldest such conversations → the targets; fewer if fewer match (`requested` says how many were asked).
     public func reassignSome(_ request: BulkRequest, onStart: (@Sendable (Int) -> Void)? = nil) async throws -> BatchResult {
-        guard let count = request.count, count >= 1 else {
+        guard (request.count ?? 0) >= 1 else {
             throw SwitchboardError.invalid("invalid_count",
                                            "Count \(request.count.map(String.init) ?? "(none)") is invalid; give a whole number of at least 1.")
         }
-        var result = try await bulk(.reassignSome, request, onStart: onStart)
-        result.requested = count
-        return result
+        return try await bulk(.reassignSome, request, onStart: onStart)
     }
 
     func bulk(_ kind: BatchKind, _ request: BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
         try Self.validate(actor: request.actor)
         let campaign = try await campaign(request.campaignID, orgID: request.orgID)
-        return try await database.transaction(.repeatableRead) { connection in
+        return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
             let sourceID = try await resolveSource(request.source, campaign: campaign, on: connection)
             let targets = try await resolveTargets(request.target, campaign: campaign, on: connection)
             let selection = Selection(campaignID: campaign.id, source: request.source, sourceID: sourceID,
@@ -76,11 +74,13 @@ extension AssignmentService {
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: kind, actor: request.actor,
                                                    statusFilter: request.status, parameters: parameters,
                                                    outcome: outcome, on: connection)
-            return BatchResult(
+            var result = BatchResult(
                 batchID: recorded, operation: kind, campaignID: campaign.id, statusFilter: request.status.name,
                 matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
                 dryRun: request.dryRun,
                 perSender: targets.map { SenderReceipt(handle: $0.handle, received: received[$0.id, default: 0]) })
+            result.requested = request.count
+            return result
         }
     }
 

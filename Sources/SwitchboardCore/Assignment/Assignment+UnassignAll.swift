@@ -40,7 +40,7 @@ extension AssignmentService {
                             confirmationToken: String?, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
         try Self.validate(actor: actor)
         let campaign = try await campaign(campaignID, orgID: orgID)
-        return try await database.transaction(.repeatableRead) { connection in
+        return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
             let sender = try await sender(handle, campaign: campaign, on: connection)
             if !dryRun {
                 try await useConfirmation(confirmationToken, campaignID: campaign.id, senderID: sender.id,

@@ -7,9 +7,9 @@ extension AssignmentService {
     /// A batch can be undone once.
     public func undo(batchID: Int64, actor: String, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
         try Self.validate(actor: actor)
-        _ = try await HistoryService(database).batch(id: batchID, orgID: orgID)
+        let campaignID = try await HistoryService(database).batch(id: batchID, orgID: orgID).campaignID
         do {
-            return try await database.transaction(.repeatableRead) { connection in
+            return try await database.transaction(.repeatableRead, campaign: campaignID) { connection in
                 // Checked inside the transaction, so that a retry after a concurrent undo sees it.
                 let rows = try await connection.rows(
                     "SELECT \(unescaped: HistoryService.batchColumns) FROM assignment_batches b WHERE b.id = \(batchID)",

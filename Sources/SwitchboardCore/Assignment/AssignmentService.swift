@@ -68,7 +68,7 @@ public struct AssignmentService: Sendable {
         case .allActive:
             let rows = try await connection.rows("""
                 SELECT u.id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
-                WHERE s.campaign_id = \(campaign.id) AND s.active ORDER BY u.handle
+                WHERE s.campaign_id = \(campaign.id) AND s.active ORDER BY u.handle COLLATE "C"
                 """, logger: logger)
             guard !rows.isEmpty else {
                 throw SwitchboardError.invalid("no_active_senders", "Campaign \(campaign.id) has no active senders to distribute to.")
@@ -178,7 +178,7 @@ public struct AssignmentService: Sendable {
         var statement = SQLStatement()
         let campaign = statement.bind(selection.campaignID)
         let selected = statement.fragment { selection.conditions(&$0) } + blocks.end(in: &statement)
-        let target = "nullif((\(statement.bind(targets.map { $0 ?? 0 }))::bigint[])[\(blocks.bucket(in: &statement))], 0)"
+        let target = Self.target(statement.bind(targets.map { $0 ?? 0 }), bucket: blocks.bucket(in: &statement))
         statement.append("""
             WITH moved AS (
                 SELECT c.id, c.assignee_id AS from_id, \(target) AS to_id, c.status
@@ -206,6 +206,12 @@ public struct AssignmentService: Sendable {
                                  countsCampaign: batchID == nil ? nil : campaign, on: connection)
     }
 
+    /// The SQL expression for a row's target from the bound array of target ids (0 unassigns) and the row's
+    /// 1-based block: a block past the array raises an error, so the transaction rolls back rather than unassign.
+    static func target(_ targets: String, bucket: String) -> String {
+        "nullif(coalesce((\(targets)::bigint[])[\(bucket)], switchboard_no_target((\(bucket))::int)), 0)"
+    }
+
     /// The same move for selections whose block keys `Blocks` cannot use: numbers the selected rows in one
     /// sort, looks each number's target up by block, and joins the numbered rows back for the UPDATE. The plan
     /// is read once, so PostgreSQL pipelines it into the UPDATE instead of storing a million rows first.
@@ -216,9 +222,9 @@ public struct AssignmentService: Sendable {
         // The target is looked up by block in the array, so the plan is one sort and one pass.
         statement.append("""
             WITH plan AS (
-                SELECT id, assignee_id AS from_id, nullif((\(statement.bind(targets.map { $0 ?? 0 }))::bigint[])[
-                    width_bucket(row_number() OVER (ORDER BY created_at, id) - 1, \(statement.bind(starts.map(Int64.init)))::bigint[])
-                ], 0) AS to_id
+                SELECT id, assignee_id AS from_id, \(Self.target(statement.bind(targets.map { $0 ?? 0 }),
+                    bucket: "width_bucket(row_number() OVER (ORDER BY created_at, id) - 1, \(statement.bind(starts.map(Int64.init)))::bigint[])"))
+                    AS to_id
                 FROM (SELECT c.id, c.assignee_id, c.created_at FROM conversations c WHERE 
             """)
         selection.conditions(&statement)
@@ -274,7 +280,7 @@ public struct AssignmentService: Sendable {
                 ) sides WHERE user_id IS NOT NULL GROUP BY user_id
             ) x ON true
             LEFT JOIN users u ON u.id = x.user_id
-            ORDER BY u.handle
+            ORDER BY u.handle COLLATE "C"
             """)
         let run = { [logger, statement] () async throws -> MoveOutcome in
             var outcome = MoveOutcome(matched: 0, moved: 0, tallies: [])
@@ -320,7 +326,8 @@ public struct AssignmentService: Sendable {
     }
 
     static func validate(actor: String) throws(SwitchboardError) {
-        guard (1...200).contains(actor.count) else {
+        try Text.check(actor, field: "actor", maximum: 200)
+        guard (1...200).contains(Text.length(actor)) else {
             throw .invalid("invalid_actor", "Actor '\(actor)' must be 1 to 200 characters.")
         }
     }

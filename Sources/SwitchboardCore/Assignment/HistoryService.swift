@@ -100,7 +100,7 @@ public struct HistoryService: Sendable {
             LEFT JOIN users f ON f.id = ch.from_assignee_id
             LEFT JOIN users t ON t.id = ch.to_assignee_id
             WHERE b.campaign_id = \(conversation.campaignID)
-            ORDER BY b.id
+            ORDER BY b.effect_seq
             """)
         return try rows.map(Self.change(from:))
     }

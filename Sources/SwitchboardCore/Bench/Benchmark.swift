@@ -204,7 +204,7 @@ public struct Benchmark: Sendable {
     private func senderHandles(_ campaign: Campaign) async throws -> [String] {
         try await database.query("""
             SELECT u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
-            WHERE s.campaign_id = \(campaign.id) ORDER BY u.handle
+            WHERE s.campaign_id = \(campaign.id) ORDER BY u.handle COLLATE "C"
             """).map { try $0.decode(String.self) }
     }
 
@@ -246,7 +246,7 @@ public struct Benchmark: Sendable {
     /// Spoke-like app does not: timed with the row trigger on, it paid two inserts per conversation, 60% more time
     /// (23.5 s against 13–15 s on this machine). So the peer/ours ratio is a conservative one.
     @discardableResult
-    private func withoutCounts<T>(_ campaign: Campaign, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func withoutCounts<T>(_ campaign: Campaign, _ body: @escaping (PostgresConnection) async throws -> T) async throws -> T {
         let result = try await database.withConnection { connection in
             // Session-wide, since the peer runs without one transaction; turned back on before the connection
             // returns to the pool, whether `body` threw or not.

@@ -9,12 +9,14 @@ public struct Database: Sendable {
     public let url: DatabaseURL
     public let logger: Logger
     /// When set, waiting for a pooled connection gives up after this long and reports the database unavailable,
-    /// so that a server answers 503 instead of hanging while PostgreSQL is unreachable.
+    /// so that a server answers 503 instead of hanging while PostgreSQL is unreachable. Unset (the CLI), work
+    /// waits as long as it takes.
     public var connectionWait: Duration?
-    /// When set together with `connectionWait`, work on a connection that runs longer than this has its
-    /// connection closed (an open transaction rolls back) and is reported as the database being unavailable. It
-    /// exists because a statement sent just as the server drops the connection can otherwise wait forever.
+    /// When set together with `connectionWait`, work on a connection that runs longer than this is given up:
+    /// its connection is closed (an open transaction rolls back) and the database is reported unavailable.
     public var workLimit: Duration?
+    /// Whether the database answered lately; shared by every copy, and by the server's `/healthz`.
+    public let health = DatabaseHealth()
     /// Per-key bounds on work that must not pile up inside PostgreSQL (self-assign claims), shared by every copy.
     public let admission = AdmissionGate()
 
@@ -25,6 +27,14 @@ public struct Database: Sendable {
         self.logger = logger
         self.connectionWait = connectionWait
         self.workLimit = workLimit
+    }
+
+    /// The same database with no time limits: for migrations, which may take as long as they take.
+    public var unbounded: Database {
+        var copy = self
+        copy.connectionWait = nil
+        copy.workLimit = nil
+        return copy
     }
 
     /// Runs `body` with a running client pool, closed again when `body` returns or throws.
@@ -52,11 +62,26 @@ public struct Database: Sendable {
         try await database.query("SELECT 1")
     }
 
-    /// Runs `body` with a pooled connection, under `connectionWait` and `workLimit` when those are set.
-    public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        guard let wait = connectionWait else { return try await client.withConnection(body) }
-        return try await client.withConnection(timeout: wait, workLimit: workLimit,
-                                               unavailable: { [url] in Self.unavailable(url) }, body)
+    /// Runs `body` with a pooled connection, under `connectionWait` and `workLimit` when those are set, both cut
+    /// to what is left of the caller's `RequestDeadline`, and the wait cut to `DatabaseHealth.waitWhenDown` while
+    /// the database is known to be down.
+    public func withConnection<T>(_ body: @escaping (PostgresConnection) async throws -> T) async throws -> T {
+        guard var wait = connectionWait else { return try await client.withConnection(body) }
+        var work = workLimit
+        if health.isDown { wait = min(wait, DatabaseHealth.waitWhenDown) }
+        if let remaining = RequestDeadline.remaining {
+            wait = min(wait, remaining)
+            work = min(work ?? remaining, remaining)
+        }
+        do {
+            let value = try await client.withConnection(timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
+                                                        unavailable: { [url] in Self.unavailable(url) }, body)
+            health.markUp()
+            return value
+        } catch {
+            if let error = mapped(error) as? SwitchboardError, error.code == "database_unavailable" { health.markDown() }
+            throw error
+        }
     }
 
     private static func unavailable(_ url: DatabaseURL) -> SwitchboardError {
@@ -69,23 +94,19 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` in one transaction: all of it commits, or none of it. A serialization failure or deadlock
-    /// is retried up to `attempts` times with a short backoff, then reported as `busy`.
+    /// is retried up to `attempts` times with a short backoff, then reported as `busy`. With `campaign`, the
+    /// transaction holds that campaign's lock exclusively (an organizer's batch: see `CampaignLock`).
     public func transaction<T: Sendable>(
-        _ isolation: Isolation = .readCommitted, attempts: Int = 5,
-        _ body: (PostgresConnection) async throws -> T
+        _ isolation: Isolation = .readCommitted, attempts: Int = 5, campaign: Int64? = nil,
+        _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
         var attempt = 1
         while true {
             do {
-                return try await withConnection { connection in
-                    try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
-                    do {
-                        let value = try await body(connection)
-                        try await connection.query("COMMIT", logger: logger)
-                        return value
-                    } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
-                        throw error
+                return try await withConnection { [logger] connection in
+                    guard let campaign else { return try await Self.run(isolation, body, on: connection, logger: logger) }
+                    return try await CampaignLock.exclusively(campaign, on: connection, logger: logger) {
+                        try await Self.run(isolation, body, on: connection, logger: logger)
                     }
                 }
             } catch where error.isRetryableConflict {
@@ -101,15 +122,28 @@ public struct Database: Sendable {
         }
     }
 
+    /// BEGIN, `body`, and COMMIT (recording the response of an idempotent request first), or ROLLBACK.
+    private static func run<T: Sendable>(_ isolation: Isolation, _ body: (PostgresConnection) async throws -> T,
+                               on connection: PostgresConnection, logger: Logger) async throws -> T {
+        try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
+        do {
+            let value = try await body(connection)
+            let recorder = IdempotentRequest.Recorder.current.flatMap { $0.isSaved ? nil : $0 }
+            try await recorder?.save(value, on: connection, logger: logger)
+            try await connection.query("COMMIT", logger: logger)
+            recorder?.committed()
+            return value
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
     /// Runs a single statement outside any explicit transaction.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
         do {
-            return try await withConnection { connection in
-                guard let limit = workLimit else { return try await connection.rows(query, logger: logger) }
-                return try await firstOf({ try await connection.rows(query, logger: logger) }, orAfter: limit,
-                                         onTimeout: { [url] in Self.unavailable(url) })
-            }
+            return try await withConnection { [logger] connection in try await connection.rows(query, logger: logger) }
         } catch {
             throw mapped(error)
         }
@@ -133,6 +167,14 @@ public struct Database: Sendable {
                 if state == "28P01" || state == "28000" || state == "3D000" {
                     return SwitchboardError(.unavailable, "database_unavailable",
                                             "The database at \(url) refused the connection: \(message).")
+                }
+                if state == "22021" || state == "22P05" {
+                    return SwitchboardError(.invalid, "invalid_text",
+                                            "The text contains a character the database cannot store (such as NUL).")
+                }
+                if state == "57014" || state == "55P03" {
+                    return SwitchboardError(.unavailable, "busy",
+                                            "The database took too long to answer (\(message)); nothing was changed, try again.")
                 }
                 return error
             case .queryCancelled:

@@ -77,8 +77,12 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         return components.string ?? description
     }
 
-    /// The configuration for a pooled `PostgresClient`.
-    public func clientConfiguration(maximumConnections: Int = 20) -> PostgresClient.Configuration {
+    /// The configuration for a pooled `PostgresClient`. With `serverLimit` (a server's request limit), every
+    /// connection starts with PostgreSQL's own bounds: a statement, a lock wait and an idle open transaction
+    /// each end after that long, whatever happens to the client.
+    public func clientConfiguration(maximumConnections: Int = 20, serverLimit: Duration? = nil)
+        -> PostgresClient.Configuration
+    {
         var configuration: PostgresClient.Configuration
         if let socketDirectory {
             configuration = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user,
@@ -95,6 +99,14 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
+        if let serverLimit {
+            let milliseconds = String(serverLimit.components.seconds * 1000
+                                      + serverLimit.components.attoseconds / 1_000_000_000_000_000)
+            configuration.options.additionalStartupParameters = [
+                ("statement_timeout", milliseconds), ("lock_timeout", milliseconds),
+                ("idle_in_transaction_session_timeout", milliseconds),
+            ]
+        }
         return configuration
     }
 

@@ -115,6 +115,28 @@ public struct EmbeddedCluster: Sendable {
                       as: runAs)
     }
 
+    /// Waits, up to `timeout`, until the cluster's server accepts connections: a cluster started a moment ago
+    /// (or still starting for another process) may need a while. Says so on stderr when it waits.
+    public func waitUntilAccepting(timeout: Duration) throws {
+        let settings = try readSettings()
+        let isReady = try Self.binary("pg_isready")
+        let start = ContinuousClock.now
+        var told = false
+        while true {
+            let result = try Shell.run(isReady, ["-h", "127.0.0.1", "-p", "\(settings.port)", "-t", "1"])
+            if result.status == 0 { return }
+            guard ContinuousClock.now - start < timeout else {
+                throw SwitchboardError(.unavailable, "cluster_not_ready",
+                                       "The local PostgreSQL cluster in \(directory.path) did not accept connections within \(timeout); see \(logFile.path).")
+            }
+            if !told {
+                FileHandle.standardError.write(Data("Waiting for the local PostgreSQL cluster to accept connections…\n".utf8))
+                told = true
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+    }
+
     private func initialize() throws {
         let files = FileManager.default
         try? files.removeItem(at: dataDirectory)

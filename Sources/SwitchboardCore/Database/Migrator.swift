@@ -39,6 +39,9 @@ public struct Migrator: Sendable {
     public func migrate(_ database: Database) async throws -> [String] {
         try await database.transaction { connection in
             let logger = database.logger
+            // A migration may rewrite a big table: a server's statement limits do not apply to it.
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+            try await connection.query("SET LOCAL lock_timeout = 0", logger: logger)
             // One lock id for every Switchboard migrator, whichever database it points at.
             try await connection.query("SELECT pg_advisory_xact_lock(7402661)", logger: logger)
             try await connection.query("""

@@ -45,10 +45,7 @@ public struct MessageService: Sendable {
         guard !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw SwitchboardError.invalid("invalid_body", "The message body is empty.")
         }
-        guard body.count <= Self.maximumBody else {
-            throw SwitchboardError.invalid("invalid_body",
-                                           "The message body has \(body.count) characters; at most \(Self.maximumBody) are allowed.")
-        }
+        try Text.check(body, field: "message body", maximum: Self.maximumBody, code: "invalid_body")
         if direction == .outbound && handle == nil {
             throw SwitchboardError.invalid("missing_sender", "An outbound message needs the sender who sends it.")
         }

@@ -30,10 +30,11 @@ public struct SelfAssignService: Sendable {
 
     var logger: Logger { database.logger }
 
-    /// A grant: the batch result and the conversations given.
+    /// A grant: the batch result and the conversations given, as the claim statement returned them.
     public struct Grant: Sendable {
         public let result: BatchResult
-        public let conversationIDs: [Int64]
+        public let conversations: [Conversation]
+        public var conversationIDs: [Int64] { conversations.map(\.id) }
     }
 
     /// Gives `handle` up to min(`count` or the batch size, the batch size, room under `max_open`) of the oldest
@@ -66,12 +67,15 @@ public struct SelfAssignService: Sendable {
     /// One request's transaction: the sender's rules, the claim, the batch.
     private func grant(_ campaign: Campaign, _ handle: String, _ count: Int?, _ actor: String?) async throws -> Grant {
         try await database.transaction { connection in
+            // Waits while an organizer's batch runs on the campaign (see `CampaignLock`).
+            try await CampaignLock.share(campaign.id, on: connection, logger: logger)
             let sender = try await lockSender(handle, campaign: campaign, on: connection)
             let room = try await room(for: sender, campaign: campaign, on: connection)
             let wanted = min(count ?? campaign.settings.batchSize, campaign.settings.batchSize, room)
             try await takeClaimSlot(campaignID: campaign.id, on: connection)
             let batchID = try await AssignmentService(database).nextBatchID(on: connection)
-            let claimed = try await claim(wanted, for: sender, campaignID: campaign.id, batchID: batchID, on: connection)
+            let claimed = try await claim(wanted, for: sender, handle: handle, campaignID: campaign.id, batchID: batchID,
+                                          on: connection)
             guard !claimed.isEmpty else {
                 throw SwitchboardError.refused("pool_empty", "No more conversations available.")
             }
@@ -85,7 +89,7 @@ public struct SelfAssignService: Sendable {
                                      moved: claimed.count, unchanged: 0, dryRun: false,
                                      perSender: [SenderReceipt(handle: handle, received: claimed.count)],
                                      requested: count ?? campaign.settings.batchSize)
-            return Grant(result: result, conversationIDs: claimed)
+            return Grant(result: result, conversations: claimed)
         }
     }
 
@@ -171,8 +175,8 @@ public struct SelfAssignService: Sendable {
 
     /// Claims up to `count` of the oldest free pool conversations: rows locked by others are skipped, and the
     /// UPDATE re-checks that each is still unassigned and not started, so the count deltas it writes are exact.
-    private func claim(_ count: Int, for sender: Int64, campaignID: Int64, batchID: Int64,
-                       on connection: PostgresConnection) async throws -> [Int64] {
+    private func claim(_ count: Int, for sender: Int64, handle: String, campaignID: Int64, batchID: Int64,
+                       on connection: PostgresConnection) async throws -> [Conversation] {
         let locking = strategy == .plainLocking ? "FOR UPDATE" : "FOR UPDATE SKIP LOCKED"
         let rows = try await ConversationCounts.writingOwnDeltas(on: connection, logger: logger) {
             try await connection.rows("""
@@ -188,7 +192,8 @@ public struct SelfAssignService: Sendable {
                     FROM candidates
                     WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
                       AND c.assignee_id IS NULL AND c.status = 'not_started'
-                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status
+                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status, c.phone, c.name, c.unread,
+                              c.last_message_at, c.created_at
                 ),
                 history AS (
                     \(unescaped: HistoryService.recordMoves(from: "claimed", campaign: String(campaignID), batch: String(batchID)))
@@ -197,9 +202,15 @@ public struct SelfAssignService: Sendable {
                 counted AS (
                     \(unescaped: ConversationCounts.recordDeltas(from: "pairs", campaign: String(campaignID)))
                 )
-                SELECT id FROM claimed ORDER BY id
+                SELECT id, phone, name, status, unread, last_message_at, created_at FROM claimed ORDER BY created_at, id
                 """, logger: logger)
         }
-        return try rows.map { try $0.decode(Int64.self) }
+        return try rows.map { row in
+            let (id, phone, name, status, unread, lastMessageAt, createdAt) =
+                try row.decode((Int64, String, String, String, Bool, Date?, Date).self)
+            return Conversation(id: id, campaignID: campaignID, phone: phone, name: name,
+                                status: ConversationStatus(rawValue: status) ?? .notStarted, assignee: handle,
+                                unread: unread, lastMessageAt: lastMessageAt, createdAt: createdAt)
+        }
     }
 }

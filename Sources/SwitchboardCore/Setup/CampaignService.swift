@@ -9,7 +9,8 @@ public struct CampaignService: Sendable {
 
     public func create(orgID: Int64, name: String, settings: SelfAssignSettings = .init()) async throws -> Campaign {
         let name = name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else {
+        try Text.check(name, field: "campaign name")
+        guard (1...200).contains(Text.length(name)) else {
             throw SwitchboardError.invalid("invalid_name", "Campaign name '\(name)' must be 1 to 200 characters.")
         }
         try settings.validate()

@@ -19,6 +19,11 @@ public struct ContactImporter: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw SwitchboardError.invalid("invalid_csv", "File '\(fileName)' is not UTF-8 text.")
         }
+        if let nul = data.firstIndex(of: 0) {
+            let line = data[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
+            throw SwitchboardError.invalid("invalid_csv",
+                                           "File '\(fileName)' has a NUL character on line \(line), which cannot be stored.")
+        }
         var reader = CSVReader(text)
         guard let header = reader.next(), header.fields.contains(where: { !$0.isEmpty }) else {
             throw SwitchboardError.invalid("invalid_csv", "File '\(fileName)' is empty; it needs a header line 'phone,name'.")

@@ -10,7 +10,8 @@ public struct Directory: Sendable {
 
     public func createOrganization(name: String) async throws -> Organization {
         let name = name.trimmingCharacters(in: .whitespaces)
-        guard (1...200).contains(name.count) else {
+        try Text.check(name, field: "organization name")
+        guard (1...200).contains(Text.length(name)) else {
             throw SwitchboardError.invalid("invalid_name", "Organization name '\(name)' must be 1 to 200 characters.")
         }
         guard Int64(name) == nil else {
@@ -54,6 +55,7 @@ public struct Directory: Sendable {
     public func addUser(orgID: Int64, handle: String, name: String? = nil, role: Role = .texter) async throws -> User {
         try Self.validate(handle: handle)
         let displayName = name ?? handle
+        try Text.check(displayName, field: "display name", maximum: 200)
         let rows = try await database.query("""
             INSERT INTO users (org_id, handle, name, role) VALUES (\(orgID), \(handle), \(displayName), \(role.rawValue))
             ON CONFLICT (org_id, handle) DO NOTHING

@@ -55,6 +55,7 @@ public struct SenderService: Sendable {
     }
 
     static func sender(campaignID: Int64, handle: String, on database: Database) async throws -> SenderRef {
+        try Directory.validate(handle: handle)
         let rows = try await database.query("""
             SELECT u.id, s.active FROM campaigns c
             JOIN users u ON u.org_id = c.org_id AND u.handle = \(handle)
@@ -80,7 +81,7 @@ public struct SenderService: Sendable {
             SELECT u.id, u.handle, u.name, s.active FROM campaign_senders s
             JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
             WHERE s.campaign_id = \(campaignID)
-            ORDER BY u.handle
+            ORDER BY u.handle COLLATE "C"
             """)
         let counts = try await ConversationCounts(database).counts(campaignID: campaignID)
         var list: [SenderCounts] = []
@@ -89,5 +90,13 @@ public struct SenderService: Sendable {
             list.append(SenderCounts(handle: handle, name: name, active: active, counts: counts.bySender[id] ?? .init()))
         }
         return SenderList(campaignID: campaignID, senders: list, unassigned: counts.unassigned)
+    }
+
+    /// Whether user `userID` is an active sender of the campaign: only those act as its texters.
+    public func isActiveSender(campaignID: Int64, userID: Int64) async throws -> Bool {
+        let rows = try await database.query("""
+            SELECT active FROM campaign_senders WHERE campaign_id = \(campaignID) AND user_id = \(userID)
+            """)
+        return try rows.first?.decode(Bool.self) ?? false
     }
 }

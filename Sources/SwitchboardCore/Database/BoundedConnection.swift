@@ -3,16 +3,15 @@ import PostgresNIO
 
 extension PostgresClient {
     /// Runs `body` with a pooled connection, but waits at most `timeout` for one, and, when `workLimit` is
-    /// given, closes the connection if `body` is still running after that long (its transaction rolls back).
+    /// given, gives up on `body` after that long.
     ///
     /// `PostgresClient` queues a lease for as long as the database stays away, and a queued lease does not
     /// always let go when its task is cancelled. A server must answer 503 instead of hanging, so a helper task
     /// takes the lease and hands the connection over. When the deadline passes first the caller gets
-    /// `unavailable()`; a connection that turns up later goes straight back to the pool, unused. `body` runs
-    /// only while the caller is still waiting, in the caller's own task.
+    /// `unavailable()`; a connection that turns up later goes straight back to the pool, unused.
     func withConnection<T>(
         timeout: Duration, workLimit: Duration?, unavailable: @escaping @Sendable () -> any Error,
-        _ body: (PostgresConnection) async throws -> T
+        _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
         let handoff = LeaseHandoff()
         let lessee = Task {
@@ -41,23 +40,72 @@ extension PostgresClient {
             throw error
         }
         defer { handoff.giveBack() }
-        // The pool can hand out a connection the server has just dropped, and a statement written to a closed
-        // channel is never answered (postgres-nio 1.33 writes it without a promise), so do not start one there.
+        // The pool can hand out a connection the server has just dropped: do not start work there.
         guard !connection.isClosed else { throw unavailable() }
-        guard let workLimit else { return try await body(connection) }
-        // A connection whose server went away mid-statement does not always fail the statement: closing it does.
-        let watchdog = Task {
-            try await Task.sleep(for: workLimit)
-            handoff.markOverrun()
-            try? await connection.close()
-        }
-        defer { watchdog.cancel() }
-        do {
-            return try await body(connection)
-        } catch {
-            throw handoff.overran ? unavailable() : error
-        }
+        return try await abandonable(on: connection, limit: workLimit, unavailable: unavailable) { try await body(connection) }
     }
+}
+
+/// Runs `work` on `connection` in a task of its own and returns what it returns, unless, first, `limit` passes,
+/// the connection closes, or the caller is cancelled. Then the connection is closed (so an open transaction
+/// can only roll back) and the caller gets `unavailable()` (or `CancellationError`) at once, without waiting
+/// for `work`.
+///
+/// Why not simply wait: postgres-nio 1.33.2 writes each statement to its channel with `promise: nil`
+/// (`PostgresConnection.query`). A statement written just after the server dropped the connection fails its
+/// write, and nothing fails the statement's own promise, so `work` waits forever; closing the connection again
+/// does not wake it. That leftover task holds only its closed connection and a little memory.
+func abandonable<T>(
+    on connection: PostgresConnection, limit: Duration?, unavailable: @escaping @Sendable () -> any Error,
+    _ work: @escaping () async throws -> T
+) async throws -> T {
+    let waiting = NIOLockedValueBox<CheckedContinuation<Unchecked<T>, any Error>?>(nil)
+    // Resumes the caller once; true for the first outcome only.
+    let finish: @Sendable (Result<Unchecked<T>, any Error>) -> Bool = { result in
+        guard let continuation = waiting.withLockedValue({ state -> CheckedContinuation<Unchecked<T>, any Error>? in
+            defer { state = nil }
+            return state
+        }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+    let abandon: @Sendable (any Error) -> Void = { error in
+        if finish(.failure(error)) { connection.close().whenComplete { _ in } }
+    }
+    let job = Unchecked(value: work)
+    let result = try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Unchecked<T>, any Error>) in
+            waiting.withLockedValue { $0 = continuation }
+            // Watches the deadline and the connection; a callback on `closeFuture` would pile up, one per
+            // statement, on a connection that lives for hours.
+            let watcher = Task {
+                let start = ContinuousClock.now
+                while !Task.isCancelled {
+                    if connection.isClosed {
+                        _ = finish(.failure(unavailable()))
+                        return
+                    }
+                    if let limit, ContinuousClock.now - start >= limit {
+                        abandon(unavailable())
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            Task {
+                do { _ = finish(.success(Unchecked(value: try await job.value()))) } catch { _ = finish(.failure(error)) }
+                watcher.cancel()
+            }
+        }
+    } onCancel: {
+        abandon(CancellationError())
+    }
+    return result.value
+}
+
+/// Carries a value across tasks where the compiler cannot see that only one task uses it at a time.
+struct Unchecked<Value>: @unchecked Sendable {
+    var value: Value
 }
 
 /// The meeting point between the task that holds a lease and the caller that uses its connection.
@@ -165,35 +213,5 @@ private final class LeaseHandoff: Sendable {
             return release
         }
         release?.resume()
-    }
-}
-
-/// Returns what `work` returns, or throws `onTimeout()` once `limit` has passed, whichever comes first.
-///
-/// Unlike a task group, this does not wait for `work` to finish: a statement stuck on a dead connection is left
-/// behind (it holds only that connection) instead of holding up the caller.
-func firstOf<T: Sendable>(
-    _ work: @escaping @Sendable () async throws -> T, orAfter limit: Duration,
-    onTimeout: @escaping @Sendable () -> any Error
-) async throws -> T {
-    let outcome = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
-    let finish: @Sendable (Result<T, any Error>) -> Void = { result in
-        outcome.withLockedValue { waiting in
-            let continuation = waiting
-            waiting = nil
-            return continuation
-        }?.resume(with: result)
-    }
-    return try await withCheckedThrowingContinuation { continuation in
-        outcome.withLockedValue { $0 = continuation }
-        let timer = Task {
-            try await Task.sleep(for: limit)
-            finish(.failure(onTimeout()))
-        }
-        Task {
-            do { finish(.success(try await work())) } catch { finish(.failure(error)) }
-            // Otherwise every statement leaves a task asleep for the whole limit (two minutes on the server).
-            timer.cancel()
-        }
     }
 }

@@ -1,0 +1,44 @@
+import Logging
+import PostgresNIO
+
+/// Organizers first. An organizer's or admin's batch on a campaign holds the campaign's lock exclusively for its
+/// whole transaction, and every self-assign claim holds it shared. So while a batch runs, the campaign's claims
+/// wait for it (PostgreSQL queues new shared requests behind a waiting exclusive one, so claims cannot starve
+/// the batch either), and the batch meets no claim on the rows it moves: it retries only against other writers.
+///
+/// The batch takes the lock at session level before `BEGIN`, so that its REPEATABLE READ snapshot is taken
+/// after every claim before it has committed; taken inside the transaction, the statement taking it would
+/// also take the snapshot, and the claims it waited for would look like concurrent changes.
+enum CampaignLock {
+    /// The two-part advisory lock key: (campaign, 0). Claim slots use (campaign, -slot).
+    private static func key(_ campaignID: Int64) -> Int32 { Int32(truncatingIfNeeded: campaignID) }
+
+    /// Takes the campaign's lock shared until the current transaction ends (a claim).
+    static func share(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT pg_advisory_xact_lock_shared(\(key(campaignID)), 0)", logger: logger)
+    }
+
+    /// Runs `body` holding the campaign's lock exclusively (a batch). If the lock cannot be given back, the
+    /// connection is closed, which ends the session and its locks.
+    static func exclusively<T>(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger,
+                               _ body: () async throws -> T) async throws -> T {
+        try await connection.query("SELECT pg_advisory_lock(\(key(campaignID)), 0)", logger: logger)
+        let value: T
+        do {
+            value = try await body()
+        } catch {
+            await release(campaignID, on: connection, logger: logger)
+            throw error
+        }
+        await release(campaignID, on: connection, logger: logger)
+        return value
+    }
+
+    private static func release(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger) async {
+        do {
+            try await connection.query("SELECT pg_advisory_unlock(\(key(campaignID)), 0)", logger: logger)
+        } catch {
+            try? await connection.close()
+        }
+    }
+}
