@@ -40,6 +40,7 @@ public func buildApplication(
     let hub = EventHub()
     var app = Application(
         router: buildRouter(database: database, hub: hub, settings: settings),
+        server: switchboardHTTPServer(),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
         logger: logger
     )

@@ -105,17 +105,17 @@ struct RequestLimitMiddleware: RouterMiddleware {
     let limit: Duration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // The router's test client has no watcher: nothing to watch there.
+        let watcher = try? await context.channel.pipeline.handler(type: ClientWatcher.self).get()
         // The group below waits for both of its tasks, so `next` does not outlive this call.
-        try await withoutActuallyEscaping(next) { next in
+        return try await withoutActuallyEscaping(next) { next in
             let handler = UncheckedHandler(next: next)
-            // A channel that is not active to begin with (the router's test client) has nothing to watch.
-            let watched = context.channel.isActive
             return try await RequestDeadline.$current.withValue(ContinuousClock.now + limit) {
                 try await withThrowingTaskGroup(of: Response?.self) { group in
                     group.addTask { try await handler.next(request, context) }
-                    if watched {
+                    if let watcher {
                         group.addTask {
-                            try await Self.waitForClose(of: context.channel)
+                            try await Self.waitUntilGone(watcher)
                             return nil
                         }
                     }
@@ -127,10 +127,10 @@ struct RequestLimitMiddleware: RouterMiddleware {
         }
     }
 
-    /// Returns once the client's connection is closed; polls, since a callback per request on a keep-alive
-    /// connection's `closeFuture` would pile up for as long as the connection lives.
-    static func waitForClose(of channel: any Channel) async throws {
-        while channel.isActive {
+    /// Returns once the client has gone; polls, since a callback per request on a keep-alive connection would
+    /// pile up for as long as the connection lives.
+    static func waitUntilGone(_ watcher: ClientWatcher) async throws {
+        while !watcher.isGone {
             try await Task.sleep(for: .milliseconds(100))
         }
     }

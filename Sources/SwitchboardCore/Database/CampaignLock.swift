@@ -9,34 +9,41 @@ import PostgresNIO
 /// The batch takes the lock at session level before `BEGIN`, so that its REPEATABLE READ snapshot is taken
 /// after every claim before it has committed; taken inside the transaction, the statement taking it would
 /// also take the snapshot, and the claims it waited for would look like concurrent changes.
-enum CampaignLock {
+public enum CampaignLock {
+    /// Exclusive for organizers' and admins' batches, shared for texters' claims and releases.
+    public enum Mode: Sendable { case exclusive, shared }
+
     /// The two-part advisory lock key: (campaign, 0). Claim slots use (campaign, -slot).
     private static func key(_ campaignID: Int64) -> Int32 { Int32(truncatingIfNeeded: campaignID) }
 
-    /// Takes the campaign's lock shared until the current transaction ends (a claim).
-    static func share(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_xact_lock_shared(\(key(campaignID)), 0)", logger: logger)
-    }
-
-    /// Runs `body` holding the campaign's lock exclusively (a batch). If the lock cannot be given back, the
-    /// connection is closed, which ends the session and its locks.
-    static func exclusively<T>(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger,
-                               _ body: () async throws -> T) async throws -> T {
-        try await connection.query("SELECT pg_advisory_lock(\(key(campaignID)), 0)", logger: logger)
+    /// Runs `body` holding the campaign's lock in `mode`. If the lock cannot be given back, the connection is
+    /// closed, which ends the session and its locks.
+    static func holding<T>(_ campaignID: Int64, _ mode: Mode, on connection: PostgresConnection, logger: Logger,
+                           _ body: () async throws -> T) async throws -> T {
+        switch mode {
+        case .exclusive: try await connection.query("SELECT pg_advisory_lock(\(key(campaignID)), 0)", logger: logger)
+        case .shared: try await connection.query("SELECT pg_advisory_lock_shared(\(key(campaignID)), 0)", logger: logger)
+        }
         let value: T
         do {
             value = try await body()
         } catch {
-            await release(campaignID, on: connection, logger: logger)
+            await release(campaignID, mode, on: connection, logger: logger)
             throw error
         }
-        await release(campaignID, on: connection, logger: logger)
+        await release(campaignID, mode, on: connection, logger: logger)
         return value
     }
 
-    private static func release(_ campaignID: Int64, on connection: PostgresConnection, logger: Logger) async {
+    private static func release(_ campaignID: Int64, _ mode: Mode, on connection: PostgresConnection,
+                                logger: Logger) async {
         do {
-            try await connection.query("SELECT pg_advisory_unlock(\(key(campaignID)), 0)", logger: logger)
+            switch mode {
+            case .exclusive:
+                try await connection.query("SELECT pg_advisory_unlock(\(key(campaignID)), 0)", logger: logger)
+            case .shared:
+                try await connection.query("SELECT pg_advisory_unlock_shared(\(key(campaignID)), 0)", logger: logger)
+            }
         } catch {
             try? await connection.close()
         }

@@ -39,16 +39,18 @@ public struct Database: Sendable {
 
     /// Runs `body` with a running client pool, closed again when `body` returns or throws.
     /// Fails with `database_unavailable` when the database cannot be reached.
+    /// With `serverLimit`, the database is bounded as a server's is (see `ServerSettings.requestTimeout`).
     public static func withDatabase<T: Sendable>(
-        url: DatabaseURL, logger: Logger = .quiet, maximumConnections: Int = 20,
+        url: DatabaseURL, logger: Logger = .quiet, maximumConnections: Int = 20, serverLimit: Duration? = nil,
         _ body: (Database) async throws -> T
     ) async throws -> T {
-        let client = PostgresClient(configuration: url.clientConfiguration(maximumConnections: maximumConnections),
-                                    backgroundLogger: logger)
+        let configuration = url.clientConfiguration(maximumConnections: maximumConnections, serverLimit: serverLimit)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            let database = Database(client: client, url: url, logger: logger)
+            let database = Database(client: client, url: url, logger: logger, connectionWait: serverLimit,
+                                    workLimit: serverLimit)
             try await database.ping()
             return try await body(database)
         }
@@ -95,9 +97,11 @@ public struct Database: Sendable {
 
     /// Runs `body` in one transaction: all of it commits, or none of it. A serialization failure or deadlock
     /// is retried up to `attempts` times with a short backoff, then reported as `busy`. With `campaign`, the
-    /// transaction holds that campaign's lock exclusively (an organizer's batch: see `CampaignLock`).
+    /// transaction holds that campaign's lock in `lock` mode (see `CampaignLock`): exclusive for an organizer's
+    /// batch, shared for a texter's claim or release.
     public func transaction<T: Sendable>(
         _ isolation: Isolation = .readCommitted, attempts: Int = 5, campaign: Int64? = nil,
+        lock: CampaignLock.Mode = .exclusive,
         _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
         var attempt = 1
@@ -105,7 +109,7 @@ public struct Database: Sendable {
             do {
                 return try await withConnection { [logger] connection in
                     guard let campaign else { return try await Self.run(isolation, body, on: connection, logger: logger) }
-                    return try await CampaignLock.exclusively(campaign, on: connection, logger: logger) {
+                    return try await CampaignLock.holding(campaign, lock, on: connection, logger: logger) {
                         try await Self.run(isolation, body, on: connection, logger: logger)
                     }
                 }

@@ -105,6 +105,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             configuration.options.additionalStartupParameters = [
                 ("statement_timeout", milliseconds), ("lock_timeout", milliseconds),
                 ("idle_in_transaction_session_timeout", milliseconds),
+                // A backend whose client went away stops waiting on a lock or a statement within a second.
+                ("client_connection_check_interval", "1000"),
             ]
         }
         return configuration

@@ -66,9 +66,8 @@ public struct SelfAssignService: Sendable {
 
     /// One request's transaction: the sender's rules, the claim, the batch.
     private func grant(_ campaign: Campaign, _ handle: String, _ count: Int?, _ actor: String?) async throws -> Grant {
-        try await database.transaction { connection in
-            // Waits while an organizer's batch runs on the campaign (see `CampaignLock`).
-            try await CampaignLock.share(campaign.id, on: connection, logger: logger)
+        // Waits while an organizer's batch runs on the campaign (see `CampaignLock`).
+        try await database.transaction(campaign: campaign.id, lock: .shared) { connection in
             let sender = try await lockSender(handle, campaign: campaign, on: connection)
             let room = try await room(for: sender, campaign: campaign, on: connection)
             let wanted = min(count ?? campaign.settings.batchSize, campaign.settings.batchSize, room)
@@ -100,7 +99,7 @@ public struct SelfAssignService: Sendable {
         try Directory.validate(handle: handle)
         let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
         let assignments = AssignmentService(database)
-        return try await database.transaction(.repeatableRead) { connection in
+        return try await database.transaction(.repeatableRead, campaign: campaign.id, lock: .shared) { connection in
             let sender = try await assignments.sender(handle, campaign: campaign, on: connection)
             let selection = AssignmentService.Selection(campaignID: campaign.id, source: .sender(handle),
                                                         sourceID: sender.id, status: .notStarted)

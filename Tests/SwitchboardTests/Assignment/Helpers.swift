@@ -29,22 +29,24 @@ extension Fixture {
               distribution: distribution, actor: "tester", dryRun: dryRun)
     }
 
-    /// Replaying every history row in batch order gives each conversation's current assignee.
+    /// Replaying every history row in the order batches took effect gives each conversation's current assignee.
     func historyReplays() async throws -> Bool {
         let rows = try await database.query("""
             WITH last AS (
                 SELECT DISTINCT ON (conversation_id) conversation_id, to_assignee_id
-                FROM assignment_changes WHERE campaign_id = \(campaign.id)
-                ORDER BY conversation_id, batch_id DESC
+                FROM assignment_changes ch JOIN assignment_batches b ON b.id = ch.batch_id
+                WHERE ch.campaign_id = \(campaign.id)
+                ORDER BY conversation_id, b.effect_seq DESC
             )
             SELECT count(*) FROM conversations c LEFT JOIN last l ON l.conversation_id = c.id
             WHERE c.campaign_id = \(campaign.id) AND c.assignee_id IS DISTINCT FROM l.to_assignee_id
             """)
         let chained = try await database.query("""
             SELECT count(*) FROM (
-                SELECT from_assignee_id, lag(to_assignee_id) OVER (PARTITION BY conversation_id ORDER BY batch_id) AS previous,
-                       row_number() OVER (PARTITION BY conversation_id ORDER BY batch_id) AS n
-                FROM assignment_changes WHERE campaign_id = \(campaign.id)
+                SELECT from_assignee_id, lag(to_assignee_id) OVER w AS previous, row_number() OVER w AS n
+                FROM assignment_changes ch JOIN assignment_batches b ON b.id = ch.batch_id
+                WHERE ch.campaign_id = \(campaign.id)
+                WINDOW w AS (PARTITION BY conversation_id ORDER BY b.effect_seq)
             ) steps WHERE (n = 1 AND from_assignee_id IS NOT NULL) OR (n > 1 AND from_assignee_id IS DISTINCT FROM previous)
             """)
         let mismatched = try rows[0].decode(Int.self)

@@ -1,0 +1,165 @@
+import Foundation
+import Hummingbird
+import PostgresNIO
+import SwitchboardServer
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+@Suite("Hardening: faults of the database and of clients")
+struct FaultTests {
+    static let limit: Duration = .seconds(5)
+
+    @Test("backends terminated three times under 24 looping clients: every request is answered within the limit",
+          .timeLimit(.minutes(2)))
+    func terminatedBackends() async throws {
+        let url = try await TestDatabase.make()
+        try await Database.withDatabase(url: url, maximumConnections: 40, serverLimit: Self.limit) { database in
+            let world = try await HTTPWorld.make(database)
+            let campaign = world.fixture.campaign.id
+            let ids = try await world.fixture.conversationIDs()
+            try await withLiveServer(database, settings: .init(requestTimeout: Self.limit)) { client in
+                let start = ContinuousClock.now
+                let answers = try await withThrowingTaskGroup(of: [LiveClient.Answer].self) { group in
+                    for worker in 0..<24 {
+                        group.addTask {
+                            var answers: [LiveClient.Answer] = []
+                            while ContinuousClock.now - start < .seconds(6) {
+                                if worker % 2 == 0 {
+                                    answers.append(try await client.call("GET", "/v1/campaigns/\(campaign)/senders",
+                                                                         token: world.ada))
+                                } else {
+                                    let handle = Bool.random() ? "kevin" : "rebecca"
+                                    answers.append(try await client.call(
+                                        "PUT", "/v1/conversations/\(ids.randomElement()!)/assignee", token: world.ada,
+                                        "{\"handle\": \"\(handle)\"}"))
+                                }
+                            }
+                            return answers
+                        }
+                    }
+                    group.addTask {
+                        try await Database.withDatabase(url: url.with(database: "postgres")) { admin in
+                            for moment in [1.0, 2.5, 4.0] {
+                                try await Task.sleep(until: start + .milliseconds(Int(moment * 1000)))
+                                try await admin.query("""
+                                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                    WHERE backend_type = 'client backend' AND datname = \(url.database)
+                                      AND pid <> pg_backend_pid()
+                                    """)
+                            }
+                        }
+                        return []
+                    }
+                    return try await group.reduce(into: [LiveClient.Answer]()) { $0 += $1 }
+                }
+                let longest = answers.map(\.seconds).max() ?? 0
+                let unavailable = answers.filter { $0.status == 503 }
+                print("terminated backends: \(answers.count) requests, \(unavailable.count) answered 503, longest \(longest) s")
+                #expect(answers.count > 100)
+                #expect(longest < 6.5, "a request waited \(longest) s; the limit is 5 s")
+                #expect(Set(answers.map(\.status)).isSubset(of: [200, 503]), "\(Set(answers.map(\.status)))")
+                #expect(unavailable.allSatisfy { $0.retryAfter != nil })
+                let after = try await client.call("GET", "/v1/campaigns/\(campaign)/senders", token: world.ada)
+                #expect(after.status == 200)
+            }
+            #expect(try await world.fixture.countsAddUp())
+            #expect(try await world.fixture.historyReplays())
+        }
+    }
+
+    @Test("PostgreSQL stopped and started again: quick 503s once it is known down, recovery without a restart",
+          .timeLimit(.minutes(2)))
+    func stoppedDatabase() async throws {
+        let (cluster, serverURL) = try EmbeddedCluster.throwaway(label: "outage")
+        defer { try? cluster.stop() }
+        try await Database.withDatabase(url: serverURL) { try await Migrator.bundled().migrate($0) }
+        try await Database.withDatabase(url: serverURL, maximumConnections: 10, serverLimit: Self.limit) { database in
+            let world = try await HTTPWorld.make(database)
+            try await withLiveServer(database, settings: .init(requestTimeout: Self.limit)) { client in
+                #expect(try await client.call("GET", "/v1/me/conversations", token: world.kevin).status == 200)
+                // The throwaway cluster runs without durability and stops immediately: keep what the world wrote.
+                try await database.unbounded.query("CHECKPOINT")
+                try cluster.stop()
+                var answers: [LiveClient.Answer] = []
+                for _ in 0..<6 {
+                    answers.append(try await client.call("GET", "/v1/me/conversations", token: world.kevin))
+                }
+                let health = try await client.call("GET", "/healthz", token: nil)
+                print("stopped database: waits \(answers.map(\.seconds))")
+                #expect(answers.allSatisfy { $0.status == 503 && $0.code == "database_unavailable" })
+                #expect(answers.allSatisfy { $0.seconds < 6.5 })
+                #expect(answers.dropFirst().allSatisfy { $0.seconds < 2 }, "\(answers.map(\.seconds))")
+                #expect(health.status == 503 && health.retryAfter != nil)
+                try cluster.start()
+                var recovered = false
+                var seen: [String] = []
+                for _ in 0..<60 where !recovered {
+                    let answer = try await client.call("GET", "/v1/me/conversations", token: world.kevin)
+                    recovered = answer.status == 200
+                    seen.append("\(answer.status) \(String(decoding: answer.body, as: UTF8.self).prefix(150))")
+                    if !recovered { try await Task.sleep(for: .milliseconds(500)) }
+                }
+                print("recovery: \(seen.count) tries; \(seen.suffix(3))")
+                #expect(recovered)
+                #expect(try await client.call("GET", "/healthz", token: nil).status == 200)
+            }
+        }
+    }
+
+    @Test("a client that goes away mid-request: its work is cancelled and its transaction rolls back",
+          .timeLimit(.minutes(1)))
+    func clientGoesAway() async throws {
+        let url = try await TestDatabase.make()
+        try await Database.withDatabase(url: url, serverLimit: .seconds(20)) { database in
+            let world = try await HTTPWorld.make(database)
+            let id = try await world.fixture.conversationIDs()[0]
+            let holder = try await LockHolder(database, "SELECT 1 FROM conversations WHERE id = \(id) FOR UPDATE")
+            try await withLiveServer(database, settings: .init(requestTimeout: .seconds(20))) { client in
+                let connection = try RawConnection(port: client.port)
+                let body = "{\"handle\": \"kevin\"}"
+                connection.send("PUT /v1/conversations/\(id)/assignee HTTP/1.1\r\nHost: x\r\n"
+                                + "Authorization: Bearer \(world.ada)\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                try await Task.sleep(for: .seconds(1))
+                let waiting: PostgresQuery = """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = \(url.database) AND wait_event_type = 'Lock'
+                    """
+                #expect(try await database.unbounded.query(waiting)[0].decode(Int.self) == 1)
+                connection.close()
+                var gone = false
+                for _ in 0..<40 where !gone {
+                    try await Task.sleep(for: .milliseconds(100))
+                    gone = try await database.unbounded.query(waiting)[0].decode(Int.self) == 0
+                }
+                #expect(gone, "the abandoned request still waits inside PostgreSQL")
+                try await holder.releaseLock()
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await world.fixture.assignees()[0] == nil)
+            }
+        }
+    }
+
+    @Test("event streams send heartbeats, and a subscriber whose client died is dropped", .timeLimit(.minutes(1)))
+    func heartbeat() async throws {
+        try await TestDatabase.with { database in
+            let world = try await HTTPWorld.make(database)
+            let hub = EventHub()
+            try await withLiveServer(database, settings: .init(heartbeat: .milliseconds(200)), hub: hub) { client in
+                let connection = try RawConnection(port: client.port)
+                connection.send("GET /v1/me/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(world.kevin)\r\n\r\n")
+                let text = connection.read(for: 1)
+                #expect(text.contains(": connected"))
+                #expect(text.contains(": heartbeat"))
+                #expect(await hub.subscriberCount == 1)
+                connection.close()
+                var dropped = false
+                for _ in 0..<30 where !dropped {
+                    try await Task.sleep(for: .milliseconds(100))
+                    dropped = await hub.subscriberCount == 0
+                }
+                #expect(dropped)
+            }
+        }
+    }
+}
