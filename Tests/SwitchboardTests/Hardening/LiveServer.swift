@@ -116,8 +116,12 @@ final class LockHolder: Sendable {
         let (taken, signal) = AsyncStream<Void>.makeStream()
         self.release = release
         task = Task {
+            defer { signal.finish() }
             try await database.client.withConnection { connection in
                 try await connection.query("BEGIN", logger: database.logger)
+                // A server's bounds would end this deliberately idle transaction.
+                try await connection.query("SET LOCAL idle_in_transaction_session_timeout = 0", logger: database.logger)
+                try await connection.query("SET LOCAL statement_timeout = 0", logger: database.logger)
                 try await connection.query(take, logger: database.logger)
                 signal.yield()
                 for await _ in released { break }
