@@ -62,7 +62,8 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout))
-    router.add(middleware: ErrorMiddleware())
+    let routes = RouteTable()
+    router.add(middleware: ErrorMiddleware(routes: routes))
     router.get("healthz") { _, _ -> Response in
         // The same health the API's requests use: a failed ping here shortens their waits, a good one ends that.
         do {
@@ -82,6 +83,7 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     let idempotency = Idempotency(database: database)
     CampaignRoutes(database: database, idempotency: idempotency).add(to: v1)
     ConversationRoutes(database: database, idempotency: idempotency, hub: hub, heartbeat: settings.heartbeat).add(to: v1)
+    routes.set(router.routes.map { ($0.method, "\($0.path)") })
     return router
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import SwitchboardCore
 
@@ -8,10 +9,19 @@ import SwitchboardCore
 /// never a 500 for bad input.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    /// The served routes, to tell a wrong method (405) from a path that does not exist (404).
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
+            guard RouteTable.knownMethods.contains(request.method) else {
+                return Self.notAllowed(request, allowed: routes.methods(for: request.uri.path))
+            }
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            let allowed = routes.methods(for: request.uri.path)
+            guard allowed.isEmpty else { return Self.notAllowed(request, allowed: allowed) }
+            return Self.response(SwitchboardError(.invalid, "not_found", "There is no such route."), status: .notFound)
         } catch let error as SwitchboardError {
             return Self.response(error)
         } catch let error as HTTPError {
@@ -43,6 +53,15 @@ struct ErrorMiddleware: RouterMiddleware {
             return Self.response(SwitchboardError(.unavailable, "internal_error", "Something went wrong on our side."),
                                  status: .internalServerError)
         }
+    }
+
+    /// 405 with the methods the path does take, if any.
+    static func notAllowed(_ request: Request, allowed: [HTTPRequest.Method]) -> Response {
+        var response = response(
+            SwitchboardError(.invalid, "method_not_allowed", "Method \(request.method) is not allowed on \(request.uri.path)."),
+            status: .methodNotAllowed)
+        response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        return response
     }
 
     static func status(for kind: SwitchboardError.Kind) -> HTTPResponse.Status {
@@ -139,4 +158,26 @@ struct RequestLimitMiddleware: RouterMiddleware {
 /// The next responder, handed to a child task that the middleware waits for before it returns.
 private struct UncheckedHandler: @unchecked Sendable {
     let next: (Request, AppRequestContext) async throws -> Response
+}
+
+/// The router's routes as (method, path segments), filled once the routes are added.
+final class RouteTable: Sendable {
+    static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .patch, .options]
+
+    private let routes = NIOLockedValueBox<[(method: HTTPRequest.Method, segments: [Substring])]>([])
+
+    func set(_ list: [(method: HTTPRequest.Method, path: String)]) {
+        routes.withLockedValue { $0 = list.map { ($0.method, $0.path.split(separator: "/")) } }
+    }
+
+    /// The methods served for a concrete path (a `:name` segment matches any one segment).
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/")
+        return routes.withLockedValue { routes in
+            routes.filter { route in
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }.map(\.method)
+        }
+    }
 }

@@ -66,6 +66,7 @@ struct ConversationRoutes {
 
     @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (conversation, user) = try await visibleConversation(context)
+        _ = try await JSONBody.read(request, context: context, allowed: [])
         return try jsonResponse(try await MessageService(database).close(conversationID: conversation.id, orgID: user.orgID))
     }
 

@@ -13,6 +13,26 @@ extension PostgresClient {
         timeout: Duration, workLimit: Duration?, unavailable: @escaping @Sendable () -> any Error,
         _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        // The pool can hand out a connection that was closed a moment ago (by the server, or by an abandoned
+        // request): lease again rather than fail the request.
+        for _ in 0..<3 {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            let (connection, handoff) = try await lease(timeout: remaining, unavailable: unavailable)
+            defer { handoff.giveBack() }
+            guard !connection.isClosed else { continue }
+            return try await abandonable(on: connection, limit: workLimit, unavailable: unavailable) {
+                try await body(connection)
+            }
+        }
+        throw unavailable()
+    }
+
+    /// A pooled connection within `timeout`, and the handoff to give it back through.
+    private func lease(timeout: Duration, unavailable: @escaping @Sendable () -> any Error) async throws
+        -> (PostgresConnection, LeaseHandoff)
+    {
         let handoff = LeaseHandoff()
         let lessee = Task {
             do {
@@ -28,21 +48,17 @@ extension PostgresClient {
             handoff.fail(unavailable())
         }
         defer { timer.cancel() }
-        let connection: PostgresConnection
         do {
-            connection = try await withTaskCancellationHandler {
+            let connection = try await withTaskCancellationHandler {
                 try await handoff.connection()
             } onCancel: {
                 handoff.fail(CancellationError())
             }
+            return (connection, handoff)
         } catch {
             lessee.cancel()
             throw error
         }
-        defer { handoff.giveBack() }
-        // The pool can hand out a connection the server has just dropped: do not start work there.
-        guard !connection.isClosed else { throw unavailable() }
-        return try await abandonable(on: connection, limit: workLimit, unavailable: unavailable) { try await body(connection) }
     }
 }
 

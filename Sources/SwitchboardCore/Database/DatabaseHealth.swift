@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 /// connection that works marks it up again, so recovery needs no restart.
 public final class DatabaseHealth: Sendable {
     /// How long a request waits for a connection while the database is known to be down.
-    public static let waitWhenDown: Duration = .milliseconds(1500)
+    public static let waitWhenDown: Duration = .seconds(1)
 
     private let down = NIOLockedValueBox(false)
 

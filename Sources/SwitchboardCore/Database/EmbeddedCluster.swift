@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 
 /// A local PostgreSQL cluster made with the machine's own binaries, kept in a git-ignored folder of the project
 /// (or, when the `postgres` user cannot enter the project's folder, in the system temp directory keyed by the
@@ -239,7 +240,27 @@ extension EmbeddedCluster {
             .appendingPathComponent("switchboard-\(label)-\(pid)-\(UUID().uuidString.prefix(8))")
         let cluster = EmbeddedCluster(directory: directory, ephemeral: true)
         try cluster.watch(pid: pid)
+        if pid == getpid() { try cluster.stopAtExit() }
         return (cluster, try cluster.start())
+    }
+
+    /// Throwaway clusters to stop as this process exits normally, so that a command run right after
+    /// `swift test` never finds a server of the tests still running (the watchdog polls, and may be late).
+    private static let stopsAtExit = NIOLockedValueBox<[String]>([])
+
+    private func stopAtExit() throws {
+        let pgCtl = try Self.binary("pg_ctl")
+        let stop = "'\(pgCtl)' -D '\(dataDirectory.path)' -m immediate -w stop >/dev/null 2>&1"
+        let command = (runAs.map { "runuser -u \($0) -- \(stop)" } ?? stop) + "; rm -rf '\(directory.path)'"
+        let first = Self.stopsAtExit.withLockedValue { commands in
+            commands.append(command)
+            return commands.count == 1
+        }
+        if first {
+            atexit {
+                for command in EmbeddedCluster.stopsAtExit.withLockedValue({ $0 }) { _ = system(command) }
+            }
+        }
     }
 
     /// Spawns `sh` in its own session: it polls `pid`, then stops the server and removes the folder.

@@ -125,12 +125,22 @@ struct FaultTests {
                 let waiting: PostgresQuery = """
                     SELECT count(*) FROM pg_stat_activity WHERE datname = \(url.database) AND wait_event_type = 'Lock'
                     """
-                #expect(try await database.unbounded.query(waiting)[0].decode(Int.self) == 1)
+                let waitingCount = { @Sendable in
+                    try await Database.withDatabase(url: url.with(database: "postgres")) { admin in
+                        try await admin.query(waiting)[0].decode(Int.self)
+                    }
+                }
+                var blocked = false
+                for _ in 0..<100 where !blocked {
+                    try await Task.sleep(for: .milliseconds(100))
+                    blocked = try await waitingCount() == 1
+                }
+                #expect(blocked, "the request never reached the locked row")
                 connection.close()
                 var gone = false
                 for _ in 0..<40 where !gone {
                     try await Task.sleep(for: .milliseconds(100))
-                    gone = try await database.unbounded.query(waiting)[0].decode(Int.self) == 0
+                    gone = try await waitingCount() == 0
                 }
                 #expect(gone, "the abandoned request still waits inside PostgreSQL")
                 try await holder.releaseLock()
