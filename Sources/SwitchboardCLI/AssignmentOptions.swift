@@ -83,15 +83,20 @@ extension GlobalOptions {
 
     /// Asks the operator to type `expected` when stdin is a terminal; refuses otherwise (unless --yes).
     func confirm(_ prompt: String, expected: String, yes: Bool) throws {
-        if yes { return }
-        guard isatty(STDIN_FILENO) != 0 else {
-            throw SwitchboardError(.refused, "confirmation_required",
-                                   "This needs confirmation: run it in a terminal to type '\(expected)', or pass --yes.")
-        }
-        FileHandle.standardError.write(Data("\(prompt)\nType '\(expected)' to confirm: ".utf8))
-        guard readLine()?.trimmingCharacters(in: .whitespaces) == expected else {
-            throw SwitchboardError(.refused, "not_confirmed", "Not confirmed; nothing was changed.")
-        }
+        try askToConfirm(prompt, expected: expected, yes: yes)
+    }
+}
+
+/// Asks the operator to type `expected` when stdin is a terminal; refuses otherwise (unless `yes`).
+func askToConfirm(_ prompt: String, expected: String, yes: Bool) throws {
+    if yes { return }
+    guard isatty(STDIN_FILENO) != 0 else {
+        throw SwitchboardError(.refused, "confirmation_required",
+                               "This needs confirmation: run it in a terminal to type '\(expected)', or pass --yes.")
+    }
+    FileHandle.standardError.write(Data("\(prompt)\nType '\(expected)' to confirm: ".utf8))
+    guard readLine()?.trimmingCharacters(in: .whitespaces) == expected else {
+        throw SwitchboardError(.refused, "not_confirmed", "Not confirmed; nothing was changed.")
     }
 }
 

@@ -94,10 +94,12 @@ struct JSONObject: Encodable {
     func encode(to encoder: any Encoder) throws { try values.encode(to: encoder) }
 }
 
-enum JSONValue: Encodable {
+indirect enum JSONValue: Encodable {
     case string(String?)
     case int(Int64?)
     case bool(Bool)
+    case array([JSONValue])
+    case object([String: JSONValue])
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -105,6 +107,8 @@ enum JSONValue: Encodable {
         case .string(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
         case .bool(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let values): try container.encode(values)
         }
     }
 }

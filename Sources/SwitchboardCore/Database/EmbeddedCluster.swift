@@ -138,6 +138,27 @@ public struct EmbeddedCluster: Sendable {
         }
     }
 
+    /// Stops the server and deletes the cluster's folder, data and all.
+    public func destroy() throws {
+        if isInitialized { try stop() }
+        if FileManager.default.fileExists(atPath: directory.path) {
+            try FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    /// Switchboard clusters left in the system temp directory: those of project folders the `postgres` user
+    /// could not enter, and throwaway ones whose process is gone (a watchdog that was killed).
+    public static func strays() -> [EmbeddedCluster] {
+        let temp = URL(fileURLWithPath: NSTemporaryDirectory())
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temp.path)) ?? []
+        return names.filter { $0.hasPrefix("switchboard-") }.sorted().compactMap { name in
+            let parts = name.split(separator: "-")
+            // switchboard-LABEL-PID-UUID: a throwaway cluster, a stray only once its process is gone.
+            if parts.count == 4, let pid = Int32(parts[2]), kill(pid, 0) == 0 { return nil }
+            return EmbeddedCluster(directory: temp.appendingPathComponent(name), ephemeral: parts.count == 4)
+        }
+    }
+
     private func initialize() throws {
         let files = FileManager.default
         try? files.removeItem(at: dataDirectory)

@@ -31,3 +31,20 @@ struct CLIExitCodeTests {
         }
     }
 }
+
+@Suite("CLI: stray clusters")
+struct StrayClusterTests {
+    @Test("a stray cluster folder is listed and 'db destroy --directory' removes it; an unknown folder is refused")
+    func destroyStray() async throws {
+        let folder = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("switchboard-test-999999-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(EmbeddedCluster.strays().contains { $0.directory.path == folder.path })
+        // A live process's throwaway cluster is not a stray.
+        #expect(!EmbeddedCluster.strays().contains { $0.directory.lastPathComponent.contains("-\(getpid())-") })
+        #expect(await Switchboard.main(arguments: ["db", "destroy", "--directory", "/nowhere", "--yes"]) == 2)
+        #expect(await Switchboard.main(arguments: ["db", "destroy", "--directory", folder.path, "--yes"]) == 0)
+        #expect(!FileManager.default.fileExists(atPath: folder.path))
+    }
+}
