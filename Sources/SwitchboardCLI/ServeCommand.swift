@@ -39,7 +39,8 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = .info
         let host = host
         let port = port
-        let settings = ServerSettings(host: host, port: port, demo: demo, requestTimeout: .seconds(requestTimeout))
+        var settings = ServerSettings(host: host, port: port, demo: demo, requestTimeout: .seconds(requestTimeout))
+        settings.drain = Self.drainTime
         let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
                 Demo loaded: organization \(loaded.orgID), campaign \(loaded.campaignID).
@@ -50,8 +51,8 @@ struct Serve: AsyncParsableCommand {
                 """
             FileHandle.standardOutput.write(Data(banner.utf8))
         }
-        var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                      logger: logger)
+        var configuration = ServiceGroupConfiguration(services: [app, DrainWatcher(settings)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Draining waits for in-flight requests; a request stuck on the database must not keep the process up.
         configuration.maximumGracefulShutdownDuration = Self.drainTime
         configuration.maximumCancellationDuration = .seconds(2)

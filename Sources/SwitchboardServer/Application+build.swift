@@ -14,6 +14,11 @@ public struct ServerSettings: Sendable {
     public var requestTimeout: Duration
     /// How often an idle event stream sends a comment line, so that a dead subscriber is noticed.
     public var heartbeat: Duration
+    /// After SIGTERM, in-flight requests get this long; those still running a second before its end answer 503.
+    public var drain: Duration = .seconds(10)
+    /// Started by a `DrainWatcher` placed after the application in the service group (services are told to
+    /// shut down in reverse order, so it hears of it first).
+    public let drainClock = DrainClock()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, demo: Bool = false,
                 requestTimeout: Duration = .seconds(15), heartbeat: Duration = .seconds(15)) {
@@ -39,7 +44,7 @@ public func buildApplication(
                             workLimit: settings.requestTimeout)
     let hub = EventHub()
     var app = Application(
-        router: buildRouter(database: database, hub: hub, settings: settings),
+        router: buildRouter(database: database, hub: hub, settings: settings, drain: settings.drainClock),
         server: switchboardHTTPServer(),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
         logger: logger
@@ -56,12 +61,12 @@ public func buildApplication(
 }
 
 /// The routes; separate from `buildApplication` so tests can drive them with a database of their own.
-public func buildRouter(database: Database, hub: EventHub = EventHub(), settings: ServerSettings = .init())
-    -> Router<AppRequestContext>
+public func buildRouter(database: Database, hub: EventHub = EventHub(), settings: ServerSettings = .init(),
+                        drain: DrainClock = DrainClock()) -> Router<AppRequestContext>
 {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
-    router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout))
+    router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout, drain: drain))
     let routes = RouteTable()
     router.add(middleware: ErrorMiddleware(routes: routes))
     router.get("healthz") { _, _ -> Response in

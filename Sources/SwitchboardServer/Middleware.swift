@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
+import ServiceLifecycle
 import SwitchboardCore
 
 /// Every failure becomes `{"error": {"code", "message"}}` with the status its kind calls for; never a stack trace,
@@ -122,6 +123,9 @@ struct RequestLogMiddleware: RouterMiddleware {
 struct RequestLimitMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let limit: Duration
+    /// Set once the server drains: requests still running near its end are cancelled, so they answer 503
+    /// before the process exits instead of never.
+    let drain: DrainClock
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // The router's test client has no watcher: nothing to watch there.
@@ -132,14 +136,16 @@ struct RequestLimitMiddleware: RouterMiddleware {
             return try await RequestDeadline.$current.withValue(ContinuousClock.now + limit) {
                 try await withThrowingTaskGroup(of: Response?.self) { group in
                     group.addTask { try await handler.next(request, context) }
-                    if let watcher {
-                        group.addTask {
-                            try await Self.waitUntilGone(watcher)
-                            return nil
-                        }
+                    group.addTask {
+                        try await Self.waitUntilGone(watcher, or: drain)
+                        return nil
                     }
                     defer { group.cancelAll() }
-                    guard let first = try await group.next(), let response = first else { throw CancellationError() }
+                    guard let first = try await group.next(), let response = first else {
+                        guard drain.isOver else { throw CancellationError() }
+                        return ErrorMiddleware.response(SwitchboardError(
+                            .unavailable, "shutting_down", "The server is shutting down; nothing was changed, try again."))
+                    }
                     return response
                 }
             }
@@ -148,8 +154,8 @@ struct RequestLimitMiddleware: RouterMiddleware {
 
     /// Returns once the client has gone; polls, since a callback per request on a keep-alive connection would
     /// pile up for as long as the connection lives.
-    static func waitUntilGone(_ watcher: ClientWatcher) async throws {
-        while !watcher.isGone {
+    static func waitUntilGone(_ watcher: ClientWatcher?, or drain: DrainClock) async throws {
+        while !(watcher?.isGone ?? false) && !drain.isOver {
             try await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -179,5 +185,35 @@ final class RouteTable: Sendable {
                     && zip(route.segments, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
             }.map(\.method)
         }
+    }
+}
+
+/// When the server's drain ends: set when graceful shutdown begins, to a moment shortly before the process
+/// gives up on in-flight requests.
+public final class DrainClock: Sendable {
+    public init() {}
+
+    private let end = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+
+    func begin(lasting drain: Duration) {
+        end.withLockedValue { $0 = ContinuousClock.now + drain - .seconds(1) }
+    }
+
+    var isOver: Bool { end.withLockedValue { $0.map { ContinuousClock.now >= $0 } ?? false } }
+}
+
+/// Starts the drain clock when graceful shutdown begins. Put it after the application in the service group.
+public struct DrainWatcher: Service {
+    let clock: DrainClock
+    let drain: Duration
+
+    public init(_ settings: ServerSettings) {
+        self.clock = settings.drainClock
+        self.drain = settings.drain
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        clock.begin(lasting: drain)
     }
 }
