@@ -10,7 +10,8 @@ extension PostgresClient {
     /// takes the lease and hands the connection over. When the deadline passes first the caller gets
     /// `unavailable()`; a connection that turns up later goes straight back to the pool, unused.
     func withConnection<T>(
-        timeout: Duration, workLimit: Duration?, unavailable: @escaping @Sendable () -> any Error,
+        timeout: Duration, workLimit: Duration?, giveUp: @escaping @Sendable (Duration) -> Bool = { _ in false },
+        unavailable: @escaping @Sendable () -> any Error,
         _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
         let deadline = ContinuousClock.now + timeout
@@ -19,7 +20,7 @@ extension PostgresClient {
         for _ in 0..<3 {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
-            let (connection, handoff) = try await lease(timeout: remaining, unavailable: unavailable)
+            let (connection, handoff) = try await lease(timeout: remaining, giveUp: giveUp, unavailable: unavailable)
             defer { handoff.giveBack() }
             guard !connection.isClosed else { continue }
             return try await abandonable(on: connection, limit: workLimit, unavailable: unavailable) {
@@ -29,9 +30,10 @@ extension PostgresClient {
         throw unavailable()
     }
 
-    /// A pooled connection within `timeout`, and the handoff to give it back through.
-    private func lease(timeout: Duration, unavailable: @escaping @Sendable () -> any Error) async throws
-        -> (PostgresConnection, LeaseHandoff)
+    /// A pooled connection within `timeout` (or until `giveUp`, asked with the time waited, says so), and the
+    /// handoff to give it back through.
+    private func lease(timeout: Duration, giveUp: @escaping @Sendable (Duration) -> Bool,
+                       unavailable: @escaping @Sendable () -> any Error) async throws -> (PostgresConnection, LeaseHandoff)
     {
         let handoff = LeaseHandoff()
         let lessee = Task {
@@ -44,7 +46,10 @@ extension PostgresClient {
             }
         }
         let timer = Task {
-            try await Task.sleep(for: timeout)
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < timeout, !giveUp(ContinuousClock.now - start) {
+                try await Task.sleep(for: min(.milliseconds(50), timeout))
+            }
             handoff.fail(unavailable())
         }
         defer { timer.cancel() }

@@ -75,9 +75,16 @@ public struct Database: Sendable {
             wait = min(wait, remaining)
             work = min(work ?? remaining, remaining)
         }
+        let prober = Task { [health, url] in
+            try await Task.sleep(for: DatabaseHealth.probeAfter)
+            health.probe(url)
+        }
+        defer { prober.cancel() }
         do {
-            let value = try await client.withConnection(timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
-                                                        unavailable: { [url] in Self.unavailable(url) }, body)
+            let value = try await client.withConnection(
+                timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
+                giveUp: { [health] waited in health.isDown && waited >= DatabaseHealth.waitWhenDown },
+                unavailable: { [url] in Self.unavailable(url) }, body)
             health.markUp()
             return value
         } catch {

@@ -68,7 +68,7 @@ struct FaultTests {
         }
     }
 
-    @Test("PostgreSQL stopped and started again: quick 503s once it is known down, recovery without a restart",
+    @Test("PostgreSQL stopped and started again: 503s within about a second, recovery without a restart",
           .timeLimit(.minutes(2)))
     func stoppedDatabase() async throws {
         let (cluster, serverURL) = try EmbeddedCluster.throwaway(label: "outage")
@@ -88,8 +88,8 @@ struct FaultTests {
                 let health = try await client.call("GET", "/healthz", token: nil)
                 print("stopped database: waits \(answers.map(\.seconds))")
                 #expect(answers.allSatisfy { $0.status == 503 && $0.code == "database_unavailable" })
-                #expect(answers.allSatisfy { $0.seconds < 6.5 })
-                #expect(answers.dropFirst().allSatisfy { $0.seconds < 2 }, "\(answers.map(\.seconds))")
+                // The first request's wait has the database probed; from then on it is known down.
+                #expect(answers.allSatisfy { $0.seconds < 2.5 }, "\(answers.map(\.seconds))")
                 #expect(health.status == 503 && health.retryAfter != nil)
                 try cluster.start()
                 var recovered = false
