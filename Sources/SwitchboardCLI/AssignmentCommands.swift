@@ -53,7 +53,7 @@ struct ReassignSome: AsyncParsableCommand {
     }
 }
 
-/// `switchboard unassign-all --campaign C --from HANDLE [--status S] [--yes]`
+/// `switchboard unassign-all --campaign C (--from HANDLE | --from-anyone) [--status S] [--yes]`
 struct UnassignAll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unassign-all",
@@ -61,9 +61,16 @@ struct UnassignAll: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @OptionGroup var batch: BatchOptions
     @Option(help: "Campaign id.") var campaign: Int64
-    @Option(name: .customLong("from"), help: "The sender whose conversations are unassigned.") var from: String
+    @Option(name: .customLong("from"), help: "The sender whose conversations are unassigned.") var from: String?
+    @Flag(help: "Every sender's conversations (Bulk Unassign All).") var fromAnyone = false
     @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
     @Flag(help: "Do not ask; confirm up front.") var yes = false
+
+    func validate() throws {
+        guard (from != nil) != fromAnyone else {
+            throw ValidationError("Give exactly one of --from HANDLE and --from-anyone")
+        }
+    }
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
@@ -75,8 +82,9 @@ struct UnassignAll: AsyncParsableCommand {
             }
             let preview = try await service.previewUnassignAll(campaignID: campaign, from: from, status: status,
                                                                actor: batch.actor)
-            try options.confirm("This unassigns \(preview.count) conversations (status \(status.name)) from '\(from)' in campaign \(campaign).",
-                                expected: from, yes: yes)
+            try options.confirm("This unassigns \(preview.count) conversations (status \(status.name)) from "
+                                + "\(from.map { "'\($0)'" } ?? "every sender") in campaign \(campaign).",
+                                expected: from ?? "unassign", yes: yes)
             return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
                                                  confirmationToken: preview.confirmationToken)
         }

@@ -23,12 +23,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request may wait on the database before it answers 503 (1 to 600).")
     var requestTimeout = 15
 
+    @Flag(help: "The console is served over plain HTTP on loopback: its cookie drops 'Secure' (--demo on loopback implies it).")
+    var plainHTTP = false
+
+    var onLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) }
+
     /// In-flight requests get this long to finish after SIGTERM or SIGINT; then the process exits regardless.
     static let drainTime: Duration = .seconds(10)
 
     func validate() throws {
         guard (1...600).contains(requestTimeout) else {
             throw ValidationError("Request timeout \(requestTimeout) is out of range; give 1 to 600 seconds")
+        }
+        if plainHTTP && !onLoopback {
+            throw ValidationError("--plain-http is for loopback only; '\(host)' needs HTTPS in front of it")
         }
     }
 
@@ -41,11 +49,16 @@ struct Serve: AsyncParsableCommand {
         let port = port
         var settings = ServerSettings(host: host, port: port, demo: demo, requestTimeout: .seconds(requestTimeout))
         settings.drain = Self.drainTime
+        settings.secureCookies = !(onLoopback && (plainHTTP || demo))
         let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
-                Demo loaded: organization \(loaded.orgID), campaign \(loaded.campaignID).
-                  organizer token (ada):  \(loaded.organizerToken)
-                  texter token (kevin):   \(loaded.texterToken)
+                Demo loaded: organization \(loaded.orgID) (\(Demo.organizationName)), campaign \(loaded.campaignID).
+                  Console: http://\(host):\(port)/sign-in
+                    organizer: ada / \(loaded.organizerPassword)
+                    texter:    kevin / \(loaded.texterPassword)
+                  API tokens:
+                    organizer token (ada):  \(loaded.organizerToken)
+                    texter token (kevin):   \(loaded.texterToken)
                 Try: curl -H 'Authorization: Bearer \(loaded.organizerToken)' http://\(host):\(port)/v1/campaigns/\(loaded.campaignID)/senders
 
                 """

@@ -21,7 +21,7 @@ struct Org: AsyncParsableCommand {
 /// `switchboard user add --org ORG HANDLE [--name NAME] [--role …]`
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.",
-                                                    subcommands: [Add.self])
+                                                    subcommands: [Add.self, Password.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user to an organization.")
@@ -40,6 +40,41 @@ struct UserCommand: AsyncParsableCommand {
                 return try await Directory(database).addUser(orgID: org.id, handle: handle, name: name, role: role)
             }
             try options.emit(user) { "Added \(user.role.rawValue) '\(user.handle)' (user \(user.id))." }
+        }
+    }
+
+    struct Password: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a user's web console password: asked twice on a terminal, else read from stdin.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Argument(help: "The user's handle.") var handle: String
+
+        func run() async throws {
+            let password = try Self.readPassword()
+            try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                try await ConsoleAuth(database).setPassword(orgID: org.id, handle: handle, password: password)
+            }
+            try options.emit(JSONObject(["handle": .string(handle), "password_set": .bool(true)])) {
+                "Set the console password of '\(handle)'."
+            }
+        }
+
+        /// Never an argument (it would show in the process list and the shell's history).
+        static func readPassword() throws -> String {
+            guard isatty(STDIN_FILENO) != 0 else {
+                guard let line = readLine(strippingNewline: true) else {
+                    throw SwitchboardError(.invalid, "missing_password", "No password was given on standard input.")
+                }
+                return line
+            }
+            let first = String(cString: getpass("New password: "))
+            let second = String(cString: getpass("Same password again: "))
+            guard first == second else {
+                throw SwitchboardError(.invalid, "password_mismatch", "The two passwords differ; nothing was changed.")
+            }
+            return first
         }
     }
 }

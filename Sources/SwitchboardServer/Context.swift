@@ -10,6 +10,10 @@ public struct AppRequestContext: RequestContext {
     public var user: User?
     /// The client's connection, watched so that a request whose client went away stops its work.
     public let channel: any Channel
+    /// Console pages: the signed-in session, its cookie's token, and a POST's form (CSRF already checked).
+    var console: ConsoleAuth.Session?
+    var sessionToken: String?
+    var form = FormBody(fields: [])
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -112,31 +112,7 @@ struct ConversationRoutes {
     /// the subscriber off the hub.
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        let events = await hub.subscribe(userID: user.id)
-        let heartbeat = heartbeat
-        let body = ResponseBody { writer in
-            let (chunks, output) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingNewest(1000))
-            let forward = Task {
-                for await event in events { output.yield(event.serverSentEvent) }
-                output.finish()
-            }
-            let beat = Task {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: heartbeat)
-                    output.yield(ByteBuffer(string: ": heartbeat\n\n"))
-                }
-            }
-            defer {
-                forward.cancel()
-                beat.cancel()
-            }
-            try await writer.write(ByteBuffer(string: ": connected\n\n"))
-            for await chunk in chunks {
-                try await writer.write(chunk)
-            }
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        return eventStream(await hub.subscribe(userID: user.id), heartbeat: heartbeat)
     }
 }
 

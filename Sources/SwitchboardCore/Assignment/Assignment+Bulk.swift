@@ -80,8 +80,14 @@ extension AssignmentService {
                 dryRun: request.dryRun,
                 perSender: targets.map { SenderReceipt(handle: $0.handle, received: received[$0.id, default: 0]) })
             result.requested = request.count
+            result.removedBySender = Self.removed(outcome)
             return result
         }
+    }
+
+    /// Each sender's losses in a move, by handle.
+    static func removed(_ outcome: MoveOutcome) -> [String: Int] {
+        Dictionary(outcome.tallies.filter { $0.removed > 0 }.map { ($0.handle, $0.removed) }, uniquingKeysWith: +)
     }
 
     /// Writes the batch row when something moved; returns the batch id to report (nil otherwise).

@@ -13,20 +13,20 @@ extension AssignmentService {
 
     public static let confirmationLifetime: TimeInterval = 10 * 60
 
-    /// Counts what Unassign All would take from `handle` and issues a confirmation token for it.
-    public func previewUnassignAll(campaignID: Int64, from handle: String, status: StatusFilter, actor: String,
+    /// Counts what Unassign All would take from `handle` (every sender when nil: Bulk Unassign All) and issues a
+    /// confirmation token for it.
+    public func previewUnassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
                                    orgID: Int64? = nil) async throws -> UnassignPreview {
         try Self.validate(actor: actor)
         let campaign = try await campaign(campaignID, orgID: orgID)
         return try await database.transaction { connection in
-            let sender = try await sender(handle, campaign: campaign, on: connection)
-            let selection = Selection(campaignID: campaign.id, source: .sender(handle), sourceID: sender.id,
-                                      status: status.status)
+            let (selection, senderID) = try await unassignSelection(handle, status: status, campaign: campaign,
+                                                                    on: connection)
             let count = try await count(selection, on: connection)
             let token = "uc_" + (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
             let rows = try await connection.rows("""
                 INSERT INTO confirmation_tokens (token_hash, campaign_id, sender_id, status_filter, actor, expires_at)
-                VALUES (\(Directory.hash(token)), \(campaign.id), \(sender.id), \(status.name), \(actor),
+                VALUES (\(Directory.hash(token)), \(campaign.id), \(senderID), \(status.name), \(actor),
                         now() + make_interval(secs => \(Self.confirmationLifetime)))
                 RETURNING expires_at
                 """, logger: logger)
@@ -34,29 +34,44 @@ extension AssignmentService {
         }
     }
 
-    /// Every conversation of `handle` matching the filter → unassigned. Runs only with a valid confirmation
-    /// token from `previewUnassignAll` (a dry run needs none); the token is used up only if the batch commits.
-    public func unassignAll(campaignID: Int64, from handle: String, status: StatusFilter, actor: String,
+    /// Every conversation of `handle` (of every sender when nil) matching the filter → unassigned. Runs only with
+    /// a valid confirmation token from `previewUnassignAll` (a dry run needs none); the token is used up only if
+    /// the batch commits.
+    public func unassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
                             confirmationToken: String?, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
         try Self.validate(actor: actor)
         let campaign = try await campaign(campaignID, orgID: orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
-            let sender = try await sender(handle, campaign: campaign, on: connection)
+            let (selection, senderID) = try await unassignSelection(handle, status: status, campaign: campaign,
+                                                                    on: connection)
             if !dryRun {
-                try await useConfirmation(confirmationToken, campaignID: campaign.id, senderID: sender.id,
+                try await useConfirmation(confirmationToken, campaignID: campaign.id, senderID: senderID,
                                           status: status, actor: actor, on: connection)
             }
-            let selection = Selection(campaignID: campaign.id, source: .sender(handle), sourceID: sender.id,
-                                      status: status.status)
             let batchID = dryRun ? nil : try await nextBatchID(on: connection)
             let outcome = try await move(selection, to: [nil], starts: [0], batchID: batchID, on: connection)
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: .unassignAll, actor: actor,
-                                                   statusFilter: status, parameters: ["source": handle],
+                                                   statusFilter: status, parameters: ["source": handle ?? "anyone"],
                                                    outcome: outcome, on: connection)
-            return BatchResult(batchID: recorded, operation: .unassignAll, campaignID: campaign.id,
-                               statusFilter: status.name, matched: outcome.matched, moved: outcome.moved,
-                               unchanged: outcome.matched - outcome.moved, dryRun: dryRun, perSender: [])
+            var result = BatchResult(batchID: recorded, operation: .unassignAll, campaignID: campaign.id,
+                                     statusFilter: status.name, matched: outcome.matched, moved: outcome.moved,
+                                     unchanged: outcome.matched - outcome.moved, dryRun: dryRun, perSender: [])
+            result.removedBySender = Self.removed(outcome)
+            return result
         }
+    }
+
+    /// What Unassign All takes, and the sender id its confirmation is bound to (0: every sender).
+    private func unassignSelection(_ handle: String?, status: StatusFilter, campaign: Campaign,
+                                   on connection: PostgresConnection) async throws -> (Selection, Int64) {
+        guard let handle else {
+            var selection = Selection(campaignID: campaign.id, source: .anyone, status: status.status)
+            selection.assignedOnly = true
+            return (selection, 0)
+        }
+        let sender = try await sender(handle, campaign: campaign, on: connection)
+        return (Selection(campaignID: campaign.id, source: .sender(handle), sourceID: sender.id, status: status.status),
+                sender.id)
     }
 
     private func useConfirmation(_ token: String?, campaignID: Int64, senderID: Int64, status: StatusFilter,

@@ -109,6 +109,8 @@ public struct AssignmentService: Sendable {
         var limit: Int?
         /// One conversation only (single reassign).
         var conversationID: Int64?
+        /// Assigned conversations only (Bulk Unassign All takes from anyone, but not from the pool).
+        var assignedOnly = false
 
         /// Appends the WHERE conditions selecting these conversations from `conversations c`.
         func conditions(_ statement: inout SQLStatement) {
@@ -120,6 +122,7 @@ public struct AssignmentService: Sendable {
             }
             if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
             if let conversationID { statement.append(" AND c.id = \(statement.bind(conversationID))") }
+            if assignedOnly { statement.append(" AND c.assignee_id IS NOT NULL") }
         }
     }
 

@@ -67,8 +67,8 @@ public struct HistoryService: Sendable {
         return try Self.batch(from: row)
     }
 
-    /// A batch's moves, by conversation id (the first `limit`).
-    public func changes(batchID: Int64, limit: Int = 1000) async throws -> [Change] {
+    /// A batch's moves, by conversation id: the first `limit` after conversation `after`.
+    public func changes(batchID: Int64, limit: Int = 1000, after: Int64? = nil) async throws -> [Change] {
         let batch = try await batch(id: batchID)
         let rows = try await database.query("""
             SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, \(batch.kind), \(batch.actor), \(batch.createdAt)
@@ -76,6 +76,7 @@ public struct HistoryService: Sendable {
             LEFT JOIN users f ON f.id = ch.from_assignee_id
             LEFT JOIN users t ON t.id = ch.to_assignee_id
             WHERE ch.campaign_id = \(batch.campaignID) AND ch.batch_id = \(batchID)
+              AND ch.conversation_id > \(after ?? 0)
             ORDER BY ch.conversation_id LIMIT \(limit)
             """)
         return try rows.map(Self.change(from:))

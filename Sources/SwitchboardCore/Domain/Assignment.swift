@@ -67,6 +67,8 @@ public struct BatchResult: Sendable, Equatable {
     public var requested: Int?
     /// Undo: conversations left alone because their assignee changed since.
     public var skipped: Int?
+    /// How many conversations each sender lost, by handle (for previews; not part of the JSON).
+    public var removedBySender: [String: Int] = [:]
 
     public init(batchID: Int64?, operation: BatchKind, campaignID: Int64, statusFilter: String, matched: Int,
                 moved: Int, unchanged: Int, dryRun: Bool, perSender: [SenderReceipt], requested: Int? = nil,

@@ -108,6 +108,34 @@ public struct MessageService: Sendable {
     }
 
     /// Closes a conversation (resolved by a sender). An opted-out conversation stays opted out.
+    /// One message of a conversation's thread.
+    public struct Message: Sendable, Equatable {
+        public let id: Int64
+        public let direction: Direction
+        public let body: String
+        /// The sender's handle (outbound messages).
+        public let sender: String?
+        public let createdAt: Date
+    }
+
+    /// A conversation's last `limit` messages, oldest first.
+    public func messages(conversationID: Int64, orgID: Int64? = nil, limit: Int = 200) async throws -> [Message] {
+        let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
+        let rows = try await database.query("""
+            SELECT * FROM (
+                SELECT m.id, m.direction, m.body, u.handle, m.created_at FROM messages m
+                LEFT JOIN users u ON u.id = m.sender_id
+                WHERE m.campaign_id = \(conversation.campaignID) AND m.conversation_id = \(conversation.id)
+                ORDER BY m.id DESC LIMIT \(limit)
+            ) last ORDER BY id
+            """)
+        return try rows.map { row in
+            let (id, direction, body, sender, createdAt) = try row.decode((Int64, String, String, String?, Date).self)
+            return Message(id: id, direction: direction == "inbound" ? .inbound : .outbound, body: body, sender: sender,
+                           createdAt: createdAt)
+        }
+    }
+
     public func close(conversationID: Int64, sender handle: String? = nil, orgID: Int64? = nil) async throws -> Conversation {
         let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
         let campaign = try await CampaignService(database).campaign(id: conversation.campaignID)

@@ -68,4 +68,28 @@ public struct CampaignService: Sendable {
     static func unknown(_ id: Int64) -> SwitchboardError {
         .notFound("unknown_campaign", "Campaign \(id) does not exist.")
     }
+
+    /// A campaign with its headline counts, for the console's list.
+    public struct Summary: Sendable {
+        public let id: Int64
+        public let name: String
+        public let total: Int
+        public let unassigned: Int
+        public let needsReply: Int
+    }
+
+    /// The organization's campaigns, newest first, with counts from the kept deltas (no campaign is scanned).
+    public func summaries(orgID: Int64, limit: Int = 200) async throws -> [Summary] {
+        let rows = try await database.query("""
+            SELECT k.id, k.name,
+                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id), 0)::bigint,
+                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id AND assignee_id IS NULL), 0)::bigint,
+                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id AND status = 'needs_reply'), 0)::bigint
+            FROM campaigns k WHERE k.org_id = \(orgID) ORDER BY k.id DESC LIMIT \(limit)
+            """)
+        return try rows.map { row in
+            let (id, name, total, unassigned, needsReply) = try row.decode((Int64, String, Int64, Int64, Int64).self)
+            return Summary(id: id, name: name, total: Int(total), unassigned: Int(unassigned), needsReply: Int(needsReply))
+        }
+    }
 }

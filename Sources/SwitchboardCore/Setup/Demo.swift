@@ -13,9 +13,14 @@ public struct Demo: Sendable {
         public let organizerToken: String
         /// A fresh bearer token for the texter kevin.
         public let texterToken: String
+        /// The console passwords of ada and kevin (set again on every load).
+        public let organizerPassword = Demo.organizerPassword
+        public let texterPassword = Demo.texterPassword
     }
 
     public static let organizationName = "Demo"
+    public static let organizerPassword = "ada-demo-password"
+    public static let texterPassword = "kevin-demo-password"
 
     /// Loads the demo once; running it again finds it and only makes new tokens.
     public func load() async throws -> Loaded {
@@ -49,6 +54,9 @@ public struct Demo: Sendable {
             _ = try await ContactImporter(database).importCSV(campaignID: campaign.id, data: Data(csv.utf8),
                                                               fileName: "demo.csv")
         }
+        let auth = ConsoleAuth(database)
+        try await auth.setPassword(orgID: org.id, handle: "ada", password: Self.organizerPassword)
+        try await auth.setPassword(orgID: org.id, handle: "kevin", password: Self.texterPassword)
         return Loaded(orgID: org.id, campaignID: campaignID,
                       organizerToken: try await directory.createToken(orgID: org.id, handle: "ada"),
                       texterToken: try await directory.createToken(orgID: org.id, handle: "kevin"))

@@ -1,0 +1,64 @@
+/// The preview's horizontal bar chart, server-rendered SVG: per sender, a bar for before and one for after, each
+/// with its number written on it, so the chart reads without colour and without JavaScript.
+enum BarChart {
+    struct Row {
+        let label: String
+        let before: Int
+        let after: Int
+    }
+
+    static func svg(_ rows: [Row]) -> String {
+        let labelWidth = 170.0, barArea = 380.0, rowHeight = 48.0, barHeight = 16.0
+        let width = labelWidth + barArea + 90
+        let height = max(1, Double(rows.count)) * rowHeight + 8
+        let largest = Double(max(1, rows.map { max($0.before, $0.after) }.max() ?? 1))
+        let summary = rows.map { "\($0.label): \($0.before) to \($0.after)" }.joined(separator: "; ")
+        var svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \(Int(width)) \(Int(height))" width="\(Int(width))" \
+            height="\(Int(height))" role="img" aria-label="\(escape(summary))" font-family="system-ui, sans-serif" font-size="13">
+            """
+        for (index, row) in rows.enumerated() {
+            let top = Double(index) * rowHeight + 6
+            svg += """
+                <text x="0" y="\(top + 22)" font-weight="600">\(escape(truncated(row.label)))</text>
+                """
+            for (offset, (word, value, fill)) in [("before", row.before, "#c9d1d9"), ("after", row.after, "#0b5cad")].enumerated() {
+                let y = top + Double(offset) * (barHeight + 4)
+                let length = max(2, Double(value) / largest * barArea)
+                let text = offset == 0 ? "#1b1f24" : "#ffffff"
+                let inside = length > 60
+                svg += """
+                    <rect x="\(labelWidth)" y="\(y)" width="\(length)" height="\(barHeight)" fill="\(fill)" stroke="#1b1f24" \
+                    stroke-width="0.5"><title>\(word): \(value)</title></rect>
+                    <text x="\(inside ? labelWidth + 6 : labelWidth + length + 6)" y="\(y + 12.5)" \
+                    fill="\(inside ? text : "#1b1f24")">\(word) \(value)</text>
+                    """
+            }
+            let change = row.after - row.before
+            svg += """
+                <text x="\(labelWidth + barArea + 10)" y="\(top + 22)" font-weight="600">\(row.before) → \(row.after)\
+                \(change == 0 ? "" : change > 0 ? " (+\(change))" : " (\(change))")</text>
+                """
+        }
+        return svg + "</svg>"
+    }
+
+    static func truncated(_ label: String) -> String {
+        label.count > 22 ? String(label.prefix(21)) + "…" : label
+    }
+
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}

@@ -1,0 +1,256 @@
+import Crypto
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// A batch form as posted: Reassign All, Reassign Some or Unassign All, of one source.
+struct BatchInput {
+    let op: String
+    /// A handle, "unassigned" or "anyone".
+    let from: String
+    let status: StatusFilter
+    let statusValue: String
+    let to: [String]
+    let toAll: Bool
+    let balance: Bool
+    let count: Int?
+    let back: String
+
+    /// What was typed, to put back into the form after an error.
+    struct Kept {
+        let op: String
+        let status: String
+        let count: String
+        let to: [String]
+        let toAll: Bool
+        let balance: Bool
+    }
+
+    static func kept(_ form: FormBody) -> Kept {
+        Kept(op: (try? form.value("op")) ?? "", status: (try? form.value("status")) ?? "any",
+             count: (try? form.value("count")) ?? "", to: (try? form.values("to")) ?? [], toAll: form.flag("to_all"),
+             balance: form.flag("balance"))
+    }
+
+    init(_ form: FormBody, campaignID: Int64) throws {
+        op = try form.value("op") ?? ""
+        guard ["reassign-all", "reassign-some", "unassign-all"].contains(op) else {
+            throw SwitchboardError(.invalid, "invalid_operation", "Operation '\(op)' is not one this page offers.")
+        }
+        from = try form.value("from") ?? "anyone"
+        statusValue = try form.value("status") ?? "any"
+        status = try StatusFilter(parsing: statusValue)
+        to = try form.values("to")
+        toAll = form.flag("to_all")
+        balance = form.flag("balance")
+        if let text = try form.value("count") {
+            guard let count = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw SwitchboardError(.invalid, "invalid_count", "Count '\(text)' is not a whole number.")
+            }
+            self.count = count
+        } else {
+            count = nil
+        }
+        back = Console.safeNext(try form.value("back") ?? "/campaigns/\(campaignID)")
+    }
+
+    var source: Source {
+        switch from {
+        case "anyone": .anyone
+        case "unassigned": .unassigned
+        default: .sender(from)
+        }
+    }
+
+    var target: Target { toAll ? .allActive : .senders(to) }
+
+    /// Unassign All's sender, nil for every sender (Bulk Unassign All).
+    var unassignFrom: String? { from == "anyone" ? nil : from }
+
+    /// The word Unassign All's confirmation asks for.
+    var confirmWord: String { unassignFrom ?? "unassign" }
+
+    var title: String {
+        let base = Words.operation(op)
+        return from == "anyone" ? "Bulk \(base)" : base
+    }
+
+    func request(_ campaign: Campaign, _ user: User, dryRun: Bool) -> AssignmentService.BulkRequest {
+        AssignmentService.BulkRequest(campaignID: campaign.id, source: source, status: status, target: target,
+                                      count: count, distribution: balance ? .balance : .even, actor: user.handle,
+                                      dryRun: dryRun, orgID: user.orgID)
+    }
+
+    /// The hidden fields that carry this form from the preview to the confirmation.
+    var fields: [PreviewPage.Field] {
+        var fields = [("op", op), ("from", from), ("status", statusValue), ("back", back)]
+        fields += to.map { ("to", $0) }
+        if toAll { fields.append(("to_all", "on")) }
+        if balance { fields.append(("balance", "on")) }
+        if let count { fields.append(("count", String(count))) }
+        return fields.map { PreviewPage.Field(name: $0.0, value: $0.1) }
+    }
+}
+
+extension Console {
+    /// Every batch form lands here first: the dry run, drawn as each sender's count before → after.
+    func preview(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let form = context.form
+        do {
+            let input = try BatchInput(form, campaignID: campaign.id)
+            let before = try await SenderService(database).list(campaignID: campaign.id)
+            let service = AssignmentService(database)
+            let result: BatchResult
+            var token: String?
+            switch input.op {
+            case "unassign-all":
+                let preview = try await service.previewUnassignAll(
+                    campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
+                    orgID: session.user.orgID)
+                token = preview.confirmationToken
+                result = try await service.unassignAll(
+                    campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
+                    confirmationToken: nil, dryRun: true, orgID: session.user.orgID)
+            case "reassign-some":
+                result = try await service.reassignSome(input.request(campaign, session.user, dryRun: true))
+            default:
+                result = try await service.reassignAll(input.request(campaign, session.user, dryRun: true))
+            }
+            var fields = input.fields
+            if let token { fields.append(PreviewPage.Field(name: "confirmation_token", value: token)) }
+            fields.append(PreviewPage.Field(name: "form_key", value: ConsoleAuth.randomKey()))
+            let page = PreviewPage(
+                title: input.title, user: UserView(session.user), csrf: session.csrfToken,
+                campaign: CampaignView(campaign), back: input.back, summary: Self.summary(input, result),
+                chart: BarChart.svg(Self.chartRows(before: before, result: result, input: input)),
+                canConfirm: result.moved > 0, confirmButton: Words.operation(input.op),
+                confirmWord: input.op == "unassign-all" ? input.confirmWord : nil, fields: fields, error: nil)
+            return try render("preview", page)
+        } catch let error as SwitchboardError where error.kind != .unavailable {
+            return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
+                                            cursor: nil, error: error.message, kept: BatchInput.kept(form),
+                                            responseStatus: .unprocessableContent)
+        }
+    }
+
+    /// The confirmed batch: runs it for real, once per preview (a double click replays the first answer), and
+    /// goes back to the overview with a banner saying what happened.
+    func apply(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let form = context.form
+        do {
+            let input = try BatchInput(form, campaignID: campaign.id)
+            let service = AssignmentService(database)
+            if input.op == "unassign-all" {
+                guard (try form.value("confirm_word"))?.trimmingCharacters(in: .whitespaces) == input.confirmWord else {
+                    throw SwitchboardError(.refused, "not_confirmed",
+                                           "Type '\(input.confirmWord)' to confirm Unassign All; nothing was changed.")
+                }
+            }
+            let key = try form.value("form_key") ?? ConsoleAuth.randomKey()
+            var hasher = SHA256()
+            for field in form.fields where field.name != "csrf" && field.name != "confirm_word" {
+                hasher.update(data: Data("\(field.name)=\(field.value)\n".utf8))
+            }
+            let once = try IdempotentRequest(orgID: session.user.orgID, userID: session.user.id, key: "console:\(key)",
+                                             requestHash: Array(hasher.finalize()))
+            let stored = try await once.run(database, encode: { value in
+                guard let result = value as? BatchResult else {
+                    throw SwitchboardError(.unavailable, "internal_error", "The batch's result has an unexpected type.")
+                }
+                return try Encoded(result).stored
+            }) {
+                let result: BatchResult
+                switch input.op {
+                case "unassign-all":
+                    result = try await service.unassignAll(
+                        campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
+                        confirmationToken: try form.value("confirmation_token"), orgID: session.user.orgID)
+                case "reassign-some":
+                    result = try await service.reassignSome(input.request(campaign, session.user, dryRun: false))
+                default:
+                    result = try await service.reassignAll(input.request(campaign, session.user, dryRun: false))
+                }
+                return try Encoded(result).stored
+            }
+            let answer = (try? JSONSerialization.jsonObject(with: Data(stored.body))) as? [String: Any]
+            let done = (answer?["batch_id"] as? Int).map(String.init) ?? "none"
+            return redirect(Self.adding([URLQueryItem(name: "done", value: done)], to: input.back))
+        } catch let error as SwitchboardError where error.kind != .unavailable {
+            return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
+                                            cursor: nil, error: error.message, kept: BatchInput.kept(form),
+                                            responseStatus: .unprocessableContent)
+        }
+    }
+
+    func undo(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let batch = try await HistoryService(database).batch(id: id, orgID: session.user.orgID)
+        let back = Self.safeNext(try context.form.value("back") ?? "/campaigns/\(batch.campaignID)")
+        let result = try await AssignmentService(database).undo(batchID: id, actor: session.user.handle,
+                                                                orgID: session.user.orgID)
+        return redirect(Self.adding([URLQueryItem(name: "done", value: result.batchID.map(String.init) ?? "none"),
+                                     URLQueryItem(name: "skipped", value: String(result.skipped ?? 0))], to: back))
+    }
+
+    /// `back` with `items` in its query (replacing earlier banners' parameters).
+    static func adding(_ items: [URLQueryItem], to back: String) -> String {
+        guard var components = URLComponents(string: back) else { return back }
+        let names = Set(items.map(\.name) + ["done", "skipped", "cursor"])
+        components.queryItems = (components.queryItems ?? []).filter { !names.contains($0.name) } + items
+        return components.string ?? back
+    }
+
+    /// The sender a failed form was posted from, to show the same overview again.
+    static func selection(_ form: FormBody) -> String? {
+        guard let from = try? form.value("from"), from != "anyone" else { return nil }
+        return from
+    }
+
+    static func summary(_ input: BatchInput, _ result: BatchResult) -> String {
+        let status = StatusChoices.label(input.statusValue)
+        if result.moved == 0 {
+            return "\(input.title) would move nothing: no conversation of status \(status) is there to move"
+                + (result.matched > 0 ? " (\(result.matched) already where they would go)." : ".")
+        }
+        var text = "\(input.title) would move \(Words.conversations(result.moved)) (status \(status))"
+        if input.op == "unassign-all" {
+            text += " back to Unassigned."
+        } else {
+            let receivers = result.perSender.filter { $0.received > 0 }.count
+            text += " to \(receivers == 1 ? "1 sender" : "\(receivers) senders")."
+        }
+        if let requested = result.requested, requested > result.matched {
+            text += " You asked for \(requested); only \(result.matched) match."
+        }
+        if result.unchanged > 0 { text += " \(Words.conversations(result.unchanged)) stay where they are." }
+        return text
+    }
+
+    /// Unassigned, then every sender the batch changes or names as a target, before → after.
+    static func chartRows(before: SenderList, result: BatchResult, input: BatchInput) -> [BarChart.Row] {
+        let received = Dictionary(result.perSender.map { ($0.handle, $0.received) }, uniquingKeysWith: +)
+        let removed = result.removedBySender
+        let pool = removed.values.reduce(0, +) - received.values.reduce(0, +)
+        var rows = [BarChart.Row(label: "Unassigned", before: before.unassigned.total,
+                                 after: before.unassigned.total + pool)]
+        let targets = Set(result.perSender.map(\.handle))
+        for sender in before.senders where targets.contains(sender.handle) || removed[sender.handle] != nil
+            || received[sender.handle] != nil
+        {
+            let total = sender.counts.total
+            rows.append(BarChart.Row(label: sender.name == sender.handle ? sender.handle : "\(sender.name) (\(sender.handle))",
+                                     before: total,
+                                     after: total + received[sender.handle, default: 0] - removed[sender.handle, default: 0]))
+        }
+        return rows
+    }
+}
+
+extension ConsoleAuth {
+    /// A random key for one preview's confirmation form.
+    static func randomKey() -> String {
+        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+extension Console {
+    func campaigns(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let rows = try await CampaignService(database).summaries(orgID: session.user.orgID).map {
+            CampaignsPage.Row(id: $0.id, name: $0.name, total: $0.total, unassigned: $0.unassigned, needsReply: $0.needsReply)
+        }
+        return try render("campaigns", CampaignsPage(user: UserView(session.user), csrf: session.csrfToken, campaigns: rows))
+    }
+
+    /// Where the overview is, with its selection, filter and sort.
+    static func overviewURL(_ campaignID: Int64, sender: String?, status: String? = nil, sort: String? = nil,
+                            extra: [URLQueryItem] = []) -> String {
+        var components = URLComponents()
+        components.path = "/campaigns/\(campaignID)"
+        var items: [URLQueryItem] = []
+        if let sender { items.append(URLQueryItem(name: "sender", value: sender)) }
+        if let status, status != "any" { items.append(URLQueryItem(name: "status", value: status)) }
+        if let sort, sort != "sender" { items.append(URLQueryItem(name: "sort", value: sort)) }
+        items += extra
+        components.queryItems = items.isEmpty ? nil : items
+        return components.string ?? components.path
+    }
+
+    func overview(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let query = request.uri.queryParameters
+        var banner: OverviewPage.Banner?
+        let selected = query.get("sender").flatMap { $0.isEmpty ? nil : $0 }
+        let here = Self.overviewURL(campaign.id, sender: selected, status: query.get("status"), sort: query.get("sort"))
+        if let done = query.get("done") {
+            banner = try await self.banner(done: done, skipped: query.get("skipped"), session: session, back: here)
+        }
+        return try await renderOverview(campaign, session, selected: selected, status: query.get("status"),
+                                        sort: query.get("sort"), cursor: query.get("cursor"), banner: banner)
+    }
+
+    /// The Conversations Overview; with `error` and `kept`, the form that failed stays open with what was typed.
+    func renderOverview(_ campaign: Campaign, _ session: ConsoleAuth.Session, selected: String?, status: String?,
+                        sort: String?, cursor: String?, banner: OverviewPage.Banner? = nil, error: String? = nil,
+                        kept: BatchInput.Kept? = nil, responseStatus: HTTPResponse.Status = .ok) async throws -> Response {
+        if let selected, selected != "unassigned" { try Directory.validate(handle: selected) }
+        let senderList = try await SenderService(database).list(campaignID: campaign.id)
+        let sort = sort ?? "sender"
+        let status = status.flatMap { value in StatusChoices.all.contains { $0.value == value } ? value : nil } ?? "any"
+        func row(_ label: String, key: String, active: Bool, counts: StatusCounts) -> OverviewPage.SenderRow {
+            let sent = counts.total - counts[.notStarted]
+            return OverviewPage.SenderRow(
+                label: label, link: Self.overviewURL(campaign.id, sender: key, sort: sort), selected: selected == key,
+                deactivated: !active, progress: "\(sent) / \(counts.total)", needsReply: counts[.needsReply],
+                notStarted: counts[.notStarted], waiting: counts[.waiting], closed: counts[.closed],
+                optedOut: counts[.optedOut])
+        }
+        var senders = senderList.senders
+        switch sort {
+        case "progress":
+            func done(_ counts: StatusCounts) -> Double {
+                counts.total == 0 ? 1 : Double(counts.total - counts[.notStarted]) / Double(counts.total)
+            }
+            senders.sort { (done($0.counts), $0.handle) < (done($1.counts), $1.handle) }
+        case "needs-reply":
+            senders.sort { ($0.counts[.needsReply], $1.handle) > ($1.counts[.needsReply], $0.handle) }
+        default:
+            break
+        }
+        let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned)]
+            + senders.map { row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts) }
+        let selectedSender = senderList.senders.first { $0.handle == selected }
+        let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort)
+        let active = senderList.senders.filter(\.active)
+        let forms = actionForms(selected: selected, isSender: selectedSender != nil, active: active, back: back,
+                                kept: kept)
+        var list: OverviewPage.List?
+        if let selected {
+            list = try await conversationList(campaign, session, selected: selected, status: status, sort: sort,
+                                              cursor: cursor, label: selectedSender.map { "\($0.name)'s conversations" })
+        }
+        let page = OverviewPage(
+            user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign), banner: banner,
+            senders: rows, sortSender: Self.overviewURL(campaign.id, sender: selected, sort: "sender"),
+            sortProgress: Self.overviewURL(campaign.id, sender: selected, sort: "progress"),
+            sortNeedsReply: Self.overviewURL(campaign.id, sender: selected, sort: "needs-reply"),
+            bulk: selected == nil,
+            selectedLabel: selected == "unassigned" ? "Unassigned" : selectedSender.map { "\($0.name) (\($0.handle))" } ?? selected ?? "",
+            error: error, forms: forms, list: list)
+        return try render("overview", page, status: responseStatus)
+    }
+
+    func actionForms(selected: String?, isSender: Bool, active: [SenderCounts], back: String,
+                     kept: BatchInput.Kept?) -> [OverviewPage.ActionForm] {
+        let from = selected ?? "anyone"
+        var actions: [(title: String, op: String)]
+        switch selected {
+        case nil: actions = [("Bulk Reassign All", "reassign-all"), ("Bulk Reassign Some", "reassign-some"),
+                             ("Bulk Unassign All", "unassign-all")]
+        case "unassigned": actions = [("Reassign All", "reassign-all"), ("Reassign Some", "reassign-some")]
+        default: actions = [("Reassign All", "reassign-all"), ("Reassign Some", "reassign-some")]
+            + (isSender ? [("Unassign All", "unassign-all")] : [])
+        }
+        if selected != nil && !isSender && selected != "unassigned" { actions = [] }
+        return actions.map { action in
+            let keep = kept?.op == action.op ? kept : nil
+            let targets = active.map { sender in
+                OverviewPage.Target(handle: sender.handle, label: "\(sender.name) (\(sender.handle))",
+                                    checked: keep?.to.contains(sender.handle) ?? false)
+            }
+            return OverviewPage.ActionForm(
+                title: action.title, op: action.op, from: from, back: back, hasCount: action.op == "reassign-some",
+                count: keep?.count ?? "", statuses: StatusChoices.options(selected: keep?.status),
+                hasTargets: action.op != "unassign-all", toAll: keep?.toAll ?? false, targets: targets,
+                balance: keep?.balance ?? false, button: "Preview", open: keep != nil)
+        }
+    }
+
+    func conversationList(_ campaign: Campaign, _ session: ConsoleAuth.Session, selected: String, status: String,
+                          sort: String, cursor: String?, label: String?) async throws -> OverviewPage.List {
+        var userID: Int64?
+        if selected != "unassigned" {
+            userID = try await Directory(database).user(orgID: session.user.orgID, handle: selected).id
+        }
+        let filter = try ConversationService.QueueFilter(parsing: status)
+        let page = try await ConversationService(database).queue(userID: userID, campaignID: campaign.id, filter: filter,
+                                                                 limit: 50, cursor: cursor)
+        let rows = page.conversations.map { conversation in
+            OverviewPage.ConversationRow(id: conversation.id, name: conversation.name.isEmpty ? conversation.phone : conversation.name,
+                                         phone: conversation.phone,
+                                         status: StatusChoices.label(conversation.status.rawValue),
+                                         unread: conversation.unread,
+                                         activity: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
+        }
+        let next = page.nextCursor.map {
+            Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort,
+                             extra: [URLQueryItem(name: "cursor", value: $0)])
+        }
+        return OverviewPage.List(heading: label ?? (selected == "unassigned" ? "Unassigned conversations" : "\(selected)'s conversations"),
+                                 sender: selected, statuses: StatusChoices.options(selected: status), rows: rows,
+                                 next: next)
+    }
+
+    /// What a finished batch did, in a sentence, with its Undo.
+    func banner(done: String, skipped: String?, session: ConsoleAuth.Session, back: String) async throws
+        -> OverviewPage.Banner
+    {
+        guard let id = Int64(done) else {
+            return OverviewPage.Banner(text: "Nothing moved: every matching conversation was already where it would go.",
+                                       undoBatchID: nil, back: back)
+        }
+        let batch = try await HistoryService(database).batch(id: id, orgID: session.user.orgID)
+        let moved = Words.conversations(batch.moved)
+        let source = Words.source(batch.parameters["source"] ?? "")
+        let targets = (batch.parameters["to"] ?? "").split(separator: ",")
+        let text: String
+        switch batch.kind {
+        case "undo":
+            let skippedCount = Int(skipped ?? "") ?? 0
+            text = "Undid batch \(batch.undoes.map(String.init) ?? ""): moved \(moved) back"
+                + (skippedCount > 0 ? "; skipped \(Words.conversations(skippedCount)) that had moved since." : ".")
+        case "unassign_all":
+            text = "Unassigned \(moved) from \(source)."
+        case "reassign":
+            text = "Reassigned \(moved)."
+        default:
+            let to = targets.count == 1 ? String(targets[0]) : "\(targets.count) senders"
+            text = "Moved \(moved) from \(source) to \(to)."
+        }
+        let undoable = batch.undoneBy == nil && batch.kind != "undo"
+        return OverviewPage.Banner(text: text, undoBatchID: undoable ? batch.id : nil, back: back)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+extension Console {
+    func history(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let batches = try await HistoryService(database).campaign(id: campaign.id, limit: 100, orgID: session.user.orgID)
+        let rows = batches.map { batch in
+            HistoryPage.Row(id: batch.id, at: Words.time(batch.createdAt), actor: batch.actor,
+                            kind: Words.operation(batch.kind), statusFilter: StatusChoices.label(batch.statusFilter),
+                            moved: batch.moved, unchanged: batch.unchanged, undoneBy: batch.undoneBy,
+                            canUndo: batch.undoneBy == nil && batch.kind != "undo" && batch.moved > 0)
+        }
+        return try render("history", HistoryPage(user: UserView(session.user), csrf: session.csrfToken,
+                                                 campaign: CampaignView(campaign), batches: rows))
+    }
+
+    func batch(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let history = HistoryService(database)
+        let batch = try await history.batch(id: id, orgID: session.user.orgID)
+        let campaign = try await CampaignService(database).campaign(id: batch.campaignID, orgID: session.user.orgID)
+        let after = request.uri.queryParameters.get("after").flatMap { Int64($0) }
+        let pageSize = 200
+        let changes = try await history.changes(batchID: id, limit: pageSize, after: after)
+        let moves = changes.map {
+            BatchPage.Move(conversationID: $0.conversationID, from: $0.from ?? "Unassigned", to: $0.to ?? "Unassigned")
+        }
+        let next = changes.count == pageSize ? changes.last.map { "/batches/\(id)?after=\($0.conversationID)" } : nil
+        return try render("batch", BatchPage(title: "Batch \(id)", user: UserView(session.user), csrf: session.csrfToken,
+                                             campaign: CampaignView(campaign), batch: batch,
+                                             at: Words.time(batch.createdAt), moves: moves, next: next))
+    }
+
+    func conversation(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        try await renderConversation(context, session, error: nil)
+    }
+
+    func renderConversation(_ context: AppRequestContext, _ session: ConsoleAuth.Session, error: String?,
+                            status: HTTPResponse.Status = .ok) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let orgID = session.user.orgID
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: orgID)
+        let campaign = try await CampaignService(database).campaign(id: conversation.campaignID, orgID: orgID)
+        let messages = try await MessageService(database).messages(conversationID: id, orgID: orgID)
+        let moves = try await HistoryService(database).conversation(id: id, orgID: orgID)
+        let senders = try await SenderService(database).list(campaignID: campaign.id).senders.filter(\.active)
+        let page = ConversationPage(
+            title: conversation.name.isEmpty ? conversation.phone : conversation.name, user: UserView(session.user),
+            csrf: session.csrfToken, campaign: CampaignView(campaign),
+            back: Self.overviewURL(campaign.id, sender: conversation.assignee ?? "unassigned"), id: id,
+            contact: conversation.name.isEmpty ? conversation.phone : conversation.name, phone: conversation.phone,
+            status: StatusChoices.label(conversation.status.rawValue), assignee: conversation.assignee ?? "Unassigned",
+            assigned: conversation.assignee != nil,
+            messages: messages.map { message in
+                ConversationPage.MessageRow(direction: message.direction == .inbound ? "inbound" : "outbound",
+                                            who: message.direction == .inbound ? "Contact" : message.sender ?? "Sender",
+                                            body: message.body, at: Words.time(message.createdAt))
+            },
+            targets: senders.filter { $0.handle != conversation.assignee }.map {
+                OverviewPage.Target(handle: $0.handle, label: "\($0.name) (\($0.handle))", checked: false)
+            },
+            history: moves.reversed().map { move in
+                ConversationPage.Move(at: Words.time(move.at), actor: move.actor, from: move.from ?? "Unassigned",
+                                      to: move.to ?? "Unassigned", kind: Words.operation(move.kind), batchID: move.batchID)
+            },
+            error: error)
+        return try render("conversation", page, status: status)
+    }
+
+    /// The Manage Conversation box: Reassign to a sender, or Unassign.
+    func reassign(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let action = try context.form.value("action") ?? "reassign"
+        do {
+            let to = action == "unassign" ? nil : try context.form.value("to")
+            if action != "unassign" && to == nil {
+                throw SwitchboardError(.invalid, "missing_target", "Choose the sender to reassign this conversation to.")
+            }
+            _ = try await AssignmentService(database).reassign(conversationID: id, to: to, actor: session.user.handle,
+                                                               orgID: session.user.orgID)
+            return redirect("/conversations/\(id)")
+        } catch let error as SwitchboardError where error.kind == .invalid || error.kind == .conflict
+            || error.kind == .refused
+        {
+            return try await renderConversation(context, session, error: error.message, status: .unprocessableContent)
+        }
+    }
+
+    /// The campaign's assignment events, for an open overview's live counts.
+    func live(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        return eventStream(await hub.subscribe(campaignID: campaign.id), heartbeat: heartbeat)
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Hummingbird
+import Mustache
+import SwitchboardCore
+
+/// The organizer's web console: server-rendered pages over the same Core calls as the API and the CLI. Every
+/// action is a plain form that posts and redirects; `app.js` only adds live counts.
+struct Console: Sendable {
+    let database: Database
+    let templates: MustacheLibrary
+    let hub: EventHub
+    /// Cookies carry `Secure` unless the server was told it serves plain HTTP on loopback.
+    let secureCookies: Bool
+    let heartbeat: Duration
+
+    /// The templates, loaded once from the target's resources (`top` and `bottom` are partials).
+    static let templates: MustacheLibrary = {
+        var library = MustacheLibrary()
+        guard let folder = Bundle.module.url(forResource: "Templates", withExtension: nil),
+              let files = try? FileManager.default.contentsOfDirectory(atPath: folder.path)
+        else { preconditionFailure("The console's templates are not in the build.") }
+        for file in files where file.hasSuffix(".mustache") {
+            let url = folder.appendingPathComponent(file)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            do {
+                try library.register(text, named: String(file.dropLast(".mustache".count)))
+            } catch {
+                preconditionFailure("Template \(file) does not parse: \(error)")
+            }
+        }
+        return library
+    }()
+
+    func add(to router: Router<AppRequestContext>) {
+        router.get("static/:file", use: asset)
+        router.get("sign-in", use: signInPage)
+        router.post("sign-in", use: signIn)
+        router.post("sign-out") { try await self.page($0, $1, manager: false) { try await self.signOut($0, $1, $2) } }
+        router.get("/") { try await self.page($0, $1) { try await self.campaigns($0, $1, $2) } }
+        router.get("campaigns/:id") { try await self.page($0, $1) { try await self.overview($0, $1, $2) } }
+        router.post("campaigns/:id/preview") { try await self.page($0, $1) { try await self.preview($0, $1, $2) } }
+        router.post("campaigns/:id/apply") { try await self.page($0, $1) { try await self.apply($0, $1, $2) } }
+        router.get("campaigns/:id/history") { try await self.page($0, $1) { try await self.history($0, $1, $2) } }
+        router.get("campaigns/:id/live") { try await self.page($0, $1) { try await self.live($0, $1, $2) } }
+        router.post("batches/:id/undo") { try await self.page($0, $1) { try await self.undo($0, $1, $2) } }
+        router.get("batches/:id") { try await self.page($0, $1) { try await self.batch($0, $1, $2) } }
+        router.get("conversations/:id") { try await self.page($0, $1) { try await self.conversation($0, $1, $2) } }
+        router.post("conversations/:id/assignee") { try await self.page($0, $1) { try await self.reassign($0, $1, $2) } }
+    }
+
+    // MARK: Sessions
+
+    /// Runs a page for a signed-in user (an admin or organizer unless `manager` is false): no session sends a
+    /// GET to the sign-in page; a POST must carry the session's CSRF token, or it is refused (403) and changes
+    /// nothing. Core's refusals become an error page with their sentence and status.
+    func page(_ request: Request, _ context: AppRequestContext, manager: Bool = true,
+              _ body: (Request, AppRequestContext, ConsoleAuth.Session) async throws -> Response) async throws -> Response {
+        var context = context
+        do {
+            guard let token = SessionCookie.token(in: request),
+                  let session = try await ConsoleAuth(database).session(token: token)
+            else {
+                if request.method == .get {
+                    let next = request.uri.path + (request.uri.query.map { "?\($0)" } ?? "")
+                    return redirect("/sign-in?next=\(next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/")")
+                }
+                return try render("error", ErrorPage(heading: "Signed out", message: "Your session has ended; sign in again.",
+                                                     session: nil), status: .unauthorized)
+            }
+            context.console = session
+            context.sessionToken = token
+            if request.method == .post {
+                let form = try await FormBody.read(request, context: context)
+                guard let csrf = try? form.value("csrf"), csrf == session.csrfToken else {
+                    return try render("error", ErrorPage(
+                        heading: "Refused", message: "This form is out of date or did not come from this site; nothing was changed. Reload the page and try again.",
+                        session: session), status: .forbidden)
+                }
+                context.form = form
+            }
+            if manager && !session.user.role.canManage {
+                return try render("error", ErrorPage(
+                    heading: "Organizers only",
+                    message: "The organizer console is for admins and organizers; you are signed in as a texter.",
+                    session: session), status: .forbidden)
+            }
+            return try await body(request, context, session)
+        } catch let error as SwitchboardError {
+            return try render("error", ErrorPage(heading: Self.heading(error), message: error.message,
+                                                 session: context.console),
+                              status: ErrorMiddleware.status(for: error.kind))
+        }
+    }
+
+    static func heading(_ error: SwitchboardError) -> String {
+        switch error.kind {
+        case .notFound: "Not found"
+        case .forbidden: "Not allowed"
+        case .unavailable: "Try again shortly"
+        default: "Something is not right"
+        }
+    }
+
+    @Sendable func signInPage(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try render("sign-in", SignInPage(next: Self.safeNext(request.uri.queryParameters.get("next"))))
+    }
+
+    @Sendable func signIn(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let form = try await FormBody.read(request, context: context)
+        let handle = (try? form.value("handle")) ?? ""
+        let organization = try? form.value("organization")
+        let next = Self.safeNext(try? form.value("next"))
+        do {
+            let (token, _) = try await ConsoleAuth(database).signIn(
+                organization: organization, handle: handle, password: (try form.value("password")) ?? "")
+            var response = redirect(next)
+            response.setCookie(SessionCookie.set(token, secure: secureCookies))
+            return response
+        } catch let error as SwitchboardError {
+            return try render("sign-in", SignInPage(next: next, handle: handle, organization: organization ?? "",
+                                                    error: error.message),
+                              status: error.kind == .unavailable ? .serviceUnavailable : .unauthorized)
+        }
+    }
+
+    func signOut(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        if let token = context.sessionToken { try await ConsoleAuth(database).signOut(token: token) }
+        var response = redirect("/sign-in")
+        response.setCookie(SessionCookie.clear(secure: secureCookies))
+        return response
+    }
+
+    /// Only a path of this site: never a redirect elsewhere.
+    static func safeNext(_ next: String?) -> String {
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else { return "/" }
+        return next
+    }
+
+    // MARK: Rendering
+
+    func render(_ template: String, _ model: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        guard let html = templates.render(model, withTemplate: template) else {
+            throw SwitchboardError(.unavailable, "template_missing", "The console page '\(template)' is missing.")
+        }
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    @Sendable func asset(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let file = try context.parameters.require("file")
+        let types = ["app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"]
+        guard let type = types[file], let url = Bundle.module.url(forResource: "Static/\(file)", withExtension: nil),
+              let data = try? Data(contentsOf: url)
+        else { throw HTTPError(.notFound) }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The campaign named by the route, if the session's organization owns it (404 otherwise).
+    func campaign(_ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Campaign {
+        let id = try context.parameters.require("id", as: Int64.self)
+        return try await CampaignService(database).campaign(id: id, orgID: session.user.orgID)
+    }
+}

@@ -1,0 +1,308 @@
+import Foundation
+import SwitchboardCore
+
+// One view-model per page, named after it. Templates read their properties by name.
+
+/// The signed-in user, for the header.
+struct UserView {
+    let name: String
+    let handle: String
+    let role: String
+
+    init(_ user: User) {
+        name = user.name
+        handle = user.handle
+        role = user.role.rawValue
+    }
+}
+
+struct CampaignView {
+    let id: Int64
+    let name: String
+
+    init(_ campaign: Campaign) {
+        id = campaign.id
+        name = campaign.name
+    }
+}
+
+struct Option {
+    let value: String
+    let label: String
+    let selected: Bool
+}
+
+/// The status filters, with ThruText's three first.
+enum StatusChoices {
+    static let all: [(value: String, label: String)] = [
+        ("any", "Any"), ("needs-reply", "Needs Reply"), ("not-started", "Not Started"), ("waiting", "Waiting"),
+        ("closed", "Closed"), ("opted-out", "Opted Out"),
+    ]
+
+    static func options(selected: String?) -> [Option] {
+        all.map { Option(value: $0.value, label: $0.label, selected: $0.value == (selected ?? "any")) }
+    }
+
+    static func label(_ value: String) -> String {
+        all.first { $0.value == value || $0.value == value.replacingOccurrences(of: "_", with: "-") }?.label ?? value
+    }
+}
+
+struct ErrorPage {
+    let title: String
+    let heading: String
+    let message: String
+    let user: UserView?
+    let csrf: String
+
+    init(heading: String, message: String, session: ConsoleAuth.Session?) {
+        title = heading
+        self.heading = heading
+        self.message = message
+        user = session.map { UserView($0.user) }
+        csrf = session?.csrfToken ?? ""
+    }
+}
+
+struct SignInPage {
+    let title = "Sign in"
+    let next: String
+    var handle = ""
+    var organization = ""
+    var error: String?
+}
+
+struct CampaignsPage {
+    struct Row {
+        let id: Int64
+        let name: String
+        let total: Int
+        let unassigned: Int
+        let needsReply: Int
+    }
+
+    let title = "Campaigns"
+    let user: UserView
+    let csrf: String
+    let campaigns: [Row]
+    let hasCampaigns: Bool
+
+    init(user: UserView, csrf: String, campaigns: [Row]) {
+        self.user = user
+        self.csrf = csrf
+        self.campaigns = campaigns
+        hasCampaigns = !campaigns.isEmpty
+    }
+}
+
+struct OverviewPage {
+    struct SenderRow {
+        let label: String
+        let link: String
+        let selected: Bool
+        let deactivated: Bool
+        let progress: String
+        let needsReply: Int
+        let notStarted: Int
+        let waiting: Int
+        let closed: Int
+        let optedOut: Int
+    }
+
+    struct Target {
+        let handle: String
+        let label: String
+        let checked: Bool
+    }
+
+    /// One action's form: Reassign All, Reassign Some or Unassign All, of one sender or in bulk.
+    struct ActionForm {
+        let title: String
+        let op: String
+        let from: String
+        let back: String
+        let hasCount: Bool
+        let count: String
+        let statuses: [Option]
+        let hasTargets: Bool
+        let toAll: Bool
+        let targets: [Target]
+        let balance: Bool
+        let button: String
+        let open: Bool
+    }
+
+    struct Banner {
+        let text: String
+        let undoBatchID: Int64?
+        let back: String
+    }
+
+    struct ConversationRow {
+        let id: Int64
+        let name: String
+        let phone: String
+        let status: String
+        let unread: Bool
+        let activity: String
+    }
+
+    struct List {
+        let heading: String
+        let sender: String
+        let statuses: [Option]
+        let rows: [ConversationRow]
+        let next: String?
+    }
+
+    let title = "Conversations Overview"
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let banner: Banner?
+    let senders: [SenderRow]
+    let sortSender: String
+    let sortProgress: String
+    let sortNeedsReply: String
+    let bulk: Bool
+    let selectedLabel: String
+    let error: String?
+    let forms: [ActionForm]
+    let list: List?
+}
+
+struct PreviewPage {
+    struct Field {
+        let name: String
+        let value: String
+    }
+
+    let title: String
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let back: String
+    let summary: String
+    let chart: String
+    let canConfirm: Bool
+    let confirmButton: String
+    let confirmWord: String?
+    let fields: [Field]
+    let error: String?
+}
+
+struct ConversationPage {
+    struct MessageRow {
+        let direction: String
+        let who: String
+        let body: String
+        let at: String
+    }
+
+    struct Move {
+        let at: String
+        let actor: String
+        let from: String
+        let to: String
+        let kind: String
+        let batchID: Int64
+    }
+
+    let title: String
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let back: String
+    let id: Int64
+    let contact: String
+    let phone: String
+    let status: String
+    let assignee: String
+    let assigned: Bool
+    let messages: [MessageRow]
+    let targets: [OverviewPage.Target]
+    let history: [Move]
+    let error: String?
+}
+
+struct HistoryPage {
+    struct Row {
+        let id: Int64
+        let at: String
+        let actor: String
+        let kind: String
+        let statusFilter: String
+        let moved: Int
+        let unchanged: Int
+        let undoneBy: Int64?
+        let canUndo: Bool
+    }
+
+    let title = "History"
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let batches: [Row]
+    let hasBatches: Bool
+
+    init(user: UserView, csrf: String, campaign: CampaignView, batches: [Row]) {
+        self.user = user
+        self.csrf = csrf
+        self.campaign = campaign
+        self.batches = batches
+        hasBatches = !batches.isEmpty
+    }
+}
+
+struct BatchPage {
+    struct Move {
+        let conversationID: Int64
+        let from: String
+        let to: String
+    }
+
+    let title: String
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let batch: HistoryService.Batch
+    let at: String
+    let moves: [Move]
+    let next: String?
+}
+
+enum Words {
+    /// "2026-11-30 07:41 UTC"
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "" }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
+    }
+
+    static func operation(_ kind: String) -> String {
+        switch kind {
+        case "reassign_all", "reassign-all": "Reassign All"
+        case "reassign_some", "reassign-some": "Reassign Some"
+        case "unassign_all", "unassign-all": "Unassign All"
+        case "reassign": "Reassign"
+        case "self_assign": "Request"
+        case "release": "Release"
+        case "claim": "Claim by reply"
+        case "undo": "Undo"
+        default: kind
+        }
+    }
+
+    static func conversations(_ count: Int) -> String { count == 1 ? "1 conversation" : "\(count) conversations" }
+
+    static func source(_ source: String) -> String {
+        switch source {
+        case "unassigned": "Unassigned"
+        case "anyone": "everyone"
+        default: source
+        }
+    }
+}
