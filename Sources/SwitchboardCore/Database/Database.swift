@@ -88,7 +88,8 @@ public struct Database: Sendable {
             health.markUp()
             return value
         } catch {
-            if let error = mapped(error) as? SwitchboardError, error.code == "database_unavailable" { health.markDown() }
+            // Only the probe marks the database down: a request that overran its limit (a lock held elsewhere, a
+            // slow statement) says nothing about whether PostgreSQL is there.
             throw error
         }
     }

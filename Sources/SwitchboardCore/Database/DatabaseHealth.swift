@@ -27,8 +27,6 @@ public final class DatabaseHealth: Sendable {
 
     public var isDown: Bool { state.withLockedValue { $0.down } }
 
-    func markDown() { state.withLockedValue { $0.down = true } }
-
     func markUp() { state.withLockedValue { $0.down = false } }
 
     /// Probes the database's address unless a probe runs or ran in the last half second; a refused or timed

@@ -158,7 +158,7 @@ struct FaultTests {
             try await withLiveServer(database, settings: .init(heartbeat: .milliseconds(200)), hub: hub) { client in
                 let connection = try RawConnection(port: client.port)
                 connection.send("GET /v1/me/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(world.kevin)\r\n\r\n")
-                let text = connection.read(for: 1)
+                let text = connection.read(until: [": connected", ": heartbeat"], within: 10)
                 #expect(text.contains(": connected"))
                 #expect(text.contains(": heartbeat"))
                 #expect(await hub.subscriberCount == 1)

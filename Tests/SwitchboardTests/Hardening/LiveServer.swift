@@ -88,6 +88,31 @@ final class RawConnection: @unchecked Sendable {
 
     /// What arrives within `seconds` (until the peer closes, or the time is up).
     func read(for seconds: Double) -> String {
+        String(decoding: readData(for: seconds), as: UTF8.self)
+    }
+
+    /// What arrives until the text holds every one of `words` (or `seconds` pass).
+    func read(until words: [String], within seconds: Double) -> String {
+        String(decoding: readData(for: seconds) { received in
+            let text = String(decoding: received, as: UTF8.self)
+            return words.allSatisfy { text.contains($0) }
+        }, as: UTF8.self)
+    }
+
+    /// One HTTP response: its bytes up to the end its Content-Length gives (or until the peer closes, or `seconds`).
+    func readResponse(for seconds: Double) -> Data {
+        readData(for: seconds) { received in
+            guard let split = received.range(of: Data("\r\n\r\n".utf8)) else { return false }
+            let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
+            guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+                  let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            else { return head.contains("transfer-encoding: chunked") && received.suffix(5) == Data("0\r\n\r\n".utf8) }
+            return received.count - split.upperBound >= length
+        }
+    }
+
+    /// The bytes that arrive within `seconds` (until the peer closes, `complete` says so, or the time is up).
+    func readData(for seconds: Double, complete: (Data) -> Bool = { _ in false }) -> Data {
         var received = Data()
         let end = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -98,8 +123,9 @@ final class RawConnection: @unchecked Sendable {
             let count = Glibc.read(fd, &buffer, buffer.count)
             guard count > 0 else { break }
             received.append(contentsOf: buffer[0..<count])
+            if complete(received) { break }
         }
-        return String(decoding: received, as: UTF8.self)
+        return received
     }
 
     func close() { _ = Glibc.close(fd) }

@@ -203,14 +203,14 @@ struct APITests {
         }
     }
 
-    @Test("the OpenAPI document lists exactly the router's routes")
+    @Test("the OpenAPI document lists exactly the router's API routes")
     func openAPI() async throws {
         try await TestDatabase.with { database in
             let router = buildRouter(database: database)
             let served = Set(router.routes.map { route -> String in
                 let path = "\(route.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
                 return "\(route.method.rawValue.lowercased()) /" + path.joined(separator: "/")
-            })
+            }.filter { $0.contains(" /v1/") || $0.hasSuffix(" /healthz") || $0.hasSuffix(" /openapi.yaml") })
             var documented = Set<String>()
             var current = ""
             for line in OpenAPI.document.split(separator: "\n") {

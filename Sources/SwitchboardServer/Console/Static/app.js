@@ -25,4 +25,7 @@
   events.addEventListener("assignment", function () {
     if (!pending) pending = setTimeout(refresh, 200);
   });
+  // A page kept for the back button must not hold its stream open: browsers allow six connections per site.
+  window.addEventListener("pagehide", function () { events.close(); });
+  window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
 })();
