@@ -1,0 +1,140 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import SwitchboardCLI
+import SwitchboardServer
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+@Suite("Console: sign-in, sessions, isolation")
+struct SessionTests {
+    static let password = "correct horse battery"
+
+    func signIn(_ client: some TestClientProtocol, _ handle: String, _ password: String = SessionTests.password,
+                organization: String = "") async throws -> (status: HTTPResponse.Status, cookie: String?, body: String) {
+        let body = "organization=\(organization)&handle=\(handle)&password=\(password.replacingOccurrences(of: " ", with: "+"))&next=/"
+        let response = try await client.execute(uri: "/sign-in", method: .post,
+                                                headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                body: ByteBuffer(string: body))
+        return (response.status, response.headers[.setCookie], String(buffer: response.body))
+    }
+
+    func page(_ client: some TestClientProtocol, _ uri: String, cookie: String) async throws -> (HTTPResponse.Status, String) {
+        let token = cookie.split(separator: ";")[0]
+        let response = try await client.execute(uri: uri, method: .get, headers: [.cookie: String(token)])
+        return (response.status, String(buffer: response.body))
+    }
+
+    @Test("cookies are HttpOnly, SameSite=Lax and Secure unless told otherwise; sessions live in PostgreSQL and idle out")
+    func cookies() async throws {
+        try await TestDatabase.with { database in
+            let world = try await HTTPWorld.make(database)
+            try await ConsoleAuth(database).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
+            let secure = Application(router: buildRouter(database: database))
+            let cookie = try await secure.test(.router) { client in
+                let answer = try await signIn(client, "ada")
+                #expect(answer.status == .seeOther)
+                let cookie = try #require(answer.cookie)
+                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Secure"))
+                return cookie
+            }
+            // Another server (a restart, or a second process) knows the session.
+            var settings = ServerSettings()
+            settings.secureCookies = false
+            let plain = Application(router: buildRouter(database: database, settings: settings))
+            try await plain.test(.router) { client in
+                let (status, body) = try await page(client, "/campaigns/\(world.fixture.campaign.id)", cookie: cookie)
+                #expect(status == .ok && body.contains("Conversations Overview"))
+                #expect(try await signIn(client, "ada").cookie?.contains("Secure") == false)
+                // Twelve hours idle: gone.
+                try await database.query("UPDATE web_sessions SET last_seen_at = now() - interval '13 hours'")
+                let (after, _) = try await page(client, "/campaigns/\(world.fixture.campaign.id)", cookie: cookie)
+                #expect(after == .seeOther)
+            }
+        }
+    }
+
+    @Test("after 5 failures a handle waits a second between tries; an unknown handle gets the same sentence")
+    func throttle() async throws {
+        try await TestDatabase.with { database in
+            let world = try await HTTPWorld.make(database)
+            try await ConsoleAuth(database).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
+            let app = Application(router: buildRouter(database: database))
+            try await app.test(.router) { client in
+                let unknown = try await signIn(client, "nobody", "whatever-it-is")
+                let wrong = try await signIn(client, "ada", "not-the-password")
+                #expect(unknown.status == .unauthorized && wrong.status == .unauthorized)
+                #expect(unknown.body.contains("The handle or password is not right."))
+                #expect(wrong.body.contains("The handle or password is not right."))
+                for _ in 0..<4 { _ = try await signIn(client, "ada", "not-the-password") }
+                let waiting = try await signIn(client, "ada")
+                #expect(waiting.cookie == nil && waiting.body.contains("wait a second"))
+                try await Task.sleep(for: .milliseconds(1100))
+                #expect(try await signIn(client, "ada").status == .seeOther)
+            }
+        }
+    }
+
+    @Test("another organization's campaign is a 404; a texter gets 403; sign-out deletes the session")
+    func isolation() async throws {
+        try await TestDatabase.with { database in
+            let world = try await HTTPWorld.make(database)
+            let auth = ConsoleAuth(database)
+            try await auth.setPassword(orgID: world.other.org.id, handle: "olga", password: Self.password)
+            try await auth.setPassword(orgID: world.fixture.org.id, handle: "kevin", password: Self.password)
+            let app = Application(router: buildRouter(database: database))
+            try await app.test(.router) { client in
+                let olga = try #require(try await signIn(client, "olga").cookie)
+                let (status, body) = try await page(client, "/campaigns/\(world.fixture.campaign.id)", cookie: olga)
+                #expect(status == .notFound && body.contains("does not exist"), "\(status)")
+                let kevin = try #require(try await signIn(client, "kevin").cookie)
+                #expect(try await page(client, "/", cookie: kevin).0 == .forbidden)
+                let before = try await database.query("SELECT count(*) FROM web_sessions")[0].decode(Int.self)
+                let token = kevin.split(separator: ";")[0]
+                // Sign out needs the session's CSRF token, like every other form.
+                let refused = try await client.execute(uri: "/sign-out", method: .post,
+                                                       headers: [.cookie: String(token),
+                                                                 .contentType: "application/x-www-form-urlencoded"],
+                                                       body: ByteBuffer(string: "csrf=wrong"))
+                #expect(refused.status == .forbidden)
+                let csrf = try await database.query("SELECT csrf_token FROM web_sessions ORDER BY created_at DESC LIMIT 1")[0]
+                    .decode(String.self)
+                let out = try await client.execute(uri: "/sign-out", method: .post,
+                                                   headers: [.cookie: String(token),
+                                                             .contentType: "application/x-www-form-urlencoded"],
+                                                   body: ByteBuffer(string: "csrf=\(csrf)"))
+                #expect(out.status == .seeOther)
+                #expect(try await database.query("SELECT count(*) FROM web_sessions")[0].decode(Int.self) == before - 1)
+            }
+        }
+    }
+
+    @Test("Bulk Unassign All: every sender's conversations of a status back to Unassigned, confirmed with a token")
+    func bulkUnassign() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database)
+            _ = try await AssignmentService(database).reassignAll(f.request(.unassigned, .allActive))
+            let service = AssignmentService(database)
+            let preview = try await service.previewUnassignAll(campaignID: f.campaign.id, from: nil, status: .any, actor: "ada")
+            #expect(preview.count == 6)
+            await #expect(throws: SwitchboardError.self) {
+                _ = try await service.unassignAll(campaignID: f.campaign.id, from: "kevin", status: .any, actor: "ada",
+                                                  confirmationToken: preview.confirmationToken)
+            }
+            let result = try await service.unassignAll(campaignID: f.campaign.id, from: nil, status: .any, actor: "ada",
+                                                       confirmationToken: preview.confirmationToken)
+            #expect(result.moved == 6 && result.removedBySender == ["kevin": 3, "rebecca": 3])
+            #expect(try await f.count(of: nil) == 6)
+            #expect(try await f.countsAddUp())
+            let url = database.url.connectionString
+            _ = try await AssignmentService(database).reassignAll(f.request(.unassigned, .allActive))
+            #expect(await Switchboard.main(arguments: ["unassign-all", "--campaign", "\(f.campaign.id)", "--from-anyone",
+                                                       "--yes", "--database-url", url]) == 0)
+            #expect(try await f.count(of: nil) == 6)
+            #expect(await Switchboard.main(arguments: ["unassign-all", "--campaign", "\(f.campaign.id)", "--from", "kevin",
+                                                       "--from-anyone", "--yes", "--database-url", url]) == 2)
+        }
+    }
+}
