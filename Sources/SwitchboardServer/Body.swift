@@ -25,13 +25,7 @@ struct JSONBody: Sendable {
     let raw: ByteBuffer
 
     static func read(_ request: Request, context: AppRequestContext, allowed: Set<String>) async throws -> JSONBody {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge)
-        }
+        let buffer = try await request.collectedBody(context)
         if buffer.readableBytes == 0 { return JSONBody(fields: [:], raw: buffer) }
         guard case .object(let fields)? = try? JSONDecoder().decode(JSON.self, from: Data(buffer: buffer)) else {
             throw HTTPError(.badRequest, message: "The request body is not a JSON object.")
@@ -114,5 +108,17 @@ struct JSONBody: Sendable {
 
     static func wrongType(_ name: String, _ expected: String) -> SwitchboardError {
         .init(.invalid, "invalid_field", "Field '\(name)' must be \(expected).")
+    }
+}
+
+extension Request {
+    /// The whole body, at most the context's upload size (413 beyond it).
+    func collectedBody(_ context: AppRequestContext) async throws -> ByteBuffer {
+        var request = self
+        do {
+            return try await request.collectBody(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge)
+        }
     }
 }

@@ -8,14 +8,7 @@ struct FormBody: Sendable {
     let fields: [(name: String, value: String)]
 
     static func read(_ request: Request, context: AppRequestContext) async throws -> FormBody {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge)
-        }
-        return FormBody(encoded: String(buffer: buffer))
+        FormBody(encoded: String(buffer: try await request.collectedBody(context)))
     }
 
     init(fields: [(name: String, value: String)]) { self.fields = fields }

@@ -23,13 +23,7 @@ struct ConsoleTests {
                 try await auth.setPassword(orgID: f.org.id, handle: handle, password: Self.password)
             }
             let hub = EventHub()
-            let listener = Task {
-                try await database.client.withConnection { connection in
-                    for try await notification in try await connection.listen(Notifications.channel) {
-                        await hub.publish(try Notifications.Event(payload: notification.payload))
-                    }
-                }
-            }
+            let listener = listen(database, into: hub)
             defer { listener.cancel() }
             var settings = ServerSettings(heartbeat: .seconds(1))
             settings.secureCookies = false

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -54,5 +55,16 @@ func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Dat
         let world = try await HTTPWorld.make(database)
         let app = Application(router: buildRouter(database: database))
         try await app.test(.router) { client in try await body(client, world, database) }
+    }
+}
+
+/// Feeds `hub` from the database's notification channel, as the server's `EventListener` does; cancel to stop.
+func listen(_ database: Database, into hub: EventHub) -> Task<Void, any Error> {
+    Task {
+        try await database.client.withConnection { connection in
+            for try await notification in try await connection.listen(Notifications.channel) {
+                await hub.publish(try Notifications.Event(payload: notification.payload))
+            }
+        }
     }
 }

@@ -52,13 +52,7 @@ struct OutageTests {
             let kevin = try await Directory(database).user(orgID: f.org.id, handle: "kevin")
             let rebecca = try await Directory(database).user(orgID: f.org.id, handle: "rebecca")
             let hub = EventHub()
-            let listener = Task {
-                try await database.client.withConnection { connection in
-                    for try await notification in try await connection.listen(Notifications.channel) {
-                        await hub.publish(try Notifications.Event(payload: notification.payload))
-                    }
-                }
-            }
+            let listener = listen(database, into: hub)
             defer { listener.cancel() }
             let kevinStream = await hub.subscribe(userID: kevin.id)
             let rebeccaStream = await hub.subscribe(userID: rebecca.id)
