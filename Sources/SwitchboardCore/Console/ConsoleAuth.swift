@@ -7,16 +7,22 @@ import PostgresNIO
 /// restart and are shared by every server process), each with a CSRF token bound to it.
 public struct ConsoleAuth: Sendable {
     let database: Database
+    /// bcrypt's cost for new hashes (checking a password uses the cost its hash was made with).
+    let cost: UInt8
 
-    public init(_ database: Database) { self.database = database }
+    /// `cost` 4 is for tests only: a debug build spends about a second on each cost-11 hash.
+    public init(_ database: Database, cost: UInt8 = ConsoleAuth.defaultCost) {
+        self.database = database
+        self.cost = cost
+    }
 
     /// Sessions end after this long without a request.
     public static let idleLifetime: TimeInterval = 12 * 60 * 60
     /// After this many failed sign-ins for one handle, tries are at least `failurePause` apart.
     public static let failuresBeforePause = 5
     public static let failurePause: TimeInterval = 1
-    /// bcrypt's cost: 2^11 rounds, about a quarter of a second on this kind of machine.
-    static let cost: UInt8 = 11
+    /// bcrypt's cost: 2^11 rounds, about a quarter of a second on this kind of machine (release build).
+    public static let defaultCost: UInt8 = 11
 
     /// A signed-in session: who, and the CSRF token its forms carry.
     public struct Session: Sendable {
@@ -31,7 +37,7 @@ public struct ConsoleAuth: Sendable {
             throw SwitchboardError.invalid("weak_password", "The password must have at least 8 characters.")
         }
         let user = try await Directory(database).user(orgID: orgID, handle: handle)
-        let hash = try await Self.offload { Bcrypt.hash(password, cost: Self.cost) }
+        let hash = try await Self.offload { [cost] in Bcrypt.hash(password, cost: cost) }
         try await database.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user.id)")
     }
 
@@ -129,7 +135,7 @@ public struct ConsoleAuth: Sendable {
     }
 
     /// A hash of no one's password, for the time an unknown handle's check takes.
-    static let decoy = Bcrypt.hash("no such user's password", cost: cost)
+    static let decoy = Bcrypt.hash("no such user's password", cost: defaultCost)
 
     /// bcrypt takes a quarter of a second of CPU: run it off the cooperative pool.
     static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {

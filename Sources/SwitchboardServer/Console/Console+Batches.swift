@@ -40,7 +40,9 @@ struct BatchInput {
         from = try form.value("from") ?? "anyone"
         statusValue = try form.value("status") ?? "any"
         status = try StatusFilter(parsing: statusValue)
-        to = try form.values("to")
+        // Ticked check boxes, or a typed list of handles ("kevin, rebecca") when there are many senders.
+        to = try form.values("to") + (try form.value("to_list") ?? "")
+            .split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
         toAll = form.flag("to_all")
         balance = form.flag("balance")
         if let text = try form.value("count") {

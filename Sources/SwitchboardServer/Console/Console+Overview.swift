@@ -84,7 +84,8 @@ extension Console {
             sortNeedsReply: Self.overviewURL(campaign.id, sender: selected, sort: "needs-reply"),
             bulk: selected == nil,
             selectedLabel: selected == "unassigned" ? "Unassigned" : selectedSender.map { "\($0.name) (\($0.handle))" } ?? selected ?? "",
-            error: error, forms: forms, list: list)
+            error: error, forms: forms,
+            handles: active.count > OverviewPage.checkBoxLimit ? active.map(\.handle) : [], list: list)
         return try render("overview", page, status: responseStatus)
     }
 
@@ -100,9 +101,10 @@ extension Console {
             + (isSender ? [("Unassign All", "unassign-all")] : [])
         }
         if selected != nil && !isSender && selected != "unassigned" { actions = [] }
+        let many = active.count > OverviewPage.checkBoxLimit
         return actions.map { action in
             let keep = kept?.op == action.op ? kept : nil
-            let targets = active.map { sender in
+            let targets = many ? [] : active.map { sender in
                 OverviewPage.Target(handle: sender.handle, label: "\(sender.name) (\(sender.handle))",
                                     checked: keep?.to.contains(sender.handle) ?? false)
             }
@@ -110,6 +112,7 @@ extension Console {
                 title: action.title, op: action.op, from: from, back: back, hasCount: action.op == "reassign-some",
                 count: keep?.count ?? "", statuses: StatusChoices.options(selected: keep?.status),
                 hasTargets: action.op != "unassign-all", toAll: keep?.toAll ?? false, targets: targets,
+                manyTargets: many, toText: keep?.to.joined(separator: ", ") ?? "",
                 balance: keep?.balance ?? false, button: "Preview", open: keep != nil)
         }
     }

@@ -126,7 +126,10 @@ struct OverviewPage {
         let statuses: [Option]
         let hasTargets: Bool
         let toAll: Bool
+        /// Check boxes for a few senders; past `OverviewPage.checkBoxLimit`, a field of handles instead.
         let targets: [Target]
+        let manyTargets: Bool
+        let toText: String
         let balance: Bool
         let button: String
         let open: Bool
@@ -155,6 +158,9 @@ struct OverviewPage {
         let next: String?
     }
 
+    /// Above this many active senders, targets are typed (with suggestions), not ticked.
+    static let checkBoxLimit = 30
+
     let title = "Conversations Overview"
     let user: UserView
     let csrf: String
@@ -168,6 +174,8 @@ struct OverviewPage {
     let selectedLabel: String
     let error: String?
     let forms: [ActionForm]
+    /// Every active sender's handle, for the handles field's suggestions (only with many senders).
+    let handles: [String]
     let list: List?
 }
 

@@ -18,7 +18,7 @@ struct ConsoleTests {
         try await TestDatabase.with { database in
             let f = try await Fixture.make(database)
             _ = try await Directory(database).addUser(orgID: f.org.id, handle: "grace", name: "Grace", role: .organizer)
-            let auth = ConsoleAuth(database)
+            let auth = ConsoleAuth(database, cost: 4)
             for handle in ["ada", "kevin", "grace"] {
                 try await auth.setPassword(orgID: f.org.id, handle: handle, password: Self.password)
             }

@@ -31,7 +31,7 @@ struct SessionTests {
     func cookies() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
-            try await ConsoleAuth(database).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
+            try await ConsoleAuth(database, cost: 4).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
             let secure = Application(router: buildRouter(database: database))
             let cookie = try await secure.test(.router) { client in
                 let answer = try await signIn(client, "ada")
@@ -60,7 +60,7 @@ struct SessionTests {
     func throttle() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
-            try await ConsoleAuth(database).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
+            try await ConsoleAuth(database, cost: 4).setPassword(orgID: world.fixture.org.id, handle: "ada", password: Self.password)
             let app = Application(router: buildRouter(database: database))
             try await app.test(.router) { client in
                 let unknown = try await signIn(client, "nobody", "whatever-it-is")
@@ -81,7 +81,7 @@ struct SessionTests {
     func isolation() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
-            let auth = ConsoleAuth(database)
+            let auth = ConsoleAuth(database, cost: 4)
             try await auth.setPassword(orgID: world.other.org.id, handle: "olga", password: Self.password)
             try await auth.setPassword(orgID: world.fixture.org.id, handle: "kevin", password: Self.password)
             let app = Application(router: buildRouter(database: database))
