@@ -106,12 +106,12 @@ public struct HistoryService: Sendable {
         return try rows.map(Self.change(from:))
     }
 
-    /// A campaign's batches, newest first.
-    public func campaign(id: Int64, limit: Int = 100, orgID: Int64? = nil) async throws -> [Batch] {
+    /// A campaign's batches, newest first; with `before`, those older than that batch.
+    public func campaign(id: Int64, limit: Int = 100, before: Int64? = nil, orgID: Int64? = nil) async throws -> [Batch] {
         _ = try await CampaignService(database).campaign(id: id, orgID: orgID)
         let rows = try await database.query("""
             SELECT \(unescaped: Self.batchColumns) FROM assignment_batches b
-            WHERE b.campaign_id = \(id) ORDER BY b.id DESC LIMIT \(limit)
+            WHERE b.campaign_id = \(id) AND b.id < \(before ?? Int64.max) ORDER BY b.id DESC LIMIT \(limit)
             """)
         return try rows.map(Self.batch(from:))
     }

@@ -5,15 +5,19 @@ import SwitchboardCore
 extension Console {
     func history(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)
-        let batches = try await HistoryService(database).campaign(id: campaign.id, limit: 100, orgID: session.user.orgID)
+        let before = request.uri.queryParameters.get("before").flatMap { Int64($0) }
+        let pageSize = 100
+        let batches = try await HistoryService(database).campaign(id: campaign.id, limit: pageSize, before: before,
+                                                                  orgID: session.user.orgID)
         let rows = batches.map { batch in
             HistoryPage.Row(id: batch.id, at: Words.time(batch.createdAt), actor: batch.actor,
                             kind: Words.operation(batch.kind), statusFilter: StatusChoices.label(batch.statusFilter),
                             moved: batch.moved, unchanged: batch.unchanged, undoneBy: batch.undoneBy,
                             canUndo: batch.undoneBy == nil && batch.kind != "undo" && batch.moved > 0)
         }
+        let older = batches.count == pageSize ? batches.last.map { "/campaigns/\(campaign.id)/history?before=\($0.id)" } : nil
         return try render("history", HistoryPage(user: UserView(session.user), csrf: session.csrfToken,
-                                                 campaign: CampaignView(campaign), batches: rows))
+                                                 campaign: CampaignView(campaign), batches: rows, older: older))
     }
 
     func batch(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {

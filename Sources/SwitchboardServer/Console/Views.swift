@@ -252,13 +252,16 @@ struct HistoryPage {
     let campaign: CampaignView
     let batches: [Row]
     let hasBatches: Bool
+    /// The next page of older batches, if any.
+    let older: String?
 
-    init(user: UserView, csrf: String, campaign: CampaignView, batches: [Row]) {
+    init(user: UserView, csrf: String, campaign: CampaignView, batches: [Row], older: String?) {
         self.user = user
         self.csrf = csrf
         self.campaign = campaign
         self.batches = batches
         hasBatches = !batches.isEmpty
+        self.older = older
     }
 }
 

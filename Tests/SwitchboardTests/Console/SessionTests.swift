@@ -137,4 +137,30 @@ struct SessionTests {
                                                        "--from-anyone", "--yes", "--database-url", url]) == 2)
         }
     }
+
+    @Test("History pages by 100 batches, newest first, with a link to older ones")
+    func historyPages() async throws {
+        try await TestDatabase.with { database in
+            let world = try await HTTPWorld.make(database)
+            try await ConsoleAuth(database, cost: 4).setPassword(orgID: world.fixture.org.id, handle: "ada",
+                                                                 password: Self.password)
+            let id = try await world.fixture.conversationIDs()[0]
+            for index in 0..<101 {
+                _ = try await AssignmentService(database).reassign(conversationID: id, to: index % 2 == 0 ? "kevin" : nil,
+                                                                   actor: "ada")
+            }
+            let app = Application(router: buildRouter(database: database))
+            try await app.test(.router) { client in
+                let cookie = try #require(try await signIn(client, "ada").cookie)
+                let (status, first) = try await page(client, "/campaigns/\(world.fixture.campaign.id)/history", cookie: cookie)
+                #expect(status == .ok)
+                #expect(first.components(separatedBy: "<tr><td>").count - 1 == 100)
+                let older = try #require(first.range(of: #"history\?before=\d+"#, options: .regularExpression))
+                let (_, second) = try await page(client, "/campaigns/\(world.fixture.campaign.id)/\(first[older])",
+                                                 cookie: cookie)
+                #expect(second.components(separatedBy: "<tr><td>").count - 1 == 1)
+                #expect(!second.contains("Older batches"))
+            }
+        }
+    }
 }
