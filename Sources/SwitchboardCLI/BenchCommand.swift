@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
     @Option(help: "Senders (default 1,000).") var senders: Int?
     @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
-    @Option(help: "Run only this scenario: reassign-all (with the floor and the peer) or self-assign.")
+    @Option(help: "Run only this scenario: reassign-all (with the floor and the peer), self-assign, or console (the web console's pages over HTTP).")
     var only: Benchmark.Scenario?
 
     func run() async throws {
@@ -37,9 +37,16 @@ struct Bench: AsyncParsableCommand {
         let json = options.json
         var report = try await Database.withDatabase(url: url, maximumConnections: 120) { database in
             try await Migrator.bundled().migrate(database)
-            return try await Benchmark(database: database, options: settings) { line in
+            let log: @Sendable (String) -> Void = { line in
                 if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-            }.run()
+            }
+            let benchmark = Benchmark(database: database, options: settings, log: log)
+            guard settings.only == .console else { return try await benchmark.run() }
+            var report = Benchmark.Report(conversations: settings.conversations, senders: settings.senders,
+                                          cores: ProcessInfo.processInfo.activeProcessorCount)
+            report.latencies = try await ConsoleBench.run(database, benchmark, requests: settings.senderListCalls / 4,
+                                                          log: log)
+            return report
         }
         if !throwaway { report.note = "the database at DATABASE_URL; times in seconds, latencies in milliseconds" }
         try options.emit(report) { Bench.describe(report) }
@@ -48,22 +55,29 @@ struct Bench: AsyncParsableCommand {
     static func describe(_ r: Benchmark.Report) -> String {
         func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }
         var lines = ["Switchboard bench: \(r.conversations) conversations, \(r.senders) senders, \(r.cores) cores (\(r.note))", ""]
-        lines.append(table(["SCENARIO", "MEDIAN s", "RUNS s"], r.timings.map {
-            [$0.name, f($0.median), $0.runs.map { f($0) }.joined(separator: " ")]
-        }))
-        lines.append("")
-        lines.append(r.ratios.sorted { $0.key < $1.key }.map { "\($0.key): \(f($0.value))" }.joined(separator: "   "))
-        lines.append("peak memory of this process during Reassign All: \(f(r.peakMemoryMiB, 1)) MiB")
-        lines.append("")
-        lines.append(table(["LATENCY", "COUNT", "P50 ms", "P99 ms"], r.latencies.map {
-            [$0.name, String($0.count), f($0.p50), f($0.p99)]
-        }))
-        lines.append("")
-        lines.append(table(["SELF-ASSIGN", "REQUESTERS", "REQUESTS", "REQ/S", "P50 ms", "P99 ms", "DOUBLE GRANTS"],
-                           r.selfAssign.map {
-            [$0.strategy, String($0.requesters), String($0.requests), f($0.perSecond, 0), f($0.p50), f($0.p99),
-             String($0.doubleGrants)]
-        }))
+        // A scenario run alone (--only) leaves the other sections empty: they are not printed.
+        if !r.timings.isEmpty {
+            lines.append(table(["SCENARIO", "MEDIAN s", "RUNS s"], r.timings.map {
+                [$0.name, f($0.median), $0.runs.map { f($0) }.joined(separator: " ")]
+            }))
+            lines.append("")
+            lines.append(r.ratios.sorted { $0.key < $1.key }.map { "\($0.key): \(f($0.value))" }.joined(separator: "   "))
+            lines.append("peak memory of this process during Reassign All: \(f(r.peakMemoryMiB, 1)) MiB")
+            lines.append("")
+        }
+        if !r.latencies.isEmpty {
+            lines.append(table(["LATENCY", "COUNT", "P50 ms", "P99 ms"], r.latencies.map {
+                [$0.name, String($0.count), f($0.p50), f($0.p99)]
+            }))
+            lines.append("")
+        }
+        if !r.selfAssign.isEmpty {
+            lines.append(table(["SELF-ASSIGN", "REQUESTERS", "REQUESTS", "REQ/S", "P50 ms", "P99 ms", "DOUBLE GRANTS"],
+                               r.selfAssign.map {
+                [$0.strategy, String($0.requesters), String($0.requests), f($0.perSecond, 0), f($0.p50), f($0.p99),
+                 String($0.doubleGrants)]
+            }))
+        }
         return lines.joined(separator: "\n")
     }
 }

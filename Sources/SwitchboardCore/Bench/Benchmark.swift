@@ -33,6 +33,28 @@ public struct Benchmark: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
         case reassignAll = "reassign-all"
         case selfAssign = "self-assign"
+        /// The web console's pages (timed by the CLI over HTTP on a campaign this loads).
+        case console = "console"
+    }
+
+    /// A campaign for the console's pages: every conversation dealt over the senders but a tenth, which stays
+    /// unassigned, with a quarter of them in each of four statuses and three quarters with recent activity.
+    public func consoleCampaign() async throws -> (campaign: Campaign, sender: String, organizer: User) {
+        let org = try await Directory(database).createOrganization(name: "Bench \(UUID().uuidString.prefix(6))")
+        let campaign = try await loadCampaign(org: org, name: "console", conversations: options.conversations)
+        let handles = try await senderHandles(campaign)
+        log("Dealing 90% of the conversations over \(handles.count) senders…")
+        _ = try await AssignmentService(database).reassignSome(.init(
+            campaignID: campaign.id, source: .unassigned, target: .allActive, count: options.conversations * 9 / 10,
+            actor: "bench"))
+        try await database.query("""
+            UPDATE conversations SET status = (ARRAY['not_started','needs_reply','waiting','closed'])[1 + id % 4],
+                   last_message_at = CASE WHEN id % 4 = 0 THEN NULL ELSE now() - make_interval(secs => id) END
+            WHERE campaign_id = \(campaign.id)
+            """)
+        try await database.query("VACUUM ANALYZE conversations")
+        let organizer = try await Directory(database).addUser(orgID: org.id, handle: "organizer", role: .organizer)
+        return (campaign, handles[0], organizer)
     }
 
     public struct Timing: Sendable, Encodable {
@@ -46,6 +68,13 @@ public struct Benchmark: Sendable {
         public let count: Int
         public let p50: Double
         public let p99: Double
+
+        public init(name: String, count: Int, p50: Double, p99: Double) {
+            self.name = name
+            self.count = count
+            self.p50 = p50
+            self.p99 = p99
+        }
     }
 
     public struct SelfAssignRow: Sendable, Encodable {
@@ -68,6 +97,12 @@ public struct Benchmark: Sendable {
         public var peakMemoryMiB: Double = 0
         public var latencies: [Latency] = []
         public var selfAssign: [SelfAssignRow] = []
+
+        public init(conversations: Int, senders: Int, cores: Int) {
+            self.conversations = conversations
+            self.senders = senders
+            self.cores = cores
+        }
     }
 
     let database: Database
