@@ -50,6 +50,11 @@ struct ConsoleTests {
         try await browser.fill("Handle", with: handle)
         try await browser.fill("Password", with: password)
         try await browser.press("Sign in")
+        // A click does not wait for the form's navigation: wait for the page it leads to (or its refusal).
+        _ = try await browser.waitFor {
+            let text = try await browser.text()
+            return text.contains("Sign out") || text.contains("not right") || text.contains("wait a second")
+        }
     }
 
     @Test("ThruText's walkthrough: Reassign All, Reassign Some, a single Reassign, Unassign All with cancel and confirm, Undo")
