@@ -60,13 +60,17 @@ final class Browser: @unchecked Sendable {
             process.terminate()
             throw Failure.unavailable("chromedriver did not start on port \(port) (\(running ? "running" : "exited \(process.terminationStatus)")).")
         }
+        var chrome: [String: Any] = [
+            "binary": chromiumPath,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=\(max(width, 800)),\(height)", "--no-first-run", "--disable-extensions"],
+        ]
+        // Headless windows are at least 500 px wide: a phone's width needs Chromium's mobile emulation.
+        if width < 500 {
+            chrome["mobileEmulation"] = ["deviceMetrics": ["width": width, "height": height, "pixelRatio": 2, "touch": true]]
+        }
         let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": [
-            "browserName": "chrome",
-            "goog:chromeOptions": [
-                "binary": chromiumPath,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=\(width),\(height)", "--no-first-run", "--disable-extensions"],
-            ],
+            "browserName": "chrome", "goog:chromeOptions": chrome,
         ]]]
         let answer = try await call("POST", "\(endpoint)/session", capabilities)
         guard let value = answer as? [String: Any], let session = value["sessionId"] as? String else {

@@ -168,6 +168,7 @@ struct ConsoleTests {
         try await withConsole("phone", width: 375) { browser, base, f in
             try await signIn(browser, base, as: "ada")
             try await browser.open("\(base)/campaigns/\(f.campaign.id)")
+            #expect(try await browser.run("return window.innerWidth;") as? Int == 375)
             let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
             #expect(try await browser.run(fits) as? Bool == true)
             try await browser.openMenu("Bulk Reassign Some")
