@@ -2,20 +2,24 @@
 /// with its number written on it, so the chart reads without colour and without JavaScript.
 enum BarChart {
     struct Row {
+        /// Written beside the bars (a handle: short).
         let label: String
+        /// Read out by the chart's accessible label (name and handle).
+        let spoken: String
         let before: Int
         let after: Int
     }
 
     static func svg(_ rows: [Row]) -> String {
-        let labelWidth = 170.0, barArea = 380.0, rowHeight = 48.0, barHeight = 16.0
-        let width = labelWidth + barArea + 90
+        // Compact, so that on a phone (scaled to ~340 px) the numbers stay readable.
+        let labelWidth = 130.0, barArea = 210.0, rowHeight = 50.0, barHeight = 18.0
+        let width = labelWidth + barArea + 100
         let height = max(1, Double(rows.count)) * rowHeight + 8
         let largest = Double(max(1, rows.map { max($0.before, $0.after) }.max() ?? 1))
-        let summary = rows.map { "\($0.label): \($0.before) to \($0.after)" }.joined(separator: "; ")
+        let summary = rows.map { "\($0.spoken): \($0.before) to \($0.after)" }.joined(separator: "; ")
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \(Int(width)) \(Int(height))" width="\(Int(width))" \
-            height="\(Int(height))" role="img" aria-label="\(escape(summary))" font-family="system-ui, sans-serif" font-size="13">
+            height="\(Int(height))" role="img" aria-label="\(escape(summary))" font-family="system-ui, sans-serif" font-size="15">
             """
         for (index, row) in rows.enumerated() {
             let top = Double(index) * rowHeight + 6
@@ -26,11 +30,11 @@ enum BarChart {
                 let y = top + Double(offset) * (barHeight + 4)
                 let length = max(2, Double(value) / largest * barArea)
                 let text = offset == 0 ? "#1b1f24" : "#ffffff"
-                let inside = length > 60
+                let inside = length > 80
                 svg += """
                     <rect x="\(labelWidth)" y="\(y)" width="\(length)" height="\(barHeight)" fill="\(fill)" stroke="#1b1f24" \
                     stroke-width="0.5"><title>\(word): \(value)</title></rect>
-                    <text x="\(inside ? labelWidth + 6 : labelWidth + length + 6)" y="\(y + 12.5)" \
+                    <text x="\(inside ? labelWidth + 6 : labelWidth + length + 6)" y="\(y + 14)" \
                     fill="\(inside ? text : "#1b1f24")">\(word) \(value)</text>
                     """
             }
@@ -44,7 +48,7 @@ enum BarChart {
     }
 
     static func truncated(_ label: String) -> String {
-        label.count > 22 ? String(label.prefix(21)) + "…" : label
+        label.count > 14 ? String(label.prefix(13)) + "…" : label
     }
 
     static func escape(_ text: String) -> String {

@@ -235,14 +235,15 @@ extension Console {
         let received = Dictionary(result.perSender.map { ($0.handle, $0.received) }, uniquingKeysWith: +)
         let removed = result.removedBySender
         let pool = removed.values.reduce(0, +) - received.values.reduce(0, +)
-        var rows = [BarChart.Row(label: "Unassigned", before: before.unassigned.total,
+        var rows = [BarChart.Row(label: "Unassigned", spoken: "Unassigned", before: before.unassigned.total,
                                  after: before.unassigned.total + pool)]
         let targets = Set(result.perSender.map(\.handle))
         for sender in before.senders where targets.contains(sender.handle) || removed[sender.handle] != nil
             || received[sender.handle] != nil
         {
             let total = sender.counts.total
-            rows.append(BarChart.Row(label: sender.name == sender.handle ? sender.handle : "\(sender.name) (\(sender.handle))",
+            rows.append(BarChart.Row(label: sender.handle,
+                                     spoken: sender.name == sender.handle ? sender.handle : "\(sender.name) (\(sender.handle))",
                                      before: total,
                                      after: total + received[sender.handle, default: 0] - removed[sender.handle, default: 0]))
         }

@@ -70,6 +70,7 @@ struct ConsoleTests {
             try await browser.check("Distribute to all senders", in: "Bulk Reassign All")
             try await browser.press("Preview", in: "Bulk Reassign All")
             let chart = try await browser.run("return document.querySelector('[role=img]').getAttribute('aria-label');") as? String
+            print("walkthrough preview saved at \(try await browser.screenshot("walkthrough-preview").path)")
             #expect(chart?.contains("Kevin (kevin): 0 to 3") == true, "\(chart ?? "no chart")")
             #expect(chart?.contains("Rebecca (rebecca): 0 to 3") == true)
             try await browser.press("Reassign All")
@@ -175,7 +176,9 @@ struct ConsoleTests {
             try await browser.fill("Count", with: "2", in: "Bulk Reassign Some")
             try await browser.check("Kevin (kevin)", in: "Bulk Reassign Some")
             try await browser.press("Preview", in: "Bulk Reassign Some")
+            _ = try await browser.waitFor { try await browser.text().contains("would move") }
             #expect(try await browser.run(fits) as? Bool == true)
+            print("phone preview saved at \(try await browser.screenshot("phone-preview").path)")
             try await browser.press("Reassign Some")
             #expect(try await browser.waitFor { try await browser.total(of: "Kevin") == 2 })
         }
