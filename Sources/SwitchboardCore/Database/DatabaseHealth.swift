@@ -49,9 +49,11 @@ public final class DatabaseHealth: Sendable {
         }
     }
 
-    /// Whether something accepts connections at the database's address within a second.
+    /// Whether something accepts connections at the database's address. A stopped server refuses at once; the
+    /// timeout is only for an address that does not answer at all, and is long enough that busy event loops
+    /// (a loaded machine) are not taken for an outage.
     static func isListening(_ url: DatabaseURL) async -> Bool {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(1))
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(3))
         do {
             let channel: any Channel
             if let socketDirectory = url.socketDirectory {
