@@ -20,8 +20,16 @@ struct Idempotency: Sendable {
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method) \(request.uri.path)\n".utf8))
         hasher.update(data: Data(buffer: body.raw))
-        let idempotent = try IdempotentRequest(orgID: user.orgID, userID: user.id, key: key,
-                                               requestHash: Array(hasher.finalize()))
+        return try await once(key: key, requestHash: Array(hasher.finalize()), user: user, respond: respond,
+                              operation).response
+    }
+
+    /// Runs `operation` once for this user's `key` and request digest, and returns the answer it gave (or, for
+    /// a repeat, the first answer); `respond` turns its transaction's value into that answer.
+    func once<Value: Sendable>(key: String, requestHash: [UInt8], user: User,
+                               respond: @escaping @Sendable (Value) throws -> Encoded,
+                               _ operation: @escaping @Sendable () async throws -> Value) async throws -> Encoded {
+        let idempotent = try IdempotentRequest(orgID: user.orgID, userID: user.id, key: key, requestHash: requestHash)
         let stored = try await idempotent.run(database, encode: { value in
             guard let value = value as? Value else {
                 throw SwitchboardError(.unavailable, "internal_error", "The operation's result has an unexpected type.")
@@ -30,7 +38,7 @@ struct Idempotency: Sendable {
         }) {
             try respond(try await operation()).stored
         }
-        return Encoded(stored).response
+        return Encoded(stored)
     }
 
     /// For operations whose answer is their result as it is.

@@ -130,8 +130,9 @@ public struct ConsoleAuth: Sendable {
         try await database.query("DELETE FROM web_sessions WHERE token_hash = \(Directory.hash(token))")
     }
 
-    static func randomToken() -> String {
-        (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    /// `bytes` random bytes as hex: session tokens, CSRF tokens, one-time form keys.
+    public static func randomToken(bytes: Int = 32) -> String {
+        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 
     /// A hash of no one's password, for the time an unknown handle's check takes.

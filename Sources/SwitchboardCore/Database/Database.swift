@@ -80,18 +80,14 @@ public struct Database: Sendable {
             health.probe(url)
         }
         defer { prober.cancel() }
-        do {
-            let value = try await client.withConnection(
-                timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
-                giveUp: { [health] waited in health.isDown && waited >= DatabaseHealth.waitWhenDown },
-                unavailable: { [url] in Self.unavailable(url) }, body)
-            health.markUp()
-            return value
-        } catch {
-            // Only the probe marks the database down: a request that overran its limit (a lock held elsewhere, a
-            // slow statement) says nothing about whether PostgreSQL is there.
-            throw error
-        }
+        // Only the probe marks the database down: a request that overran its limit (a lock held elsewhere, a slow
+        // statement) says nothing about whether PostgreSQL is there.
+        let value = try await client.withConnection(
+            timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
+            giveUp: { [health] waited in health.isDown && waited >= DatabaseHealth.waitWhenDown },
+            unavailable: { [url] in Self.unavailable(url) }, body)
+        health.markUp()
+        return value
     }
 
     private static func unavailable(_ url: DatabaseURL) -> SwitchboardError {

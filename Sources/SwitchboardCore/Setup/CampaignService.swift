@@ -81,11 +81,15 @@ public struct CampaignService: Sendable {
     /// The organization's campaigns, newest first, with counts from the kept deltas (no campaign is scanned).
     public func summaries(orgID: Int64, limit: Int = 200) async throws -> [Summary] {
         let rows = try await database.query("""
-            SELECT k.id, k.name,
-                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id), 0)::bigint,
-                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id AND assignee_id IS NULL), 0)::bigint,
-                   coalesce((SELECT sum(n) FROM conversation_counts WHERE campaign_id = k.id AND status = 'needs_reply'), 0)::bigint
-            FROM campaigns k WHERE k.org_id = \(orgID) ORDER BY k.id DESC LIMIT \(limit)
+            SELECT k.id, k.name, coalesce(c.total, 0)::bigint, coalesce(c.unassigned, 0)::bigint,
+                   coalesce(c.needs_reply, 0)::bigint
+            FROM campaigns k
+            LEFT JOIN LATERAL (
+                SELECT sum(n) AS total, sum(n) FILTER (WHERE assignee_id IS NULL) AS unassigned,
+                       sum(n) FILTER (WHERE status = 'needs_reply') AS needs_reply
+                FROM conversation_counts WHERE campaign_id = k.id
+            ) c ON true
+            WHERE k.org_id = \(orgID) ORDER BY k.id DESC LIMIT \(limit)
             """)
         return try rows.map { row in
             let (id, name, total, unassigned, needsReply) = try row.decode((Int64, String, Int64, Int64, Int64).self)

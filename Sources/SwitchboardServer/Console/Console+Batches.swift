@@ -121,7 +121,7 @@ extension Console {
             }
             var fields = input.fields
             if let token { fields.append(PreviewPage.Field(name: "confirmation_token", value: token)) }
-            fields.append(PreviewPage.Field(name: "form_key", value: ConsoleAuth.randomKey()))
+            fields.append(PreviewPage.Field(name: "form_key", value: ConsoleAuth.randomToken(bytes: 16)))
             let page = PreviewPage(
                 title: input.title, user: UserView(session.user), csrf: session.csrfToken,
                 campaign: CampaignView(campaign), back: input.back, summary: Self.summary(input, result),
@@ -150,34 +150,28 @@ extension Console {
                                            "Type '\(input.confirmWord)' to confirm Unassign All; nothing was changed.")
                 }
             }
-            let key = try form.value("form_key") ?? ConsoleAuth.randomKey()
+            let key = try form.value("form_key") ?? ConsoleAuth.randomToken(bytes: 16)
             var hasher = SHA256()
             for field in form.fields where field.name != "csrf" && field.name != "confirm_word" {
                 hasher.update(data: Data("\(field.name)=\(field.value)\n".utf8))
             }
-            let once = try IdempotentRequest(orgID: session.user.orgID, userID: session.user.id, key: "console:\(key)",
-                                             requestHash: Array(hasher.finalize()))
-            let stored = try await once.run(database, encode: { value in
-                guard let result = value as? BatchResult else {
-                    throw SwitchboardError(.unavailable, "internal_error", "The batch's result has an unexpected type.")
-                }
-                return try Encoded(result).stored
-            }) {
-                let result: BatchResult
+            let answer = try await Idempotency(database: database).once(
+                key: "console:\(key)", requestHash: Array(hasher.finalize()), user: session.user,
+                respond: { (result: BatchResult) in try Encoded(result) }
+            ) {
                 switch input.op {
                 case "unassign-all":
-                    result = try await service.unassignAll(
+                    try await service.unassignAll(
                         campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
                         confirmationToken: try form.value("confirmation_token"), orgID: session.user.orgID)
                 case "reassign-some":
-                    result = try await service.reassignSome(input.request(campaign, session.user, dryRun: false))
+                    try await service.reassignSome(input.request(campaign, session.user, dryRun: false))
                 default:
-                    result = try await service.reassignAll(input.request(campaign, session.user, dryRun: false))
+                    try await service.reassignAll(input.request(campaign, session.user, dryRun: false))
                 }
-                return try Encoded(result).stored
             }
-            let answer = (try? JSONSerialization.jsonObject(with: Data(stored.body))) as? [String: Any]
-            let done = (answer?["batch_id"] as? Int).map(String.init) ?? "none"
+            let result = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any]
+            let done = (result?["batch_id"] as? Int).map(String.init) ?? "none"
             return redirect(Self.adding([URLQueryItem(name: "done", value: done)], to: input.back))
         } catch let error as SwitchboardError where error.kind != .unavailable {
             return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
@@ -248,12 +242,5 @@ extension Console {
                                      after: total + received[sender.handle, default: 0] - removed[sender.handle, default: 0]))
         }
         return rows
-    }
-}
-
-extension ConsoleAuth {
-    /// A random key for one preview's confirmation form.
-    static func randomKey() -> String {
-        (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }
 }
