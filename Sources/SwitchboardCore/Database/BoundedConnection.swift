@@ -21,10 +21,23 @@ extension PostgresClient {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
             let (connection, handoff) = try await lease(timeout: remaining, giveUp: giveUp, unavailable: unavailable)
-            defer { handoff.giveBack() }
-            guard !connection.isClosed else { continue }
-            return try await abandonable(on: connection, limit: workLimit, unavailable: unavailable) {
-                try await body(connection)
+            guard !connection.isClosed else {
+                handoff.giveBack()
+                continue
+            }
+            do {
+                let value = try await abandonable(on: connection, limit: workLimit, unavailable: unavailable,
+                                                  onClose: handoff.markClosing) {
+                    try await body(connection)
+                }
+                handoff.giveBack()
+                return value
+            } catch {
+                // An abandoned connection is still closing on its event loop: give the lease back only once it has
+                // closed, so the pool never hands it to the next request as if it were usable.
+                if handoff.closing { _ = try? await connection.closeFuture.get() }
+                handoff.giveBack()
+                throw error
             }
         }
         throw unavailable()
@@ -78,7 +91,7 @@ extension PostgresClient {
 /// does not wake it. That leftover task holds only its closed connection and a little memory.
 func abandonable<T>(
     on connection: PostgresConnection, limit: Duration?, unavailable: @escaping @Sendable () -> any Error,
-    _ work: @escaping () async throws -> T
+    onClose: @escaping @Sendable () -> Void = {}, _ work: @escaping () async throws -> T
 ) async throws -> T {
     let waiting = NIOLockedValueBox<CheckedContinuation<Unchecked<T>, any Error>?>(nil)
     // Resumes the caller once; true for the first outcome only.
@@ -91,7 +104,10 @@ func abandonable<T>(
         return true
     }
     let abandon: @Sendable (any Error) -> Void = { error in
-        if finish(.failure(error)) { connection.close().whenComplete { _ in } }
+        if finish(.failure(error)) {
+            onClose()
+            connection.close().whenComplete { _ in }
+        }
     }
     let job = Unchecked(value: work)
     let result = try await withTaskCancellationHandler {
@@ -146,12 +162,12 @@ private final class LeaseHandoff: Sendable {
     }
 
     private let state = NIOLockedValueBox(State.idle)
-    private let overrun = NIOLockedValueBox(false)
+    private let closed = NIOLockedValueBox(false)
 
-    /// Whether the caller's work outlived its limit and had its connection closed.
-    var overran: Bool { overrun.withLockedValue { $0 } }
+    /// Whether the caller abandoned its work and closed the connection.
+    var closing: Bool { closed.withLockedValue { $0 } }
 
-    func markOverrun() { overrun.withLockedValue { $0 = true } }
+    @Sendable func markClosing() { closed.withLockedValue { $0 = true } }
 
     /// Called by the lessee with a leased connection; `release` returns the lease to the pool.
     func offer(_ connection: PostgresConnection, release: CheckedContinuation<Void, Never>) {
