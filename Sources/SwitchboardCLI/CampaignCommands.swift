@@ -2,10 +2,82 @@ import ArgumentParser
 import Foundation
 import SwitchboardCore
 
-/// `switchboard campaign create|show|set`
+/// `switchboard campaign create|show|set|invite`
 struct CampaignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Manage campaigns.",
-                                                    subcommands: [Create.self, Show.self, Set.self])
+                                                    subcommands: [Create.self, Show.self, Set.self, Invite.self])
+
+    /// `campaign invite --campaign C [--days N] [--base-url URL]`, `--list`, or `--revoke ID`.
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a campaign invite link (prints its URL once), list the links, or revoke one.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Campaign id.") var campaign: Int64
+        @Option(help: "Days until the link expires (1–365).") var days = InviteService.defaultDays
+        @Option(help: "The console's address, as volunteers reach it.") var baseURL = "http://127.0.0.1:8080"
+        @Option(help: "Revoke this invite (its id, from --list).") var revoke: Int64?
+        @Flag(help: "List the campaign's invite links.") var list = false
+        @Option(help: "Recorded as the link's creator (default: the OS user).") var actor: String?
+
+        struct Created: Encodable {
+            let id: Int64
+            let campaignID: Int64
+            let url: String
+            let expiresAt: Date
+        }
+
+        struct Listed: Encodable {
+            let id: Int64
+            let campaignID: Int64
+            let createdBy: String
+            let createdAt: Date
+            let expiresAt: Date
+            let revokedAt: Date?
+            let joined: Int
+            let live: Bool
+
+            init(_ invite: InviteService.Invite) {
+                id = invite.id
+                campaignID = invite.campaignID
+                createdBy = invite.createdBy
+                createdAt = invite.createdAt
+                expiresAt = invite.expiresAt
+                revokedAt = invite.revokedAt
+                joined = invite.joined
+                live = invite.isLive
+            }
+        }
+
+        func run() async throws {
+            let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            guard let url = URL(string: base), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw SwitchboardError(.invalid, "invalid_base_url", "Base URL '\(baseURL)' is not an http(s) address.")
+            }
+            let actor = self.actor ?? ProcessInfo.processInfo.userName
+            if let revoke {
+                let invite = try await options.withDatabase { try await InviteService($0).revoke(id: revoke) }
+                guard invite.campaignID == campaign else {
+                    throw SwitchboardError(.notFound, "unknown_invite", "Invite \(revoke) is not one of campaign \(campaign)'s.")
+                }
+                return try options.emit(Listed(invite)) { "Invite \(invite.id) is revoked; it creates nothing from now on." }
+            }
+            if list {
+                let invites = try await options.withDatabase { try await InviteService($0).list(campaignID: campaign) }
+                return try options.emit(invites.map(Listed.init)) {
+                    invites.isEmpty ? "Campaign \(campaign) has no invite links." : invites.map {
+                        "\($0.id)  \($0.isLive ? "live" : $0.revokedAt != nil ? "revoked" : "expired")  expires \($0.expiresAt)  joined \($0.joined)  by \($0.createdBy)"
+                    }.joined(separator: "\n")
+                }
+            }
+            let (invite, token) = try await options.withDatabase {
+                try await InviteService($0).create(campaignID: campaign, days: days, actor: actor)
+            }
+            let created = Created(id: invite.id, campaignID: campaign, url: "\(base)/join/\(token)", expiresAt: invite.expiresAt)
+            try options.emit(created) {
+                "Invite \(invite.id) for campaign \(campaign), until \(invite.expiresAt) (shown once):\n\(created.url)"
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a campaign.")

@@ -55,6 +55,28 @@ struct Close: AsyncParsableCommand {
     }
 }
 
+/// `switchboard mark-read --conversation ID --sender H`: the assignee opened it (clears `unread`).
+struct MarkRead: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "mark-read",
+                                                    abstract: "Mark a conversation read, as its assignee opening it.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Conversation id.") var conversation: Int64
+    @Option(help: "The sender opening it (only its assignee clears the mark).") var sender: String
+
+    func run() async throws {
+        let opened = try await options.withDatabase { database in
+            let found = try await ConversationService(database).conversation(id: conversation)
+            let campaign = try await CampaignService(database).campaign(id: found.campaignID)
+            let user = try await Directory(database).user(orgID: campaign.orgID, handle: sender)
+            return try await MessageService(database).open(conversationID: conversation, by: user.id)
+        }
+        try options.emit(opened) {
+            opened.unread ? "Conversation \(opened.id) stays unread: \(sender) is not its assignee."
+                : "Conversation \(opened.id) is read."
+        }
+    }
+}
+
 /// `switchboard queue --sender H [--campaign C] [--status S|open|unread]`, or `--unassigned --campaign C`
 struct Queue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -132,8 +154,9 @@ struct Watch: AsyncParsableCommand {
                     guard let event = try? Notifications.Event(payload: notification.payload) else { continue }
                     if let sender, event.sender != sender { continue }
                     if let org, event.orgID != org { continue }
-                    let line = options.json ? notification.payload
-                        : "batch \(event.batchID) (\(event.kind)) campaign \(event.campaignID): \(event.sender) +\(event.received) -\(event.removed)"
+                    let line = options.json ? notification.payload : event.batchID.map {
+                        "batch \($0) (\(event.kind)) campaign \(event.campaignID): \(event.sender) +\(event.received) -\(event.removed)"
+                    } ?? "\(event.kind) on conversation \(event.conversationID ?? 0) campaign \(event.campaignID): \(event.sender)"
                     FileHandle.standardOutput.write(Data((line + "\n").utf8))
                 }
             }

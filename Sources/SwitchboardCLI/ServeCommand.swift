@@ -54,10 +54,12 @@ struct Serve: AsyncParsableCommand {
             let banner = """
                 Demo loaded: organization \(loaded.orgID) (\(Demo.organizationName)), campaign \(loaded.campaignID).
                   Console: http://\(host):\(port)/sign-in
-                    organizer: ada / \(loaded.organizerPassword)
+                    admin:     ada / \(loaded.organizerPassword)
                     texter:    kevin / \(loaded.texterPassword)
+                  Invite link for volunteers (signs up a new texter, first batch at once):
+                    http://\(host):\(port)/join/\(loaded.inviteToken)
                   API tokens:
-                    organizer token (ada):  \(loaded.organizerToken)
+                    admin token (ada):      \(loaded.organizerToken)
                     texter token (kevin):   \(loaded.texterToken)
                 Try: curl -H 'Authorization: Bearer \(loaded.organizerToken)' http://\(host):\(port)/v1/campaigns/\(loaded.campaignID)/senders
 

@@ -11,7 +11,7 @@ public struct Switchboard: AsyncParsableCommand {
         subcommands: [
             DB.self, Migrate.self, Serve.self, Org.self, UserCommand.self, Token.self, CampaignCommand.self,
             Sender.self, Senders.self, Contacts.self, Conversations.self, ReassignAll.self, ReassignSome.self,
-            UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self, Message.self, Close.self, Queue.self, Export.self,
+            UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self, Message.self, Close.self, MarkRead.self, Queue.self, Export.self,
             Watch.self, Bench.self,
         ]
     )

@@ -18,6 +18,8 @@ public struct ServerSettings: Sendable {
     public var drain: Duration = .seconds(10)
     /// The console's session cookie carries `Secure` unless this is false (plain HTTP on loopback only).
     public var secureCookies = true
+    /// bcrypt's cost for passwords set through the console (tests lower it).
+    public var passwordCost = ConsoleAuth.defaultCost
     /// Started by a `DrainWatcher` placed after the application in the service group (services are told to
     /// shut down in reverse order, so it hears of it first).
     public let drainClock = DrainClock()
@@ -89,7 +91,7 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     let v1 = router.group("v1").add(middleware: AuthMiddleware(database: database))
     let idempotency = Idempotency(database: database)
     Console(database: database, templates: Console.templates, hub: hub, secureCookies: settings.secureCookies,
-            heartbeat: settings.heartbeat).add(to: router)
+            heartbeat: settings.heartbeat, bcryptCost: settings.passwordCost).add(to: router)
     CampaignRoutes(database: database, idempotency: idempotency).add(to: v1)
     ConversationRoutes(database: database, idempotency: idempotency, hub: hub, heartbeat: settings.heartbeat).add(to: v1)
     routes.set(router.routes.map { ($0.method, "\($0.path)") })

@@ -14,6 +14,8 @@ public struct AppRequestContext: RequestContext {
     var console: ConsoleAuth.Session?
     var sessionToken: String?
     var form = FormBody(fields: [])
+    /// A console upload (the contacts page's CSV), CSRF already checked.
+    var upload: Upload?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -91,6 +91,7 @@ extension Notifications.Event {
     /// The server-sent event for this notification.
     var serverSentEvent: ByteBuffer {
         let data = (try? JSONEncoder.switchboard.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        guard let batchID else { return ByteBuffer(string: "event: conversation\ndata: \(data)\n\n") }
         return ByteBuffer(string: "event: assignment\nid: \(batchID)\ndata: \(data)\n\n")
     }
 }

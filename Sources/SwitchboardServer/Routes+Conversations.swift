@@ -15,6 +15,7 @@ struct ConversationRoutes {
         group.delete("conversations/:id/assignee", use: unassign)
         group.post("conversations/:id/messages", use: message)
         group.post("conversations/:id/close", use: close)
+        group.post("conversations/:id/read", use: markRead)
         group.get("me/conversations", use: myConversations)
         group.get("me/events", use: events)
         group.get("batches/:id", use: batch)
@@ -68,6 +69,14 @@ struct ConversationRoutes {
         let (conversation, user) = try await visibleConversation(context)
         _ = try await JSONBody.read(request, context: context, allowed: [])
         return try jsonResponse(try await MessageService(database).close(conversationID: conversation.id, orgID: user.orgID))
+    }
+
+    /// The caller opened the conversation: clears `unread` if they are its assignee.
+    @Sendable func markRead(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (conversation, user) = try await visibleConversation(context)
+        _ = try await JSONBody.read(request, context: context, allowed: [])
+        return try jsonResponse(try await MessageService(database).open(conversationID: conversation.id, by: user.id,
+                                                                        orgID: user.orgID))
     }
 
     @Sendable func myConversations(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -32,12 +32,8 @@ public struct ConsoleAuth: Sendable {
 
     /// Sets `handle`'s password (at least 8 characters).
     public func setPassword(orgID: Int64, handle: String, password: String) async throws {
-        try Text.check(password, field: "password", maximum: 72)
-        guard Text.length(password) >= 8 else {
-            throw SwitchboardError.invalid("weak_password", "The password must have at least 8 characters.")
-        }
+        let hash = try await hash(password: password)
         let user = try await Directory(database).user(orgID: orgID, handle: handle)
-        let hash = try await Self.offload { [cost] in Bcrypt.hash(password, cost: cost) }
         try await database.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user.id)")
     }
 
@@ -88,6 +84,11 @@ public struct ConsoleAuth: Sendable {
             throw refused
         }
         try await database.query("DELETE FROM sign_in_failures WHERE handle = \(handle)")
+        return try await openSession(for: user)
+    }
+
+    /// A new session for `user` (after a sign-in, a join by invite or a password set by link).
+    public func openSession(for user: User) async throws -> (token: String, session: Session) {
         let token = Self.randomToken()
         let csrf = Self.randomToken()
         try await database.query("""
@@ -100,6 +101,15 @@ public struct ConsoleAuth: Sendable {
                 """)
         }
         return (token, Session(user: user, csrfToken: csrf))
+    }
+
+    /// A bcrypt hash of `password` (at least 8 characters), made off the cooperative pool.
+    func hash(password: String) async throws -> String {
+        try Text.check(password, field: "password", maximum: 72)
+        guard Text.length(password) >= 8 else {
+            throw SwitchboardError.invalid("weak_password", "The password must have at least 8 characters.")
+        }
+        return try await Self.offload { [cost] in Bcrypt.hash(password, cost: cost) }
     }
 
     /// The session a cookie's token names, if it is live; marks it seen (at most once a minute).

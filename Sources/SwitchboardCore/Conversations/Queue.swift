@@ -57,7 +57,7 @@ extension ConversationService {
               AND ($4::text IS NULL OR true) AND \(filter.condition)
             ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC
             LIMIT $6
-            """, binds: try {
+            """, binds: {
                 var binds = PostgresBindings()
                 binds.append(userID)
                 binds.append(campaignID)
@@ -71,6 +71,35 @@ extension ConversationService {
         let page = try rows.prefix(limit).map(Self.conversationAndPosition(from:))
         let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil
         return Page(conversations: page.map(\.conversation), nextCursor: next)
+    }
+
+    /// The counts beside an "Assigned to Me" queue's filters, and the pool's size ("up next": what Request
+    /// Conversations can draw on).
+    public struct QueueCounts: Sendable, Equatable {
+        public let open: Int
+        public let needsReply: Int
+        public let notStarted: Int
+        public let unread: Int
+        public let closed: Int
+        public let upNext: Int
+    }
+
+    /// One pass over the sender's own conversations of the campaign (the by-assignee index), plus the pool's
+    /// maintained count.
+    public func queueCounts(userID: Int64, campaignID: Int64) async throws -> QueueCounts {
+        let rows = try await database.query("""
+            SELECT count(*) FILTER (WHERE status NOT IN ('closed', 'opted_out'))::int,
+                   count(*) FILTER (WHERE status = 'needs_reply')::int,
+                   count(*) FILTER (WHERE status = 'not_started')::int,
+                   count(*) FILTER (WHERE unread)::int,
+                   count(*) FILTER (WHERE status = 'closed')::int,
+                   (SELECT coalesce(sum(n), 0)::int FROM conversation_counts
+                    WHERE campaign_id = \(campaignID) AND assignee_id IS NULL AND status = 'not_started')
+            FROM conversations WHERE campaign_id = \(campaignID) AND assignee_id = \(userID)
+            """)
+        let (open, needsReply, notStarted, unread, closed, pool) = try rows[0].decode((Int, Int, Int, Int, Int, Int).self)
+        return QueueCounts(open: open, needsReply: needsReply, notStarted: notStarted, unread: unread, closed: closed,
+                           upNext: pool)
     }
 
     /// Every conversation of a campaign as CSV lines (header first), streamed: even never-replied ones, with

@@ -68,6 +68,8 @@ public struct SenderCounts: Sendable, Equatable {
     public let name: String
     public let active: Bool
     public let counts: StatusCounts
+    /// When the sender last sent, closed, requested or released in this campaign.
+    public var lastActiveAt: Date? = nil
 }
 
 /// Conversations per status; `total` is their sum.

@@ -84,6 +84,9 @@ public struct MessageService: Sendable {
                                                    "Conversation \(conversationID) has opted out; nothing more may be sent to it.")
                 }
                 newStatus = .waiting
+                if let senderID {
+                    try await SenderService.touch(campaignID: campaign.id, userID: senderID, on: connection, logger: logger)
+                }
                 if current.assigneeID == nil && !leaveUnassigned, let senderID {
                     claimBatch = try await claim(conversationID, campaignID: campaign.id, senderID: senderID,
                                                  actor: handle ?? "", on: connection)
@@ -100,6 +103,10 @@ public struct MessageService: Sendable {
                     updated_at = now()
                 WHERE campaign_id = \(campaign.id) AND id = \(conversationID)
                 """, logger: logger)
+            if claimBatch == nil {
+                try await Notifications.announceChange(conversationID: conversationID, campaignID: campaign.id,
+                                                       kind: "message", on: connection, logger: logger)
+            }
             return (try rows[0].decode(Int64.self), claimBatch)
         }
         return Recorded(messageID: messageID,
@@ -141,7 +148,10 @@ public struct MessageService: Sendable {
         let campaign = try await CampaignService(database).campaign(id: conversation.campaignID)
         try await database.transaction { connection in
             let current = try await lock(conversationID, campaignID: campaign.id, on: connection)
-            if let handle { _ = try await AssignmentService(database).sender(handle, campaign: campaign, on: connection) }
+            if let handle {
+                let sender = try await AssignmentService(database).sender(handle, campaign: campaign, on: connection)
+                try await SenderService.touch(campaignID: campaign.id, userID: sender.id, on: connection, logger: logger)
+            }
             guard current.status != .optedOut else {
                 throw SwitchboardError.refused("opted_out", "Conversation \(conversationID) has opted out and cannot be closed.")
             }
@@ -149,6 +159,8 @@ public struct MessageService: Sendable {
                 UPDATE conversations SET status = 'closed', updated_at = now()
                 WHERE campaign_id = \(campaign.id) AND id = \(conversationID)
                 """, logger: logger)
+            try await Notifications.announceChange(conversationID: conversationID, campaignID: campaign.id,
+                                                   kind: "close", on: connection, logger: logger)
         }
         return try await ConversationService(database).conversation(id: conversationID)
     }

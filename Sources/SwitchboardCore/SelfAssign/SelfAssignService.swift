@@ -78,6 +78,7 @@ public struct SelfAssignService: Sendable {
             guard !claimed.isEmpty else {
                 throw SwitchboardError.refused("pool_empty", "No more conversations available.")
             }
+            try await SenderService.touch(campaignID: campaign.id, userID: sender, on: connection, logger: logger)
             try await AssignmentService(database).recordBatch(
                 id: batchID, campaignID: campaign.id, kind: .selfAssign, actor: actor ?? handle, statusFilter: .only(.notStarted),
                 parameters: ["sender": handle, "requested": String(count ?? campaign.settings.batchSize)],
@@ -105,6 +106,7 @@ public struct SelfAssignService: Sendable {
                                                         sourceID: sender.id, status: .notStarted)
             let batchID = try await assignments.nextBatchID(on: connection)
             let outcome = try await assignments.move(selection, to: [nil], starts: [0], batchID: batchID, on: connection)
+            try await SenderService.touch(campaignID: campaign.id, userID: sender.id, on: connection, logger: logger)
             let recorded = try await assignments.recordIfMoved(
                 batchID, campaignID: campaign.id, kind: .release, actor: actor ?? handle, statusFilter: .only(.notStarted),
                 parameters: ["sender": handle], outcome: outcome, on: connection)

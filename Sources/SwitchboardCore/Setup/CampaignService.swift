@@ -79,7 +79,8 @@ public struct CampaignService: Sendable {
     }
 
     /// The organization's campaigns, newest first, with counts from the kept deltas (no campaign is scanned).
-    public func summaries(orgID: Int64, limit: Int = 200) async throws -> [Summary] {
+    /// With `senderID`, only the campaigns that user is an active sender of (a texter's list).
+    public func summaries(orgID: Int64, senderID: Int64? = nil, limit: Int = 200) async throws -> [Summary] {
         let rows = try await database.query("""
             SELECT k.id, k.name, coalesce(c.total, 0)::bigint, coalesce(c.unassigned, 0)::bigint,
                    coalesce(c.needs_reply, 0)::bigint
@@ -89,7 +90,10 @@ public struct CampaignService: Sendable {
                        sum(n) FILTER (WHERE status = 'needs_reply') AS needs_reply
                 FROM conversation_counts WHERE campaign_id = k.id
             ) c ON true
-            WHERE k.org_id = \(orgID) ORDER BY k.id DESC LIMIT \(limit)
+            WHERE k.org_id = \(orgID)
+              AND (\(senderID)::bigint IS NULL OR EXISTS (
+                  SELECT 1 FROM campaign_senders s WHERE s.campaign_id = k.id AND s.user_id = \(senderID) AND s.active))
+            ORDER BY k.id DESC LIMIT \(limit)
             """)
         return try rows.map { row in
             let (id, name, total, unassigned, needsReply) = try row.decode((Int64, String, Int64, Int64, Int64).self)

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A small demo organization: an organizer, two texters, a campaign of six contacts, as in ThruText's walkthrough.
+/// A small demo organization: an admin who organizes, two texters, a campaign of six contacts, as in ThruText's
+/// walkthrough, and an invite link for new volunteers.
 public struct Demo: Sendable {
     let database: Database
 
@@ -13,6 +14,8 @@ public struct Demo: Sendable {
         public let organizerToken: String
         /// A fresh bearer token for the texter kevin.
         public let texterToken: String
+        /// A fresh invite link token for the campaign (volunteers sign up at `/join/TOKEN`).
+        public let inviteToken: String
         /// The console passwords of ada and kevin (set again on every load).
         public let organizerPassword = Demo.organizerPassword
         public let texterPassword = Demo.texterPassword
@@ -34,7 +37,7 @@ public struct Demo: Sendable {
             campaignID = try rows[0].decode(Int64.self)
         } else {
             org = try await directory.createOrganization(name: Self.organizationName)
-            _ = try await directory.addUser(orgID: org.id, handle: "ada", name: "Ada (organizer)", role: .organizer)
+            _ = try await directory.addUser(orgID: org.id, handle: "ada", name: "Ada (admin)", role: .admin)
             _ = try await directory.addUser(orgID: org.id, handle: "kevin", name: "Kevin", role: .texter)
             _ = try await directory.addUser(orgID: org.id, handle: "rebecca", name: "Rebecca", role: .texter)
             let campaign = try await CampaignService(database).create(
@@ -59,6 +62,7 @@ public struct Demo: Sendable {
         try await auth.setPassword(orgID: org.id, handle: "kevin", password: Self.texterPassword)
         return Loaded(orgID: org.id, campaignID: campaignID,
                       organizerToken: try await directory.createToken(orgID: org.id, handle: "ada"),
-                      texterToken: try await directory.createToken(orgID: org.id, handle: "kevin"))
+                      texterToken: try await directory.createToken(orgID: org.id, handle: "kevin"),
+                      inviteToken: try await InviteService(database).create(campaignID: campaignID, actor: "demo").token)
     }
 }

@@ -120,3 +120,36 @@ public struct Directory: Sendable {
         ByteBuffer(bytes: Array(SHA256.hash(data: Data(token.utf8))))
     }
 }
+
+extension Directory {
+    /// A user of the organization with what the admin page shows: whether they can sign in, and their live API
+    /// tokens.
+    public struct Member: Sendable {
+        public let user: User
+        public let hasPassword: Bool
+        public let liveTokens: Int
+    }
+
+    /// The organization's users, by handle.
+    public func members(orgID: Int64, limit: Int = 500) async throws -> [Member] {
+        try await database.query("""
+            SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active, u.password_hash IS NOT NULL,
+                   (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL)::int
+            FROM users u WHERE u.org_id = \(orgID) ORDER BY u.handle COLLATE "C" LIMIT \(limit)
+            """).map { row in
+            let (id, org, handle, name, role, active, hasPassword, tokens) =
+                try row.decode((Int64, Int64, String, String, String, Bool, Bool, Int).self)
+            return Member(user: User(id: id, orgID: org, handle: handle, name: name, role: Role(rawValue: role) ?? .texter,
+                                     active: active),
+                          hasPassword: hasPassword, liveTokens: tokens)
+        }
+    }
+
+    /// Revokes every live API token of `handle`; returns how many.
+    public func revokeTokens(orgID: Int64, handle: String) async throws -> Int {
+        let user = try await user(orgID: orgID, handle: handle)
+        return try await database.query("""
+            UPDATE api_tokens SET revoked_at = now() WHERE user_id = \(user.id) AND revoked_at IS NULL RETURNING id
+            """).count
+    }
+}

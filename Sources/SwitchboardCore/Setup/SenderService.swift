@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 
 /// A campaign's sender list: who may receive its conversations, and how many each holds.
@@ -78,7 +79,7 @@ public struct SenderService: Sendable {
     public func list(campaignID: Int64) async throws -> SenderList {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let senders = try await database.query("""
-            SELECT u.id, u.handle, u.name, s.active FROM campaign_senders s
+            SELECT u.id, u.handle, u.name, s.active, s.last_active_at FROM campaign_senders s
             JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
             WHERE s.campaign_id = \(campaignID)
             ORDER BY u.handle COLLATE "C"
@@ -86,8 +87,9 @@ public struct SenderService: Sendable {
         let counts = try await ConversationCounts(database).counts(campaignID: campaignID)
         var list: [SenderCounts] = []
         for row in senders {
-            let (id, handle, name, active) = try row.decode((Int64, String, String, Bool).self)
-            list.append(SenderCounts(handle: handle, name: name, active: active, counts: counts.bySender[id] ?? .init()))
+            let (id, handle, name, active, lastActive) = try row.decode((Int64, String, String, Bool, Date?).self)
+            list.append(SenderCounts(handle: handle, name: name, active: active, counts: counts.bySender[id] ?? .init(),
+                                     lastActiveAt: lastActive))
         }
         return SenderList(campaignID: campaignID, senders: list, unassigned: counts.unassigned)
     }
@@ -98,5 +100,29 @@ public struct SenderService: Sendable {
             SELECT active FROM campaign_senders WHERE campaign_id = \(campaignID) AND user_id = \(userID)
             """)
         return try rows.first?.decode(Bool.self) ?? false
+    }
+}
+
+extension SenderService {
+    /// Marks the sender active now (they sent, closed, requested or released), in the caller's transaction.
+    static func touch(campaignID: Int64, userID: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE campaign_senders SET last_active_at = now() WHERE campaign_id = \(campaignID) AND user_id = \(userID)
+            """, logger: logger)
+    }
+
+    /// Users of the campaign's organization who are not on its sender list and match `search` (a fragment of
+    /// handle or name), by handle.
+    public func candidates(campaignID: Int64, orgID: Int64, search: String?, limit: Int = 50) async throws -> [User] {
+        let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        let fragment = search?.trimmingCharacters(in: .whitespaces).lowercased().nilIfEmpty
+        if let fragment { try Text.check(fragment, field: "search", maximum: 200) }
+        return try await database.query("""
+            SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active FROM users u
+            WHERE u.org_id = \(campaign.orgID) AND u.active
+              AND NOT EXISTS (SELECT 1 FROM campaign_senders s WHERE s.campaign_id = \(campaign.id) AND s.user_id = u.id)
+              AND (\(fragment)::text IS NULL OR strpos(u.handle, \(fragment)) > 0 OR strpos(lower(u.name), \(fragment)) > 0)
+            ORDER BY u.handle COLLATE "C" LIMIT \(limit)
+            """).map(Directory.user(from:))
     }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import Hummingbird
 import SwitchboardCore
@@ -150,15 +149,7 @@ extension Console {
                                            "Type '\(input.confirmWord)' to confirm Unassign All; nothing was changed.")
                 }
             }
-            let key = try form.value("form_key") ?? ConsoleAuth.randomToken(bytes: 16)
-            var hasher = SHA256()
-            for field in form.fields where field.name != "csrf" && field.name != "confirm_word" {
-                hasher.update(data: Data("\(field.name)=\(field.value)\n".utf8))
-            }
-            let answer = try await Idempotency(database: database).once(
-                key: "console:\(key)", requestHash: Array(hasher.finalize()), user: session.user,
-                respond: { (result: BatchResult) in try Encoded(result) }
-            ) {
+            let answer = try await once(form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
                 switch input.op {
                 case "unassign-all":
                     try await service.unassignAll(
@@ -170,8 +161,7 @@ extension Console {
                     try await service.reassignAll(input.request(campaign, session.user, dryRun: false))
                 }
             }
-            let result = (try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any]
-            let done = (result?["batch_id"] as? Int).map(String.init) ?? "none"
+            let done = Self.field("batch_id", of: answer).map(String.init) ?? "none"
             return redirect(Self.adding([URLQueryItem(name: "done", value: done)], to: input.back))
         } catch let error as SwitchboardError where error.kind != .unavailable {
             return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,

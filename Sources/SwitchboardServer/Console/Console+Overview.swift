@@ -4,10 +4,14 @@ import SwitchboardCore
 
 extension Console {
     func campaigns(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
-        let rows = try await CampaignService(database).summaries(orgID: session.user.orgID).map {
-            CampaignsPage.Row(id: $0.id, name: $0.name, total: $0.total, unassigned: $0.unassigned, needsReply: $0.needsReply)
+        let manager = session.user.role.canManage
+        let rows = try await CampaignService(database).summaries(orgID: session.user.orgID,
+                                                                 senderID: manager ? nil : session.user.id).map {
+            CampaignsPage.Row(id: $0.id, name: $0.name, total: $0.total, unassigned: $0.unassigned, needsReply: $0.needsReply,
+                              link: manager ? "/campaigns/\($0.id)" : Self.queueURL($0.id))
         }
-        return try render("campaigns", CampaignsPage(user: UserView(session.user), csrf: session.csrfToken, campaigns: rows))
+        return try render("campaigns", CampaignsPage(user: UserView(session.user), csrf: session.csrfToken, campaigns: rows,
+                                                     manager: manager, admin: session.user.role == .admin))
     }
 
     /// Where the overview is, with its selection, filter and sort.
@@ -26,6 +30,7 @@ extension Console {
 
     func overview(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)
+        guard session.user.role.canManage else { return redirect(Self.queueURL(campaign.id)) }
         let query = request.uri.queryParameters
         var banner: OverviewPage.Banner?
         let selected = query.get("sender").flatMap { $0.isEmpty ? nil : $0 }
@@ -45,13 +50,14 @@ extension Console {
         let senderList = try await SenderService(database).list(campaignID: campaign.id)
         let sort = sort ?? "sender"
         let status = status.flatMap { value in StatusChoices.all.contains { $0.value == value } ? value : nil } ?? "any"
-        func row(_ label: String, key: String, active: Bool, counts: StatusCounts) -> OverviewPage.SenderRow {
+        func row(_ label: String, key: String, active: Bool, counts: StatusCounts, lastActive: Date? = nil,
+                 sender: Bool = true) -> OverviewPage.SenderRow {
             let sent = counts.total - counts[.notStarted]
             return OverviewPage.SenderRow(
                 label: label, link: Self.overviewURL(campaign.id, sender: key, sort: sort), selected: selected == key,
                 deactivated: !active, progress: "\(sent) / \(counts.total)", needsReply: counts[.needsReply],
                 notStarted: counts[.notStarted], waiting: counts[.waiting], closed: counts[.closed],
-                optedOut: counts[.optedOut])
+                optedOut: counts[.optedOut], lastActive: sender ? lastActive.map(Words.time) ?? "Never" : "")
         }
         var senders = senderList.senders
         switch sort {
@@ -65,8 +71,11 @@ extension Console {
         default:
             break
         }
-        let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned)]
-            + senders.map { row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts) }
+        let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned, sender: false)]
+            + senders.map {
+                row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts,
+                    lastActive: $0.lastActiveAt)
+            }
         let selectedSender = senderList.senders.first { $0.handle == selected }
         let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort)
         let active = senderList.senders.filter(\.active)
@@ -85,7 +94,9 @@ extension Console {
             bulk: selected == nil,
             selectedLabel: selected == "unassigned" ? "Unassigned" : selectedSender.map { "\($0.name) (\($0.handle))" } ?? selected ?? "",
             error: error, forms: forms,
-            handles: active.count > OverviewPage.checkBoxLimit ? active.map(\.handle) : [], list: list)
+            handles: active.count > OverviewPage.checkBoxLimit ? active.map(\.handle) : [], list: list,
+            tabs: Self.tabs(campaign.id, current: "overview"),
+            viewAs: selectedSender.map { Self.queueURL(campaign.id, viewingAs: $0.handle) })
         return try render("overview", page, status: responseStatus)
     }
 

@@ -37,8 +37,14 @@ extension Console {
                                              at: Words.time(batch.createdAt), moves: moves, next: next))
     }
 
+    /// An organizer's Manage Conversation page, or a texter's thread with its reply box.
     func conversation(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
-        try await renderConversation(context, session, error: nil)
+        guard session.user.role.canManage else {
+            let id = try context.parameters.require("id", as: Int64.self)
+            let conversation = try await ConversationService(database).conversation(id: id, orgID: session.user.orgID)
+            return try await texterConversation(conversation, session)
+        }
+        return try await renderConversation(context, session, error: nil)
     }
 
     func renderConversation(_ context: AppRequestContext, _ session: ConsoleAuth.Session, error: String?,
@@ -57,11 +63,7 @@ extension Console {
             contact: conversation.name.isEmpty ? conversation.phone : conversation.name, phone: conversation.phone,
             status: StatusChoices.label(conversation.status.rawValue), assignee: conversation.assignee ?? "Unassigned",
             assigned: conversation.assignee != nil,
-            messages: messages.map { message in
-                ConversationPage.MessageRow(direction: message.direction == .inbound ? "inbound" : "outbound",
-                                            who: message.direction == .inbound ? "Contact" : message.sender ?? "Sender",
-                                            body: message.body, at: Words.time(message.createdAt))
-            },
+            messages: Self.thread(messages),
             targets: senders.filter { $0.handle != conversation.assignee }.map {
                 OverviewPage.Target(handle: $0.handle, label: "\($0.name) (\($0.handle))", checked: false)
             },

@@ -12,6 +12,8 @@ struct Console: Sendable {
     /// Cookies carry `Secure` unless the server was told it serves plain HTTP on loopback.
     let secureCookies: Bool
     let heartbeat: Duration
+    /// bcrypt's cost for passwords set here (sign-up by invite, set-password links).
+    let bcryptCost: UInt8
 
     /// The templates, loaded once from the target's resources (`top` and `bottom` are partials).
     static let templates: MustacheLibrary = {
@@ -36,16 +38,55 @@ struct Console: Sendable {
         router.get("sign-in", use: signInPage)
         router.post("sign-in", use: signIn)
         router.post("sign-out") { try await self.page($0, $1, manager: false) { try await self.signOut($0, $1, $2) } }
-        router.get("/") { try await self.page($0, $1) { try await self.campaigns($0, $1, $2) } }
-        router.get("campaigns/:id") { try await self.page($0, $1) { try await self.overview($0, $1, $2) } }
+        router.get("/") { try await self.page($0, $1, manager: false) { try await self.campaigns($0, $1, $2) } }
+        router.get("campaigns/:id") { try await self.page($0, $1, manager: false) { try await self.overview($0, $1, $2) } }
         router.post("campaigns/:id/preview") { try await self.page($0, $1) { try await self.preview($0, $1, $2) } }
         router.post("campaigns/:id/apply") { try await self.page($0, $1) { try await self.apply($0, $1, $2) } }
         router.get("campaigns/:id/history") { try await self.page($0, $1) { try await self.history($0, $1, $2) } }
         router.get("campaigns/:id/live") { try await self.page($0, $1) { try await self.live($0, $1, $2) } }
         router.post("batches/:id/undo") { try await self.page($0, $1) { try await self.undo($0, $1, $2) } }
         router.get("batches/:id") { try await self.page($0, $1) { try await self.batch($0, $1, $2) } }
-        router.get("conversations/:id") { try await self.page($0, $1) { try await self.conversation($0, $1, $2) } }
+        router.get("conversations/:id") {
+            try await self.page($0, $1, manager: false) { try await self.conversation($0, $1, $2) }
+        }
         router.post("conversations/:id/assignee") { try await self.page($0, $1) { try await self.reassign($0, $1, $2) } }
+        // The texter's messenger (organizers open it with `as=HANDLE`).
+        router.get("campaigns/:id/queue") { try await self.page($0, $1, manager: false) { try await self.queue($0, $1, $2) } }
+        router.get("campaigns/:id/queue/live") {
+            try await self.page($0, $1, manager: false) { try await self.queueLive($0, $1, $2) }
+        }
+        router.post("campaigns/:id/request") {
+            try await self.page($0, $1, manager: false) { try await self.requestConversations($0, $1, $2) }
+        }
+        router.get("campaigns/:id/release") {
+            try await self.page($0, $1, manager: false) { try await self.releasePage($0, $1, $2) }
+        }
+        router.post("campaigns/:id/release") { try await self.page($0, $1, manager: false) { try await self.release($0, $1, $2) } }
+        router.post("conversations/:id/reply") { try await self.page($0, $1, manager: false) { try await self.reply($0, $1, $2) } }
+        router.post("conversations/:id/close") { try await self.page($0, $1, manager: false) { try await self.close($0, $1, $2) } }
+        // Campaign setup.
+        router.get("campaigns/new") { try await self.page($0, $1) { try await self.newCampaignPage($0, $1, $2) } }
+        router.post("campaigns/new") { try await self.page($0, $1) { try await self.createCampaign($0, $1, $2) } }
+        router.get("campaigns/:id/settings") { try await self.page($0, $1) { try await self.settingsPage($0, $1, $2) } }
+        router.post("campaigns/:id/settings") { try await self.page($0, $1) { try await self.saveSettings($0, $1, $2) } }
+        router.post("campaigns/:id/invites") { try await self.page($0, $1) { try await self.createInvite($0, $1, $2) } }
+        router.post("invites/:id/revoke") { try await self.page($0, $1) { try await self.revokeInvite($0, $1, $2) } }
+        router.get("campaigns/:id/senders") { try await self.page($0, $1) { try await self.sendersPage($0, $1, $2) } }
+        router.post("campaigns/:id/senders") { try await self.page($0, $1) { try await self.changeSenders($0, $1, $2) } }
+        router.get("campaigns/:id/contacts") { try await self.page($0, $1) { try await self.contactsPage($0, $1, $2) } }
+        router.post("campaigns/:id/contacts") {
+            try await self.page($0, $1, upload: true) { try await self.uploadContacts($0, $1, $2) }
+        }
+        router.get("campaigns/:id/contacts/progress") { try await self.page($0, $1) { try await self.uploadProgress($0, $1, $2) } }
+        router.get("users") { try await self.page($0, $1) { try await self.usersPage($0, $1, $2) } }
+        router.post("users") { try await self.page($0, $1) { try await self.addUser($0, $1, $2) } }
+        router.post("users/:handle/password-link") { try await self.page($0, $1) { try await self.passwordLink($0, $1, $2) } }
+        router.post("users/:handle/revoke-tokens") { try await self.page($0, $1) { try await self.revokeTokens($0, $1, $2) } }
+        // Reached by a link, signed in or not.
+        router.get("join/:token", use: joinPage)
+        router.post("join/:token", use: join)
+        router.get("set-password/:token", use: setPasswordPage)
+        router.post("set-password/:token", use: setPassword)
     }
 
     // MARK: Sessions
@@ -53,7 +94,7 @@ struct Console: Sendable {
     /// Runs a page for a signed-in user (an admin or organizer unless `manager` is false): no session sends a
     /// GET to the sign-in page; a POST must carry the session's CSRF token, or it is refused (403) and changes
     /// nothing. Core's refusals become an error page with their sentence and status.
-    func page(_ request: Request, _ context: AppRequestContext, manager: Bool = true,
+    func page(_ request: Request, _ context: AppRequestContext, manager: Bool = true, upload: Bool = false,
               _ body: (Request, AppRequestContext, ConsoleAuth.Session) async throws -> Response) async throws -> Response {
         var context = context
         do {
@@ -70,8 +111,15 @@ struct Console: Sendable {
             context.console = session
             context.sessionToken = token
             if request.method == .post {
-                let form = try await FormBody.read(request, context: context)
-                guard let csrf = try? form.value("csrf"), csrf == session.csrfToken else {
+                var form = FormBody(fields: [])
+                let csrf: String?
+                if upload {
+                    (context.upload, csrf) = try await Upload.read(request)
+                } else {
+                    form = try await FormBody.read(request, context: context)
+                    csrf = try? form.value("csrf")
+                }
+                guard let csrf, csrf == session.csrfToken else {
                     return try render("error", ErrorPage(
                         heading: "Refused", message: "This form is out of date or did not come from this site; nothing was changed. Reload the page and try again.",
                         session: session), status: .forbidden)

@@ -79,6 +79,7 @@ struct CampaignsPage {
         let total: Int
         let unassigned: Int
         let needsReply: Int
+        let link: String
     }
 
     let title = "Campaigns"
@@ -86,12 +87,17 @@ struct CampaignsPage {
     let csrf: String
     let campaigns: [Row]
     let hasCampaigns: Bool
+    /// Organizers see counts and setup links; texters see the campaigns they send for.
+    let manager: Bool
+    let admin: Bool
 
-    init(user: UserView, csrf: String, campaigns: [Row]) {
+    init(user: UserView, csrf: String, campaigns: [Row], manager: Bool, admin: Bool) {
         self.user = user
         self.csrf = csrf
         self.campaigns = campaigns
         hasCampaigns = !campaigns.isEmpty
+        self.manager = manager
+        self.admin = admin
     }
 }
 
@@ -107,6 +113,7 @@ struct OverviewPage {
         let waiting: Int
         let closed: Int
         let optedOut: Int
+        let lastActive: String
     }
 
     struct Target {
@@ -177,6 +184,9 @@ struct OverviewPage {
     /// Every active sender's handle, for the handles field's suggestions (only with many senders).
     let handles: [String]
     let list: List?
+    let tabs: [Tab]
+    /// The selected sender's messenger, for "Viewing as".
+    let viewAs: String?
 }
 
 struct PreviewPage {

@@ -1,0 +1,294 @@
+import Crypto
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// The texter's messenger: Assigned to Me with its filters, Request Conversations, Release, a conversation's
+/// thread with Reply, Reply and leave unassigned, and Close. Organizers open a sender's messenger with "Viewing
+/// as" and can reassign from it, not reply as that sender.
+extension Console {
+    /// The filters of Assigned to Me, in the order shown; `unassigned` lists the campaign's unowned replies.
+    static let queueFilters: [(value: String, label: String)] = [
+        ("open", "Open"), ("needs-reply", "Needs Reply"), ("not-started", "Not Started"), ("unread", "Unread"),
+        ("closed", "Closed"), ("unassigned", "Unassigned"),
+    ]
+
+    static func queueURL(_ campaignID: Int64, filter: String? = nil, viewingAs: String? = nil,
+                         extra: [URLQueryItem] = []) -> String {
+        var components = URLComponents()
+        components.path = "/campaigns/\(campaignID)/queue"
+        var items: [URLQueryItem] = []
+        if let filter, filter != "open" { items.append(URLQueryItem(name: "filter", value: filter)) }
+        if let viewingAs { items.append(URLQueryItem(name: "as", value: viewingAs)) }
+        items += extra
+        components.queryItems = items.isEmpty ? nil : items
+        return components.string ?? components.path
+    }
+
+    /// Whose queue a request shows: the signed-in texter's own, or (for an organizer, `as=HANDLE`) a sender's.
+    struct QueueOwner {
+        let user: User
+        let viewingAs: Bool
+        let active: Bool
+    }
+
+    func queueOwner(_ request: Request, _ campaign: Campaign, _ session: ConsoleAuth.Session) async throws -> QueueOwner {
+        if let handle = request.uri.queryParameters.get("as"), !handle.isEmpty {
+            guard session.user.role.canManage else {
+                throw SwitchboardError(.forbidden, "organizers_only", "Only organizers can view another sender's conversations.")
+            }
+            try Directory.validate(handle: handle)
+            let user = try await Directory(database).user(orgID: campaign.orgID, handle: handle)
+            let active = try await SenderService(database).isActiveSender(campaignID: campaign.id, userID: user.id)
+            return QueueOwner(user: user, viewingAs: true, active: active)
+        }
+        let active = try await SenderService(database).isActiveSender(campaignID: campaign.id, userID: session.user.id)
+        guard active || session.user.role.canManage else {
+            throw SwitchboardError(.forbidden, "not_a_sender",
+                                   "You are not an active sender of campaign \(campaign.id); ask its organizer to add you.")
+        }
+        return QueueOwner(user: session.user, viewingAs: false, active: active)
+    }
+
+    func queue(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let owner = try await queueOwner(request, campaign, session)
+        let query = request.uri.queryParameters
+        let filter = query.get("filter").flatMap { value in Self.queueFilters.contains { $0.value == value } ? value : nil }
+            ?? "open"
+        let viewingAs = owner.viewingAs ? owner.user.handle : nil
+        let conversations = ConversationService(database)
+        let counts = try await conversations.queueCounts(userID: owner.user.id, campaignID: campaign.id)
+        let page = try await conversations.queue(
+            userID: filter == "unassigned" ? nil : owner.user.id, campaignID: campaign.id,
+            filter: try ConversationService.QueueFilter(parsing: filter == "unassigned" ? "needs-reply" : filter),
+            limit: 50, cursor: query.get("cursor"))
+        let count: [String: Int] = ["open": counts.open, "needs-reply": counts.needsReply, "not-started": counts.notStarted,
+                                    "unread": counts.unread, "closed": counts.closed]
+        let filters = Self.queueFilters.map { choice in
+            QueuePage.Filter(label: choice.label, count: count[choice.value].map(String.init),
+                             link: Self.queueURL(campaign.id, filter: choice.value, viewingAs: viewingAs),
+                             current: choice.value == filter)
+        }
+        let settings = campaign.settings
+        var hint: String?
+        if !settings.selfAssign {
+            hint = nil
+        } else if !owner.active {
+            hint = "You are not an active sender of this campaign."
+        } else if settings.requireFinishedBatch && counts.notStarted > 0 {
+            hint = "Send your Not Started conversations first; then you can request more."
+        } else if let cap = settings.maxOpen, counts.open >= cap {
+            hint = "You hold \(counts.open) open conversations, this campaign's limit; close some to request more."
+        }
+        var senders: [Option] = []
+        if session.user.role.canManage {
+            senders = try await SenderService(database).list(campaignID: campaign.id).senders.map {
+                Option(value: $0.handle, label: "\($0.name) (\($0.handle))", selected: $0.handle == owner.user.handle)
+            }
+        }
+        let next = page.nextCursor.map {
+            Self.queueURL(campaign.id, filter: filter, viewingAs: viewingAs, extra: [URLQueryItem(name: "cursor", value: $0)])
+        }
+        let model = QueuePage(
+            title: owner.viewingAs ? "Viewing as \(owner.user.handle)" : "Assigned to Me", user: UserView(session.user),
+            csrf: session.csrfToken, campaign: CampaignView(campaign),
+            heading: owner.viewingAs ? "Viewing as \(owner.user.name) (\(owner.user.handle))" : "Assigned to Me",
+            viewingAs: viewingAs, manager: session.user.role.canManage, senders: senders, filters: filters,
+            unassignedView: filter == "unassigned",
+            conversations: page.conversations.map { conversation in
+                QueuePage.Row(link: "/conversations/\(conversation.id)",
+                              contact: conversation.name.isEmpty ? conversation.phone : conversation.name,
+                              phone: conversation.phone, status: StatusChoices.label(conversation.status.rawValue),
+                              unread: conversation.unread,
+                              at: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
+            },
+            next: next, banner: Self.queueBanner(query), canRequest: !owner.viewingAs && settings.selfAssign && hint == nil,
+            requestHint: owner.viewingAs ? nil : hint, formKey: ConsoleAuth.randomToken(bytes: 16),
+            upNext: Words.conversations(counts.upNext), selfAssign: settings.selfAssign,
+            canRelease: !owner.viewingAs && counts.notStarted > 0,
+            live: "/campaigns/\(campaign.id)/queue/live" + (viewingAs.map { "?as=\($0)" } ?? ""),
+            empty: filter == "unassigned" ? "No unassigned conversation is waiting for a reply."
+                : "No conversations here.")
+        return try render("queue", model)
+    }
+
+    /// What the redirect after Request Conversations or Release says.
+    static func queueBanner(_ query: Parameters) -> String? {
+        if let granted = query.get("granted").flatMap(Int.init) {
+            return granted == 1 ? "1 conversation arrived." : "\(granted) conversations arrived."
+        }
+        if let released = query.get("released").flatMap(Int.init) {
+            return "\(Words.conversations(released)) went back to the pool."
+        }
+        if let code = query.get("refused") { return refusal(code) }
+        return nil
+    }
+
+    /// A plain sentence for each reason Request Conversations can be refused.
+    static func refusal(_ code: String) -> String {
+        switch code {
+        case "pool_empty": "No more conversations available."
+        case "cap_reached": "You have reached this campaign's limit of open conversations; close some to request more."
+        case "unfinished_batch": "Send your Not Started conversations first; then you can request more."
+        case "self_assign_disabled": "This campaign does not let texters request conversations."
+        case "not_a_sender": "You are not an active sender of this campaign; ask its organizer to add you."
+        default: "Your request was refused; nothing was assigned."
+        }
+    }
+
+    /// Request Conversations: one batch per form (a double click sends the same form key twice and gets the
+    /// first answer again).
+    func requestConversations(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
+        -> Response
+    {
+        let campaign = try await campaign(context, session)
+        let service = SelfAssignService(database)
+        do {
+            let answer = try await once(context.form, user: session.user, respond: { (grant: SelfAssignService.Grant) in
+                try Encoded(grant.result)
+            }) {
+                try await service.requestMore(campaignID: campaign.id, sender: session.user.handle,
+                                              actor: session.user.handle, orgID: session.user.orgID)
+            }
+            let moved = Self.field("moved", of: answer) ?? 0
+            return redirect(Self.queueURL(campaign.id, filter: "not-started",
+                                          extra: [URLQueryItem(name: "granted", value: String(moved))]))
+        } catch let error as SwitchboardError where error.kind == .refused || error.kind == .notFound {
+            return redirect(Self.queueURL(campaign.id, extra: [URLQueryItem(name: "refused", value: error.code)]))
+        }
+    }
+
+    func releasePage(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let counts = try await ConversationService(database).queueCounts(userID: session.user.id, campaignID: campaign.id)
+        return try render("release", ReleasePage(user: UserView(session.user), csrf: session.csrfToken,
+                                                 campaign: CampaignView(campaign),
+                                                 count: Words.conversations(counts.notStarted),
+                                                 back: Self.queueURL(campaign.id), formKey: ConsoleAuth.randomToken(bytes: 16)))
+    }
+
+    func release(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let service = SelfAssignService(database)
+        let answer = try await once(context.form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
+            try await service.release(campaignID: campaign.id, sender: session.user.handle, actor: session.user.handle,
+                                      orgID: session.user.orgID)
+        }
+        return redirect(Self.queueURL(campaign.id, extra: [
+            URLQueryItem(name: "released", value: String(Self.field("moved", of: answer) ?? 0)),
+        ]))
+    }
+
+    /// The events of the queue's owner: a conversation given to them, taken from them, or changed by a message.
+    func queueLive(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let owner = try await queueOwner(request, campaign, session)
+        return eventStream(await hub.subscribe(userID: owner.user.id), heartbeat: heartbeat)
+    }
+
+    // MARK: A conversation, for its texter
+
+    /// Whether a texter may open this conversation: their own, or an unassigned one of a campaign they send for.
+    func texterMayOpen(_ conversation: Conversation, _ session: ConsoleAuth.Session) async throws -> Bool {
+        if conversation.assignee == session.user.handle { return true }
+        guard conversation.assignee == nil else { return false }
+        return try await SenderService(database).isActiveSender(campaignID: conversation.campaignID, userID: session.user.id)
+    }
+
+    func texterConversation(_ conversation: Conversation, _ session: ConsoleAuth.Session, error: String? = nil,
+                            status: HTTPResponse.Status = .ok) async throws -> Response {
+        guard try await texterMayOpen(conversation, session) else {
+            throw SwitchboardError(.forbidden, "not_yours", "Conversation \(conversation.id) is assigned to another sender.")
+        }
+        let orgID = session.user.orgID
+        var conversation = conversation
+        if conversation.unread && conversation.assignee == session.user.handle {
+            conversation = try await MessageService(database).open(conversationID: conversation.id, by: session.user.id,
+                                                                    orgID: orgID)
+        }
+        let campaign = try await CampaignService(database).campaign(id: conversation.campaignID, orgID: orgID)
+        let messages = try await MessageService(database).messages(conversationID: conversation.id, orgID: orgID)
+        let model = ThreadPage(
+            title: conversation.name.isEmpty ? conversation.phone : conversation.name, user: UserView(session.user),
+            csrf: session.csrfToken, campaign: CampaignView(campaign), back: Self.queueURL(campaign.id), id: conversation.id,
+            contact: conversation.name.isEmpty ? conversation.phone : conversation.name, phone: conversation.phone,
+            status: StatusChoices.label(conversation.status.rawValue), unassigned: conversation.assignee == nil,
+            canReply: conversation.status != .optedOut, canClose: conversation.status != .optedOut
+                && conversation.status != .closed && conversation.assignee == session.user.handle,
+            messages: Self.thread(messages), formKey: ConsoleAuth.randomToken(bytes: 16), error: error)
+        return try render("thread", model, status: status)
+    }
+
+    static func thread(_ messages: [MessageService.Message]) -> [ConversationPage.MessageRow] {
+        messages.map { message in
+            ConversationPage.MessageRow(direction: message.direction == .inbound ? "inbound" : "outbound",
+                                        who: message.direction == .inbound ? "Contact" : message.sender ?? "Sender",
+                                        body: message.body, at: Words.time(message.createdAt))
+        }
+    }
+
+    /// Reply (claims an unassigned conversation) or Reply and leave unassigned: records the outbound message the
+    /// texting layer sends.
+    func reply(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: session.user.orgID)
+        guard try await texterMayOpen(conversation, session) else {
+            throw SwitchboardError(.forbidden, "not_yours", "Conversation \(id) is assigned to another sender.")
+        }
+        let form = context.form
+        do {
+            guard let body = try form.value("body") else {
+                throw SwitchboardError(.invalid, "invalid_body", "The message body is empty.")
+            }
+            let leave = try form.value("action") == "leave"
+            // The answer kept for a repeat is made from the value of the message's transaction: its message id
+            // and claim batch.
+            _ = try await once(form, user: session.user, respond: { (recorded: (Int64, Int64?)) in
+                try Encoded(["message_id": recorded.0])
+            }) {
+                let recorded = try await MessageService(database).record(
+                    .conversation(id), direction: .outbound, body: body, sender: session.user.handle,
+                    leaveUnassigned: leave, orgID: session.user.orgID)
+                return (recorded.messageID, recorded.claimBatchID)
+            }
+            return redirect("/conversations/\(id)")
+        } catch let error as SwitchboardError where error.kind == .invalid || error.kind == .refused {
+            return try await texterConversation(conversation, session, error: error.message, status: .unprocessableContent)
+        }
+    }
+
+    func close(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: session.user.orgID)
+        guard conversation.assignee == session.user.handle else {
+            throw SwitchboardError(.forbidden, "not_yours", "Only the conversation's assignee can close it.")
+        }
+        do {
+            _ = try await MessageService(database).close(conversationID: id, sender: session.user.handle,
+                                                         orgID: session.user.orgID)
+        } catch let error as SwitchboardError where error.kind == .refused {
+            return try await texterConversation(conversation, session, error: error.message, status: .unprocessableContent)
+        }
+        return redirect(Self.queueURL(conversation.campaignID))
+    }
+
+    // MARK: One answer per form
+
+    /// Runs `operation` once per form (its `form_key`); a repeat of the same form gets the first answer.
+    func once<Value: Sendable>(_ form: FormBody, user: User, respond: @escaping @Sendable (Value) throws -> Encoded,
+                               _ operation: @escaping @Sendable () async throws -> Value) async throws -> Encoded {
+        let key = try form.value("form_key") ?? ConsoleAuth.randomToken(bytes: 16)
+        var hasher = SHA256()
+        for field in form.fields where field.name != "csrf" && field.name != "confirm_word" {
+            hasher.update(data: Data("\(field.name)=\(field.value)\n".utf8))
+        }
+        return try await Idempotency(database: database).once(
+            key: "console:\(key)", requestHash: Array(hasher.finalize()), user: user, respond: respond, operation)
+    }
+
+    /// An integer field of a stored JSON answer.
+    static func field(_ name: String, of answer: Encoded) -> Int? {
+        ((try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any])?[name] as? Int
+    }
+}
