@@ -217,7 +217,8 @@ extension Console {
         return try render("contacts", ContactsPage(
             user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign),
             tabs: Self.tabs(campaign.id, current: "contacts"), notice: notice, error: error,
-            total: Words.conversations(list.total), unassigned: Words.conversations(list.unassigned.total),
+            total: Words.conversations(list.total), unassigned: list.unassigned.total,
+            unassignedVerb: list.unassigned.total == 1 ? "is" : "are",
             uploadKey: ConsoleAuth.randomToken(bytes: 16)), status: status)
     }
 

@@ -163,7 +163,8 @@ struct ContactsPage {
     let notice: String?
     let error: String?
     let total: String
-    let unassigned: String
+    let unassigned: Int
+    let unassignedVerb: String
     let uploadKey: String
 }
 

@@ -245,6 +245,12 @@ final class Browser: @unchecked Sendable {
         try await command("POST", "element/\(Self.id(field))/value", ["text": text])
     }
 
+    /// Chooses a file for the file field with this label.
+    func attach(_ file: URL, to label: String) async throws {
+        let field = try await control(label, in: nil)
+        try await command("POST", "element/\(Self.id(field))/value", ["text": file.path])
+    }
+
     /// Ticks the check box with this label.
     func check(_ label: String, in section: String? = nil) async throws {
         let box = try await control(label, in: section)

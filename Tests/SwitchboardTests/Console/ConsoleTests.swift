@@ -27,6 +27,7 @@ struct ConsoleTests {
             defer { listener.cancel() }
             var settings = ServerSettings(heartbeat: .seconds(1))
             settings.secureCookies = false
+            settings.passwordCost = 4
             try await withLiveServer(database, settings: settings, hub: hub) { client in
                 let browser = try await Browser.start(width: width)
                 let base = "http://127.0.0.1:\(client.port)"
@@ -141,6 +142,8 @@ struct ConsoleTests {
 
             try await signIn(browser, base, as: "kevin")
             try await browser.open("\(base)/campaigns/\(f.campaign.id)")
+            #expect(try await browser.waitFor { try await browser.text().contains("Assigned to Me") })
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/history")
             #expect(try await browser.waitFor { try await browser.text().contains("Organizers only") })
             try await browser.press("Sign out")
 

@@ -1,0 +1,163 @@
+import Foundation
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+/// The texter's messenger and the setup pages in Chromium (part of the serialized browser suite).
+extension ConsoleTests {
+    /// Clicks the first conversation of the list shown.
+    func openFirstConversation(_ browser: Browser) async throws {
+        #expect(try await browser.waitFor { try await browser.run("return document.querySelector('.queue a') !== null;") as? Bool == true })
+        try await browser.run("document.querySelector('.queue a').click(); return true;")
+        _ = try await browser.waitFor { try await browser.text().contains("Message") }
+    }
+
+    @Test("a volunteer at 375 px: invite link, sign up, first batch, initial messages, Request Conversations until none are left")
+    func volunteer() async throws {
+        try await withConsole("volunteer", width: 375) { browser, base, f in
+            _ = try await CampaignService(f.database).update(id: f.campaign.id, selfAssign: true, batchSize: 2)
+            let (_, token) = try await InviteService(f.database).create(campaignID: f.campaign.id, actor: "ada")
+            try await browser.open("\(base)/join/\(token)")
+            try await browser.fill("Handle", with: "vol1")
+            try await browser.fill("Display name", with: "Volunteer One")
+            try await browser.fill("Password (at least 8 characters)", with: "volunteer password")
+            try await browser.press("Join campaign")
+            #expect(try await browser.waitFor { try await browser.text().contains("2 conversations arrived.") })
+            #expect(try await browser.run("return document.documentElement.scrollWidth <= window.innerWidth + 1;") as? Bool == true)
+            for round in 0..<3 {
+                for _ in 0..<2 {
+                    try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue?filter=not-started")
+                    try await openFirstConversation(browser)
+                    try await browser.fill("Message", with: "Hi, this is Volunteer One with GOTV.")
+                    try await browser.press("Reply")
+                    #expect(try await browser.waitFor { try await browser.text().contains("Waiting") })
+                }
+                try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue")
+                #expect(try await browser.waitFor { try await browser.text().contains("Not Started 0") })
+                try await browser.press("Request Conversations")
+                let expected = round < 2 ? "2 conversations arrived." : "No more conversations available."
+                #expect(try await browser.waitFor { try await browser.text().contains(expected) }, "round \(round)")
+            }
+            let vol = try await Directory(f.database).user(orgID: f.org.id, handle: "vol1")
+            #expect(try await f.database.query("""
+                SELECT count(*) FROM messages WHERE sender_id = \(vol.id)
+                """)[0].decode(Int.self) == 6)
+            #expect(try await f.countsAddUp())
+        }
+    }
+
+    @Test("a double click on Request Conversations, and two posts of its form at once, grant one batch")
+    func doubleClick() async throws {
+        try await withConsole("double-click") { browser, base, f in
+            _ = try await CampaignService(f.database).update(id: f.campaign.id, selfAssign: true, batchSize: 2)
+            try await signIn(browser, base, as: "kevin")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue")
+            _ = try await browser.waitFor { try await browser.text().contains("Request Conversations") }
+            // Two posts of the same form (what a double click does without the page's script).
+            let statuses = try await browser.run("""
+                const form = document.querySelector('form[action$="/request"]');
+                const body = () => new URLSearchParams(new FormData(form));
+                return Promise.all([1, 2].map(() => fetch(form.action, { method: 'POST', body: body(), credentials: 'same-origin' })))
+                    .then(rs => rs.map(r => r.status));
+                """) as? [Int]
+            #expect(statuses == [200, 200], "\(String(describing: statuses))")
+            try await browser.run("""
+                const button = document.querySelector('form[action$="/request"] button');
+                button.click(); button.click(); return true;
+                """)
+            _ = try await browser.waitFor { try await browser.text().contains("arrived") }
+            let batches = try await f.database.query("""
+                SELECT count(*) FROM assignment_batches WHERE campaign_id = \(f.campaign.id) AND kind = 'self_assign'
+                """)[0].decode(Int.self)
+            #expect(batches == 1)
+            #expect(try await f.count(of: "kevin") == 2)
+        }
+    }
+
+    @Test("a contact's reply to a closed conversation reappears under Needs Reply on the assignee's open page, no reload")
+    func liveReply() async throws {
+        try await withConsole("live-reply") { browser, base, f in
+            _ = try await f.assignments.reassignSome(f.request(.unassigned, .senders(["kevin"]), count: 1))
+            let id = try await f.database.query("""
+                SELECT c.id FROM conversations c JOIN users u ON u.id = c.assignee_id WHERE u.handle = 'kevin'
+                """)[0].decode(Int64.self)
+            let messages = MessageService(f.database)
+            _ = try await messages.record(.conversation(id), direction: .outbound, body: "Hello!", sender: "kevin")
+            _ = try await messages.close(conversationID: id, sender: "kevin")
+            try await signIn(browser, base, as: "kevin")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue?filter=needs-reply")
+            #expect(try await browser.waitFor { try await browser.text().contains("No conversations here.") })
+            try await Task.sleep(for: .milliseconds(500)) // the page's event stream connects
+            #expect(try await browser.run("window.notReloaded = true; return true;") as? Bool == true)
+            _ = try await messages.record(.conversation(id), direction: .inbound, body: "Actually, where do I vote?")
+            let name = try await ConversationService(f.database).conversation(id: id).name
+            #expect(try await browser.waitFor(2) { try await browser.text().contains(name) })
+            #expect(try await browser.text().contains("Needs Reply 1"))
+            #expect(try await browser.run("return window.notReloaded === true;") as? Bool == true)
+            // Opening it clears Unread; Close sends it back to Closed.
+            try await openFirstConversation(browser)
+            #expect(try await browser.text().contains("Actually, where do I vote?"))
+            #expect(try await ConversationService(f.database).conversation(id: id).unread == false)
+        }
+    }
+
+    @Test("an organizer uploads a CSV with one bad phone (nothing imported, the line named), then a good one")
+    func upload() async throws {
+        try await withConsole("upload") { browser, base, f in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-upload-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let bad = folder.appendingPathComponent("bad.csv")
+            try "phone,name\n+15550109001,Good One\n+1555,Too Short\n+15550109003,Good Two\n".write(to: bad, atomically: true, encoding: .utf8)
+            let good = folder.appendingPathComponent("good.csv")
+            try "phone,name\n+15550109001,Good One\n+15550109003,Good Two\n".write(to: good, atomically: true, encoding: .utf8)
+            try await signIn(browser, base, as: "ada")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/contacts")
+            try await browser.attach(bad, to: "CSV file")
+            try await browser.press("Upload")
+            #expect(try await browser.waitFor { try await browser.text().contains("line 3 ('+1555')") })
+            #expect(try await browser.text().contains("nothing was imported"))
+            #expect(try await f.count(of: nil) == 6)
+            try await browser.attach(good, to: "CSV file")
+            try await browser.press("Upload")
+            #expect(try await browser.waitFor { try await browser.text().contains("Imported 2 conversations from good.csv.") })
+            #expect(try await browser.text().contains("This campaign has 8 conversations; 8 are unassigned."))
+            #expect(try await f.count(of: nil) == 8)
+        }
+    }
+
+    @Test("a revoked invite link creates nothing; an organizer views a sender's messenger and switches sender")
+    func revokedAndViewingAs() async throws {
+        try await withConsole("viewing-as") { browser, base, f in
+            try await signIn(browser, base, as: "ada")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/settings")
+            try await browser.press("Create invite link")
+            #expect(try await browser.waitFor { try await browser.text().contains("shown only once") })
+            let link = try #require(try await browser.run("return document.getElementById('new-link').value;") as? String)
+            try await browser.press("Revoke")
+            #expect(try await browser.waitFor { try await browser.text().contains("Revoked") })
+            let users = try await f.database.query("SELECT count(*) FROM users")[0].decode(Int.self)
+            try await browser.press("Sign out")
+            _ = try await browser.waitFor { try await browser.url.hasSuffix("/sign-in") }
+            try await browser.open(link)
+            #expect(try await browser.waitFor { try await browser.text().contains("Invite link not valid") })
+            let status = try await browser.run("""
+                return fetch(arguments[0], { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+                    body: 'handle=sneaky&name=Sneaky&password=long+enough+pass' }).then(r => r.status);
+                """, [link]) as? Int
+            #expect(status == 404)
+            #expect(try await f.database.query("SELECT count(*) FROM users")[0].decode(Int.self) == users)
+
+            _ = try await f.assignments.reassignSome(f.request(.unassigned, .senders(["kevin"]), count: 2))
+            try await signIn(browser, base, as: "ada")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)?sender=kevin")
+            try await browser.follow("Viewing as Kevin (kevin): open their Assigned to Me")
+            #expect(try await browser.waitFor { try await browser.text().contains("Viewing as Kevin (kevin)") })
+            #expect(try await browser.text().contains("Not Started 2"))
+            #expect(try await browser.text().contains("Request Conversations") == false)
+            try await browser.choose("Rebecca (rebecca)", from: "Viewing as")
+            try await browser.press("Switch")
+            #expect(try await browser.waitFor { try await browser.text().contains("Viewing as Rebecca (rebecca)") })
+        }
+    }
+}
