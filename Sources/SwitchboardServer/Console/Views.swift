@@ -296,11 +296,10 @@ enum Words {
     /// "2026-11-30 07:41 UTC"
     static func time(_ date: Date?) -> String {
         guard let date else { return "" }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
+        // "2026-11-30T09:48:41Z" → "2026-11-30 09:48 UTC", without a DateFormatter per call (the Senders
+        // table formats one per sender).
+        let iso = date.ISO8601Format()
+        return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(5)) UTC"
     }
 
     static func operation(_ kind: String) -> String {

@@ -30,6 +30,36 @@ struct CLIExitCodeTests {
             #expect(try rows[0].decode(Int.self) == 1)
         }
     }
+
+    @Test("campaign invite: creates a live link, lists it, revokes it; bad expiry or address is exit 2; mark-read")
+    func invites() async throws {
+        let url = try await TestDatabase.make()
+        try await Database.withDatabase(url: url) { database in
+            let f = try await Fixture.make(database)
+            let c = String(f.campaign.id)
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--days", "0"]) == 2)
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--base-url", "ftp://x"]) == 2)
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", "424242"]) == 2)
+            #expect(try await InviteService(database).list(campaignID: f.campaign.id).isEmpty)
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--days", "3", "--actor", "ada"]) == 0)
+            let invite = try #require(try await InviteService(database).list(campaignID: f.campaign.id).first)
+            #expect(invite.isLive && invite.createdBy == "ada")
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--list"]) == 0)
+            #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--revoke", String(invite.id)]) == 0)
+            #expect(try await InviteService(database).list(campaignID: f.campaign.id).first?.isLive == false)
+            // mark-read: only the assignee clears the mark.
+            _ = try await f.assignments.reassignSome(f.request(.unassigned, .senders(["kevin"]), count: 1))
+            let id = try await database.query(
+                "SELECT c.id FROM conversations c JOIN users u ON u.id = c.assignee_id WHERE u.handle = 'kevin'"
+            )[0].decode(Int64.self)
+            _ = try await MessageService(database).record(.conversation(id), direction: .inbound, body: "Hi")
+            #expect(await self.run(url, ["mark-read", "--conversation", String(id), "--sender", "rebecca"]) == 0)
+            #expect(try await ConversationService(database).conversation(id: id).unread)
+            #expect(await self.run(url, ["mark-read", "--conversation", String(id), "--sender", "kevin"]) == 0)
+            #expect(try await ConversationService(database).conversation(id: id).unread == false)
+            #expect(await self.run(url, ["mark-read", "--conversation", String(id), "--sender", "nobody"]) == 2)
+        }
+    }
 }
 
 @Suite("CLI: stray clusters")

@@ -77,7 +77,7 @@ struct SessionTests {
         }
     }
 
-    @Test("another organization's campaign is a 404; a texter gets 403; sign-out deletes the session")
+    @Test("another organization's campaign is a 404; a texter gets 403 on organizer pages; sign-out deletes the session")
     func isolation() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
@@ -90,7 +90,8 @@ struct SessionTests {
                 let (status, body) = try await page(client, "/campaigns/\(world.fixture.campaign.id)", cookie: olga)
                 #expect(status == .notFound && body.contains("does not exist"), "\(status)")
                 let kevin = try #require(try await signIn(client, "kevin").cookie)
-                #expect(try await page(client, "/", cookie: kevin).0 == .forbidden)
+                #expect(try await page(client, "/campaigns/\(world.fixture.campaign.id)/history", cookie: kevin).0 == .forbidden)
+                #expect(try await page(client, "/campaigns/new", cookie: kevin).0 == .forbidden)
                 let before = try await database.query("SELECT count(*) FROM web_sessions")[0].decode(Int.self)
                 let token = kevin.split(separator: ";")[0]
                 // Sign out needs the session's CSRF token, like every other form.
