@@ -27,15 +27,34 @@ struct Bench: AsyncParsableCommand {
         }
         let url: DatabaseURL
         let throwaway: Bool
+        var own: (server: DatabaseURL, name: String)?
         if let text = options.databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
-            url = try DatabaseURL(parsing: text)
+            let given = try DatabaseURL(parsing: text)
+            let name = try await Self.createOwnDatabase(beside: given)
+            own = (given, name)
+            url = given.with(database: name)
             throwaway = false
         } else {
             url = try EmbeddedCluster.throwaway(label: "bench").1
             throwaway = true
         }
+        var report: Benchmark.Report
+        do {
+            report = try await measure(url, settings)
+        } catch {
+            if let own { await Self.dropOwnDatabase(own.name, on: own.server) }
+            throw error
+        }
+        if let own { await Self.dropOwnDatabase(own.name, on: own.server) }
+        if !throwaway {
+            report.note = "database \(url.database) on the server of DATABASE_URL, dropped after; times in seconds, latencies in milliseconds"
+        }
+        try options.emit(report) { Bench.describe(report) }
+    }
+
+    func measure(_ url: DatabaseURL, _ settings: Benchmark.Options) async throws -> Benchmark.Report {
         let json = options.json
-        var report = try await Database.withDatabase(url: url, maximumConnections: 120) { database in
+        return try await Database.withDatabase(url: url, maximumConnections: 120) { database in
             try await Migrator.bundled().migrate(database)
             let log: @Sendable (String) -> Void = { line in
                 if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -48,8 +67,31 @@ struct Bench: AsyncParsableCommand {
                                                           log: log)
             return report
         }
-        if !throwaway { report.note = "the database at DATABASE_URL; times in seconds, latencies in milliseconds" }
-        try options.emit(report) { Bench.describe(report) }
+    }
+
+    /// Bench loads a million rows, creates tables and runs CHECKPOINT and VACUUM: never in a database that holds
+    /// anyone's data. It refuses a database with any organization in it, and otherwise works in a database of its
+    /// own (`switchboard_bench_*`) on the same server, which it drops afterwards.
+    static func createOwnDatabase(beside url: DatabaseURL) async throws -> String {
+        try await Database.withDatabase(url: url, maximumConnections: 1) { database in
+            let holds = try await database.query("SELECT to_regclass('organizations') IS NOT NULL")
+            if try holds[0].decode(Bool.self) {
+                let organizations = try await database.query("SELECT count(*) FROM organizations")[0].decode(Int.self)
+                if organizations > 0 {
+                    throw SwitchboardError(.invalid, "bench_refused",
+                                           "The database at \(url) holds \(organizations == 1 ? "an organization" : "\(organizations) organizations"); bench runs only in a database of its own, so nothing was changed.")
+                }
+            }
+            let name = "switchboard_bench_\(ConsoleAuth.randomToken(bytes: 6))"
+            try await database.query("CREATE DATABASE \(unescaped: name)")
+            return name
+        }
+    }
+
+    static func dropOwnDatabase(_ name: String, on server: DatabaseURL) async {
+        _ = try? await Database.withDatabase(url: server, maximumConnections: 1) { database in
+            try await database.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)")
+        }
     }
 
     static func describe(_ r: Benchmark.Report) -> String {

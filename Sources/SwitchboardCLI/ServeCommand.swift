@@ -26,6 +26,17 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "The console is served over plain HTTP on loopback: its cookie drops 'Secure' (--demo on loopback implies it).")
     var plainHTTP = false
 
+    @Option(help: "Require this bearer token to read /metrics (else SWITCHBOARD_METRICS_TOKEN; without either, /metrics is open).")
+    var metricsToken: String?
+
+    @Flag(help: "Serve no /metrics and record no HTTP metrics.")
+    var noMetrics = false
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Option(help: "Log lines as readable text, or one JSON object per line for log shippers.")
+    var logFormat = LogFormat.text
+
     var onLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) }
 
     /// In-flight requests get this long to finish after SIGTERM or SIGINT; then the process exits regardless.
@@ -35,6 +46,9 @@ struct Serve: AsyncParsableCommand {
         guard (1...600).contains(requestTimeout) else {
             throw ValidationError("Request timeout \(requestTimeout) is out of range; give 1 to 600 seconds")
         }
+        if let metricsToken, !(16...200).contains(metricsToken.count) {
+            throw ValidationError("The metrics token must have 16 to 200 characters (it has \(metricsToken.count))")
+        }
         if plainHTTP && !onLoopback {
             throw ValidationError("--plain-http is for loopback only; '\(host)' needs HTTPS in front of it")
         }
@@ -43,6 +57,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let (url, embedded) = try options.resolveURL()
         if embedded { try EmbeddedCluster.forProject().waitUntilAccepting(timeout: .seconds(60)) }
+        if logFormat == .json { LoggingSystem.bootstrap { JSONLogHandler(label: $0) } }
         var logger = Logger(label: "switchboard")
         logger.logLevel = .info
         let host = host
@@ -50,6 +65,8 @@ struct Serve: AsyncParsableCommand {
         var settings = ServerSettings(host: host, port: port, demo: demo, requestTimeout: .seconds(requestTimeout))
         settings.drain = Self.drainTime
         settings.secureCookies = !(onLoopback && (plainHTTP || demo))
+        let token = metricsToken ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        settings.metrics = noMetrics ? .off : token.map { .token($0) } ?? .open
         let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
                 Demo loaded: organization \(loaded.orgID) (\(Demo.organizationName)), campaign \(loaded.campaignID).

@@ -18,6 +18,8 @@ public struct ServerSettings: Sendable {
     public var drain: Duration = .seconds(10)
     /// The console's session cookie carries `Secure` unless this is false (plain HTTP on loopback only).
     public var secureCookies = true
+    /// Who may read `/metrics` (Prometheus text format).
+    public var metrics = MetricsAccess.open
     /// bcrypt's cost for passwords set through the console (tests lower it).
     public var passwordCost = ConsoleAuth.defaultCost
     /// Started by a `DrainWatcher` placed after the application in the service group (services are told to
@@ -70,9 +72,11 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
 {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestLogMiddleware())
+    ServerMetrics.addMiddleware(to: router, access: settings.metrics)
     router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout, drain: drain))
     let routes = RouteTable()
     router.add(middleware: ErrorMiddleware(routes: routes))
+    ServerMetrics.addRoute(to: router, access: settings.metrics)
     router.get("healthz") { _, _ -> Response in
         // The same health the API's requests use: a failed ping here shortens their waits, a good one ends that.
         do {

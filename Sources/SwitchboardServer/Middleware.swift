@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
@@ -106,14 +107,28 @@ struct AuthMiddleware: RouterMiddleware {
 /// One log line per request: method, route, status, duration. Never the token.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
+    static let header = HTTPField.Name("X-Request-ID")!
 
+    /// Every request has an id: the caller's `X-Request-ID` when it is a sane one (1 to 128 of letters, digits,
+    /// `.`, `_`, `-`), else Hummingbird's. It is in the response's `X-Request-ID`, in every log line of the
+    /// request (metadata `request_id`), and in the line of the batch the request runs (`RequestTag`).
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response = try await next(request, context)
+        var context = context
+        let id = request.headers[Self.header].flatMap(Self.sane) ?? context.id
+        context.logger[metadataKey: "hb.request.id"] = nil
+        context.logger[metadataKey: "request_id"] = "\(id)"
+        var response = try await RequestTag.$id.withValue(id) { try await next(request, context) }
+        response.headers[Self.header] = id
         let elapsed = ContinuousClock.now - start
         context.logger.info("\(request.method) \(context.endpointPath ?? request.uri.path) \(response.status.code)",
                             metadata: ["ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"])
         return response
+    }
+
+    static func sane(_ id: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        return (1...128).contains(id.count) && id.allSatisfy(allowed.contains) ? id : nil
     }
 }
 

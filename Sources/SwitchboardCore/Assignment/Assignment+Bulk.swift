@@ -47,6 +47,14 @@ extension AssignmentService {
     }
 
     func bulk(_ kind: BatchKind, _ request: BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
+        try await Telemetry.batch(kind, campaignID: request.campaignID, actor: request.actor, logger: database.logger) {
+            try await applyBulk(kind, request, onStart: onStart)
+        }
+    }
+
+    private func applyBulk(_ kind: BatchKind, _ request: BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws
+        -> BatchResult
+    {
         try Self.validate(actor: request.actor)
         let campaign = try await campaign(request.campaignID, orgID: request.orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in

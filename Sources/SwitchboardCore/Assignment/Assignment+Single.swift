@@ -6,6 +6,14 @@ extension AssignmentService {
     /// conversation's campaign; `orgID` restricts it to an organization.
     public func reassign(conversationID: Int64, to handle: String?, actor: String, dryRun: Bool = false,
                          campaignID: Int64? = nil, orgID: Int64? = nil) async throws -> BatchResult {
+        try await Telemetry.batch(.reassign, campaignID: campaignID, actor: actor, logger: database.logger) {
+            try await applyReassign(conversationID: conversationID, to: handle, actor: actor, dryRun: dryRun,
+                                    campaignID: campaignID, orgID: orgID)
+        }
+    }
+
+    private func applyReassign(conversationID: Int64, to handle: String?, actor: String, dryRun: Bool,
+                               campaignID: Int64?, orgID: Int64?) async throws -> BatchResult {
         try Self.validate(actor: actor)
         let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
         if let campaignID, campaignID != conversation.campaignID {

@@ -39,6 +39,14 @@ extension AssignmentService {
     /// the batch commits.
     public func unassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
                             confirmationToken: String?, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try await Telemetry.batch(.unassignAll, campaignID: campaignID, actor: actor, logger: database.logger) {
+            try await applyUnassignAll(campaignID: campaignID, from: handle, status: status, actor: actor,
+                                       confirmationToken: confirmationToken, dryRun: dryRun, orgID: orgID)
+        }
+    }
+
+    private func applyUnassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
+                                  confirmationToken: String?, dryRun: Bool, orgID: Int64?) async throws -> BatchResult {
         try Self.validate(actor: actor)
         let campaign = try await campaign(campaignID, orgID: orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in

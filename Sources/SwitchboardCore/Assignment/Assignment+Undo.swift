@@ -6,6 +6,12 @@ extension AssignmentService {
     /// set (and whose previous sender is still active); the others are reported as `skipped`.
     /// A batch can be undone once.
     public func undo(batchID: Int64, actor: String, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try await Telemetry.batch(.undo, campaignID: nil, actor: actor, logger: database.logger) {
+            try await applyUndo(batchID: batchID, actor: actor, dryRun: dryRun, orgID: orgID)
+        }
+    }
+
+    private func applyUndo(batchID: Int64, actor: String, dryRun: Bool, orgID: Int64?) async throws -> BatchResult {
         try Self.validate(actor: actor)
         let campaignID = try await HistoryService(database).batch(id: batchID, orgID: orgID).campaignID
         do {

@@ -62,7 +62,16 @@ public actor AdmissionGate {
         return await withCheckedContinuation { continuation in
             line.waiting.append(Waiter(id: id, continuation: continuation, timer: timer))
             lines[key] = line
+            queued(by: 1)
         }
+    }
+
+    /// Tasks waiting in every line, for the queue-depth gauge.
+    private var depth = 0
+
+    private func queued(by change: Int) {
+        depth += change
+        Telemetry.selfAssignQueue(depth: depth)
     }
 
     /// Takes a waiter whose time ran out out of line.
@@ -70,6 +79,7 @@ public actor AdmissionGate {
         guard var line = lines[key], let index = line.waiting.firstIndex(where: { $0.id == id }) else { return }
         let waiter = line.waiting.remove(at: index)
         lines[key] = line
+        queued(by: -1)
         waiter.continuation.resume(returning: false)
     }
 
@@ -82,6 +92,7 @@ public actor AdmissionGate {
         } else {
             let waiter = line.waiting.removeFirst()
             lines[key] = line
+            queued(by: -1)
             waiter.timer?.cancel()
             waiter.continuation.resume(returning: true)
         }

@@ -82,10 +82,23 @@ public struct Database: Sendable {
         defer { prober.cancel() }
         // Only the probe marks the database down: a request that overran its limit (a lock held elsewhere, a slow
         // statement) says nothing about whether PostgreSQL is there.
-        let value = try await client.withConnection(
-            timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
-            giveUp: { [health] waited in health.isDown && waited >= DatabaseHealth.waitWhenDown },
-            unavailable: { [url] in Self.unavailable(url) }, body)
+        let asked = ContinuousClock.now
+        let value: T
+        do {
+            value = try await client.withConnection(
+                timeout: max(wait, .zero), workLimit: work.map { max($0, .zero) },
+                giveUp: { [health] waited in health.isDown && waited >= DatabaseHealth.waitWhenDown },
+                unavailable: { [url] in Self.unavailable(url) }
+            ) { connection in
+                Telemetry.connectionLeased(after: ContinuousClock.now - asked)
+                Telemetry.inUse.increment()
+                defer { Telemetry.inUse.decrement() }
+                return try await body(connection)
+            }
+        } catch let error as SwitchboardError where error.code == "database_unavailable" {
+            Telemetry.gaveUp()
+            throw error
+        }
         health.markUp()
         return value
     }

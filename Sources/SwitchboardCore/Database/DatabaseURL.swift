@@ -112,9 +112,16 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         return configuration
     }
 
-    private static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.password != nil else { return text }
-        components.password = "***"
-        return components.string ?? text
+    /// `text` with any password hidden, whether or not it parses: the part between `user:` and the last `@` of
+    /// the authority, and `password=` in the query.
+    static func redacted(_ text: String) -> String {
+        var out = text
+        if let scheme = out.range(of: "://") {
+            let rest = out[scheme.upperBound...]
+            if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                out.replaceSubrange(rest.index(after: colon)..<at, with: "***")
+            }
+        }
+        return out.replacing(/(?i)(password=)[^&#]*/) { "\($0.1)***" }
     }
 }

@@ -42,6 +42,14 @@ public struct SelfAssignService: Sendable {
     /// refusals carry the contract's reasons.
     public func requestMore(campaignID: Int64, sender handle: String, count: Int? = nil, actor: String? = nil,
                             orgID: Int64? = nil) async throws -> Grant {
+        try await Telemetry.batch(.selfAssign, campaignID: campaignID, actor: actor ?? handle, logger: logger) {
+            try await applyRequest(campaignID: campaignID, sender: handle, count: count, actor: actor, orgID: orgID)
+        }
+    }
+
+    private func applyRequest(campaignID: Int64, sender handle: String, count: Int?, actor: String?, orgID: Int64?)
+        async throws -> Grant
+    {
         if let count, !(1...SelfAssignSettings.batchSizeRange.upperBound).contains(count) {
             throw SwitchboardError.invalid("invalid_count", "Count \(count) is out of range; ask for 1 to 5000 conversations.")
         }
@@ -53,7 +61,9 @@ public struct SelfAssignService: Sendable {
         guard strategy == .boundedSkipLocked else { return try await grant(campaign, handle, count, actor) }
         do {
             // The server waits for the queue no longer than for a connection; the CLI waits as long as it takes.
+            let queued = ContinuousClock.now
             return try await database.admission.run(campaign.id, limit: claimSlots, timeout: database.connectionWait) {
+                Telemetry.selfAssignWait(ContinuousClock.now - queued)
                 // A request whose caller went away while it queued claims nothing.
                 try Task.checkCancellation()
                 return try await grant(campaign, handle, count, actor)
@@ -95,6 +105,14 @@ public struct SelfAssignService: Sendable {
 
     /// `handle` hands every not-started conversation they hold back to the pool, as one batch of kind `release`.
     public func release(campaignID: Int64, sender handle: String, actor: String? = nil, orgID: Int64? = nil) async throws
+        -> BatchResult
+    {
+        try await Telemetry.batch(.release, campaignID: campaignID, actor: actor ?? handle, logger: logger) {
+            try await applyRelease(campaignID: campaignID, sender: handle, actor: actor, orgID: orgID)
+        }
+    }
+
+    private func applyRelease(campaignID: Int64, sender handle: String, actor: String?, orgID: Int64?) async throws
         -> BatchResult
     {
         try Directory.validate(handle: handle)

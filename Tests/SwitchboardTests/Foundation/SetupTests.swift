@@ -102,6 +102,18 @@ struct SetupTests {
         #expect(url.user == "me" && url.password == "s@cret" && url.host == "db.example" && url.port == 6543)
         #expect(url.database == "app" && url.description == "postgres://me:***@db.example:6543/app?sslmode=disable")
         #expect(throws: SwitchboardError.self) { try DatabaseURL(parsing: "mysql://x@y/z") }
+        // A URL that does not parse is named without its password, however it is broken.
+        for broken in ["postgres://me:s3cr3t@db.example:port/app", "postgres://me:s3cr3t@[db/app", "postgres://me:s3cr3t@db example/app",
+                       "mysql://me:s3cr3t@db/app", "postgres://db/app?user=me&password=s3cr3t&sslmode=bogus",
+                       "postgres://me:s3c@r3t@db/app?sslmode=nope"] {
+            do {
+                _ = try DatabaseURL(parsing: broken)
+                Issue.record("\(broken) parsed")
+            } catch {
+                #expect(error.code == "invalid_database_url" && !error.message.contains("s3cr3t")
+                        && !error.message.contains("r3t"), "\(error.message)")
+            }
+        }
         let closed = try DatabaseURL(parsing: "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
         await #expect {
             try await Database.withDatabase(url: closed) { _ in }

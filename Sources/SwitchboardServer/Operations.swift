@@ -1,0 +1,101 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import SwitchboardCore
+
+/// Who may read `/metrics`.
+public enum MetricsAccess: Sendable, Equatable {
+    /// No `/metrics` route, nothing recorded by the HTTP layer.
+    case off
+    /// Anyone who reaches the port (bind it to a private address, or use a token).
+    case open
+    /// Only requests with `Authorization: Bearer TOKEN`.
+    case token(String)
+}
+
+/// The process's metrics in Prometheus's text format. swift-metrics can be bootstrapped once per process, so
+/// every server of the process (tests run several) shares this registry.
+public enum ServerMetrics {
+    public static let registry = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Void = {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }()
+
+    /// Makes swift-metrics record into `registry` (once; later calls do nothing).
+    public static func bootstrap() { _ = bootstrapped }
+
+    /// The HTTP metrics middleware (for the routes added after it) unless `access` is `.off`.
+    static func addMiddleware(to router: Router<AppRequestContext>, access: MetricsAccess) {
+        guard access != .off else { return }
+        bootstrap()
+        router.add(middleware: MetricsMiddleware<AppRequestContext>())
+    }
+
+    /// The `/metrics` route unless `access` is `.off` (after the error middleware, which turns a refusal into
+    /// its JSON answer).
+    static func addRoute(to router: Router<AppRequestContext>, access: MetricsAccess) {
+        guard access != .off else { return }
+        router.get("metrics") { request, _ -> Response in
+            if case .token(let token) = access {
+                let given = request.headers[.authorization].flatMap { header in
+                    header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : nil
+                }
+                guard let given, Self.same(given, token) else {
+                    throw SwitchboardError(.unauthorized, "unauthorized", "The metrics need the metrics token as a bearer token.")
+                }
+            }
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(16 * 1024)
+            registry.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+
+    /// Compares without stopping at the first difference.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// One JSON object per line (`serve --log-format json`), for log shippers: `time`, `level`, `label`,
+/// `message`, and the metadata's keys (a request's `request_id`, a batch's `kind`, `campaign`, `moved`…).
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    public var metadataProvider: Logger.MetadataProvider?
+    let label: String
+    let write: @Sendable (Data) -> Void
+
+    /// Writes to standard error unless told otherwise.
+    public init(label: String, metadataProvider: Logger.MetadataProvider? = nil,
+                write: @escaping @Sendable (Data) -> Void = { FileHandle.standardError.write($0) }) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+                    file: String, function: String, line: UInt) {
+        var fields: [String: String] = [:]
+        let merged = self.metadata.merging(metadataProvider?.get() ?? [:]) { $1 }.merging(explicit ?? [:]) { $1 }
+        for (key, value) in merged { fields[key] = "\(value)" }
+        fields["time"] = Date().ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()
+            .dateTimeSeparator(.standard).timeZone(separator: .omitted))
+        fields["level"] = level.rawValue
+        fields["label"] = label
+        fields["message"] = "\(message)"
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        write(data + Data("\n".utf8))
+    }
+}
