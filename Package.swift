@@ -61,12 +61,25 @@ let package = Package(
             ],
             resources: [.copy("openapi.yaml"), .copy("Console/Templates"), .copy("Console/Static")]
         ),
+        /// `switchboard bench`: synthetic campaigns, the floor and the peer, timed. Kept out of Core, whose
+        /// `package` declarations it uses.
+        .target(
+            name: "SwitchboardBench",
+            dependencies: [
+                "SwitchboardCore",
+                "SwitchboardServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         /// The `switchboard` commands, thin over Core and Server.
         .target(
             name: "SwitchboardCLI",
             dependencies: [
                 "SwitchboardCore",
                 "SwitchboardServer",
+                "SwitchboardBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwitchboardBench
 import SwitchboardCore
 
 extension Benchmark.Scenario: ExpressibleByArgument {}

@@ -97,14 +97,15 @@ extension AssignmentService {
             """, logger: logger)
         guard rows.isEmpty else { return }
         let found = try await connection.rows("""
-            SELECT used_at IS NOT NULL, expires_at <= now() FROM confirmation_tokens WHERE token_hash = \(Directory.hash(token))
+            SELECT used_at IS NOT NULL, expires_at <= now() FROM confirmation_tokens
+            WHERE campaign_id = \(campaignID) AND token_hash = \(Directory.hash(token))
             """, logger: logger)
         let reason: String
         if let row = found.first {
             let (used, expired) = try row.decode((Bool, Bool).self)
-            reason = used ? "has already been used" : expired ? "has expired" : "was issued for another campaign, sender, status filter or actor"
+            reason = used ? "has already been used" : expired ? "has expired" : "was issued for another sender, status filter or actor"
         } else {
-            reason = "is not one that was issued"
+            reason = "is not one that was issued for campaign \(campaignID)"
         }
         throw SwitchboardError.conflict("invalid_confirmation", "The confirmation token \(reason); preview again to get a new one.")
     }

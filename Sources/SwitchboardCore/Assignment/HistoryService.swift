@@ -44,7 +44,7 @@ public struct HistoryService: Sendable {
 
     static let batchColumns = """
         b.id, b.campaign_id, b.kind, b.actor, b.status_filter, b.parameters::text, b.matched, b.moved, b.unchanged,
-        b.undoes_batch_id, (SELECT u.id FROM assignment_batches u WHERE u.undoes_batch_id = b.id), b.created_at
+        b.undoes_batch_id, (SELECT u.id FROM assignment_batches u WHERE u.campaign_id = b.campaign_id AND u.undoes_batch_id = b.id), b.created_at
         """
 
     static func batch(from row: PostgresRow) throws -> Batch {

@@ -14,13 +14,17 @@ extension PostgresClient {
         unavailable: @escaping @Sendable () -> any Error,
         _ body: @escaping (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let deadline = ContinuousClock.now + timeout
+        let began = ContinuousClock.now
+        let deadline = began + timeout
         // The pool can hand out a connection that was closed a moment ago (by the server, or by an abandoned
         // request): lease again rather than fail the request.
         for _ in 0..<3 {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
-            let (connection, handoff) = try await lease(timeout: remaining, giveUp: giveUp, unavailable: unavailable)
+            // `giveUp` hears the time waited since the first lease: a closed connection leased again does not
+            // start its wait over.
+            let (connection, handoff) = try await lease(timeout: remaining, giveUp: { giveUp(ContinuousClock.now - began) },
+                                                        unavailable: unavailable)
             guard !connection.isClosed else {
                 handoff.giveBack()
                 continue
@@ -43,9 +47,8 @@ extension PostgresClient {
         throw unavailable()
     }
 
-    /// A pooled connection within `timeout` (or until `giveUp`, asked with the time waited, says so), and the
-    /// handoff to give it back through.
-    private func lease(timeout: Duration, giveUp: @escaping @Sendable (Duration) -> Bool,
+    /// A pooled connection within `timeout` (or until `giveUp` says so), and the handoff to give it back through.
+    private func lease(timeout: Duration, giveUp: @escaping @Sendable () -> Bool,
                        unavailable: @escaping @Sendable () -> any Error) async throws -> (PostgresConnection, LeaseHandoff)
     {
         let handoff = LeaseHandoff()
@@ -60,7 +63,7 @@ extension PostgresClient {
         }
         let timer = Task {
             let start = ContinuousClock.now
-            while ContinuousClock.now - start < timeout, !giveUp(ContinuousClock.now - start) {
+            while ContinuousClock.now - start < timeout, !giveUp() {
                 try await Task.sleep(for: min(.milliseconds(50), timeout))
             }
             handoff.fail(unavailable())

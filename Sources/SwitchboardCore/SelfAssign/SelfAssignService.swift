@@ -9,11 +9,12 @@ public struct SelfAssignService: Sendable {
     /// processes; the rest queue first come, first served, before they take a connection. Unbounded SKIP LOCKED
     /// claimers all scan the same locked and dead entries at the head of the pool, and throughput collapses as
     /// they multiply.
-    public var claimSlots: Int
-    public var strategy: ClaimStrategy
+    package var claimSlots: Int
+    package var strategy: ClaimStrategy
 
-    /// How the pool's rows are claimed (the alternatives exist to be measured against).
-    public enum ClaimStrategy: String, Sendable, CaseIterable {
+    /// How the pool's rows are claimed. Production uses `boundedSkipLocked`; the others exist for the bench to
+    /// measure against, so they are `package`, not public.
+    package enum ClaimStrategy: String, Sendable, CaseIterable {
         /// `FOR UPDATE SKIP LOCKED`, with at most `claimSlots` claimers per campaign.
         case boundedSkipLocked = "bounded-skip-locked"
         /// `FOR UPDATE SKIP LOCKED`, every request at once.
@@ -22,7 +23,11 @@ public struct SelfAssignService: Sendable {
         case plainLocking = "plain-locking"
     }
 
-    public init(_ database: Database, claimSlots: Int = 4, strategy: ClaimStrategy = .boundedSkipLocked) {
+    public init(_ database: Database) {
+        self.init(database, claimSlots: 4, strategy: .boundedSkipLocked)
+    }
+
+    package init(_ database: Database, claimSlots: Int, strategy: ClaimStrategy = .boundedSkipLocked) {
         self.database = database
         self.claimSlots = claimSlots
         self.strategy = strategy

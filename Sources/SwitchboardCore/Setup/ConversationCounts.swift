@@ -4,10 +4,10 @@ import PostgresNIO
 
 /// Per-(assignee, status) conversation counts, kept in `conversation_counts` as append-only deltas (so that
 /// concurrent writers never wait on a shared counter row) and folded together now and then.
-struct ConversationCounts: Sendable {
+package struct ConversationCounts: Sendable {
     let database: Database
 
-    init(_ database: Database) { self.database = database }
+    package init(_ database: Database) { self.database = database }
 
     struct Snapshot {
         var bySender: [Int64: StatusCounts] = [:]
@@ -62,7 +62,7 @@ struct ConversationCounts: Sendable {
 extension ConversationCounts {
     /// Rebuilds a campaign's counts from its rows, after raw writes made with the counts trigger off. Only while
     /// nothing else writes to the campaign: the bench uses it for its own raw updates.
-    func rebuild(campaignID: Int64) async throws {
+    package func rebuild(campaignID: Int64) async throws {
         try await database.transaction { connection in
             try await connection.query("DELETE FROM conversation_counts WHERE campaign_id = \(campaignID)",
                                        logger: database.logger)
@@ -89,7 +89,7 @@ extension ConversationCounts {
 
     /// Switches the row-level counts trigger off or back on (`switchboard.counts_written`, migration 0006), for
     /// the current transaction or, with `session`, for the connection until switched back.
-    static func switchTrigger(off: Bool, session: Bool = false, on connection: PostgresConnection,
+    package static func switchTrigger(off: Bool, session: Bool = false, on connection: PostgresConnection,
                               logger: Logger) async throws {
         try await connection.query(
             "SELECT set_config('switchboard.counts_written', \(off ? "on" : "off"), \(!session))", logger: logger)

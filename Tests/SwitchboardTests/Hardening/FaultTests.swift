@@ -56,7 +56,9 @@ struct FaultTests {
                 let longest = answers.map(\.seconds).max() ?? 0
                 let unavailable = answers.filter { $0.status == 503 }
                 print("terminated backends: \(answers.count) requests, \(unavailable.count) answered 503, longest \(longest) s")
-                #expect(answers.count > 100)
+                // At least two answers per client: the loop ran (a busy CI machine gets about a hundred, an idle one
+                // two hundred and more).
+                #expect(answers.count >= 48)
                 #expect(longest < 6.5, "a request waited \(longest) s; the limit is 5 s")
                 #expect(Set(answers.map(\.status)).isSubset(of: [200, 503]), "\(Set(answers.map(\.status)))")
                 #expect(unavailable.allSatisfy { $0.retryAfter != nil })

@@ -148,7 +148,7 @@ struct SelfAssignTests {
             let senders = (0..<12).map { "s\($0)" }
             let f = try await Fixture.make(database, senders: senders, conversations: 200,
                                            settings: .init(selfAssign: true, batchSize: 10, requireFinishedBatch: false))
-            let service = SelfAssignService(database, strategy: strategy)
+            let service = SelfAssignService(database, claimSlots: 4, strategy: strategy)
             let granted = await withTaskGroup(of: Int.self) { group in
                 for index in 0..<24 {
                     group.addTask {

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 import Logging
 import PostgresNIO
 
@@ -372,7 +373,7 @@ public struct Benchmark: Sendable {
 
     private func selfAssignRun(campaign: Campaign, handles: [String], strategy: SelfAssignService.ClaimStrategy,
                                firstBatch: Int64) async throws -> SelfAssignRow {
-        let service = SelfAssignService(database, strategy: strategy)
+        let service = SelfAssignService(database, claimSlots: 4, strategy: strategy)
         let seconds = options.selfAssignSeconds
         let started = ContinuousClock.now
         let samples = try await withThrowingTaskGroup(of: [Double].self) { group in

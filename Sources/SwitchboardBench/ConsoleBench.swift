@@ -10,8 +10,8 @@ import SwitchboardServer
 /// `switchboard bench --only console`: the console's pages on a big campaign, served by the real router on a
 /// loopback port and fetched over HTTP by a signed-in organizer, one request at a time, so each figure is a
 /// page's whole answer (queries, rendering, transfer).
-enum ConsoleBench {
-    static func run(_ database: Database, _ benchmark: Benchmark, requests: Int,
+package enum ConsoleBench {
+    package static func run(_ database: Database, _ benchmark: Benchmark, requests: Int,
                     log: @escaping @Sendable (String) -> Void) async throws -> [Benchmark.Latency] {
         let (campaign, sender, organizer) = try await benchmark.consoleCampaign()
         let password = "bench-console-password"
