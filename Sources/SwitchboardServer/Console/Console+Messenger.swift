@@ -96,6 +96,9 @@ extension Console {
             heading: owner.viewingAs ? "Viewing as \(owner.user.name) (\(owner.user.handle))" : "Assigned to Me",
             viewingAs: viewingAs, manager: session.user.role.canManage, senders: senders, filters: filters,
             unassignedView: filter == "unassigned",
+            listHeading: filter == "open" ? "Open conversations"
+                : filter == "unassigned" ? "Unassigned, needing a reply"
+                : Self.queueFilters.first { $0.value == filter }?.label ?? "Conversations",
             conversations: page.conversations.map { conversation in
                 QueuePage.Row(link: "/conversations/\(conversation.id)",
                               contact: conversation.name.isEmpty ? conversation.phone : conversation.name,

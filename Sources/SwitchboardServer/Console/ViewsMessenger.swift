@@ -32,6 +32,8 @@ struct QueuePage {
     let senders: [Option]
     let filters: [Filter]
     let unassignedView: Bool
+    /// The list's heading: the filter shown ("Open conversations", "Needs Reply"…).
+    let listHeading: String
     let conversations: [Row]
     let next: String?
     let banner: String?

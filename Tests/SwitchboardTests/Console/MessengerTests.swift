@@ -83,7 +83,7 @@ struct MessengerTests {
             #expect(try await selfAssignBatches(database, c) == 1)
             #expect(try await w.fixture.count(of: "kevin") == 2)
             let (_, after) = try await get(client, "/campaigns/\(c)/queue?filter=not-started&granted=2", kevin)
-            #expect(after.contains("2 conversations arrived.") && after.contains("Not Started<span class=\"count\">2</span>"))
+            #expect(after.contains("2 conversations arrived.") && after.contains("Not Started <span class=\"count\">2</span>"))
             // Self-assign off: the button is gone, and a stale form gets the sentence, not an error page.
             _ = try await CampaignService(database).update(id: c, selfAssign: false)
             let refused = try await post(client, "/campaigns/\(c)/request", kevin, "form_key=fresh")
