@@ -84,6 +84,18 @@ struct MessengerTests {
             #expect(try await w.fixture.count(of: "kevin") == 2)
             let (_, after) = try await get(client, "/campaigns/\(c)/queue?filter=not-started&granted=2", kevin)
             #expect(after.contains("2 conversations arrived.") && after.contains("Not Started <span class=\"count\">2</span>"))
+            // Release, after its confirmation page: both go back to the pool, once however often it is sent.
+            let (confirmStatus, confirm) = try await get(client, "/campaigns/\(c)/release", kevin)
+            #expect(confirmStatus == .ok && confirm.contains("Give your 2 conversations that are Not Started back"))
+            let releaseKey = try #require(confirm.firstMatch(of: /name="form_key" value="([0-9a-f]+)"/)?.1)
+            for _ in 0..<2 {
+                let released = try await post(client, "/campaigns/\(c)/release", kevin, "form_key=\(releaseKey)")
+                #expect(released.location?.contains("released=2") == true, "\(String(describing: released.location))")
+            }
+            #expect(try await w.fixture.count(of: "kevin") == 0)
+            #expect(try await database.query("""
+                SELECT count(*) FROM assignment_batches WHERE campaign_id = \(c) AND kind = 'release'
+                """)[0].decode(Int.self) == 1)
             // Self-assign off: the button is gone, and a stale form gets the sentence, not an error page.
             _ = try await CampaignService(database).update(id: c, selfAssign: false)
             let refused = try await post(client, "/campaigns/\(c)/request", kevin, "form_key=fresh")
@@ -142,6 +154,17 @@ struct MessengerTests {
         try await withConsole { client, w, database in
             let c = w.fixture.campaign.id
             let ada = try await signIn(client, "ada")
+            // A new campaign: refused with the CLI's sentence and nothing created, then created.
+            let campaigns = try await database.query("SELECT count(*) FROM campaigns")[0].decode(Int.self)
+            let refusedNew = try await post(client, "/campaigns/new", ada, "name=Spring&self_assign=on&batch_size=0")
+            #expect(refusedNew.status == .unprocessableContent && refusedNew.body.contains("Batch size 0 is out of range")
+                    && refusedNew.body.contains("value=\"Spring\""))
+            #expect(try await database.query("SELECT count(*) FROM campaigns")[0].decode(Int.self) == campaigns)
+            let made = try await post(client, "/campaigns/new", ada, "name=Spring+drive&self_assign=on&batch_size=25")
+            #expect(made.status == .seeOther && made.location?.hasSuffix("/settings?saved=created") == true)
+            let spring = try await database.query("SELECT self_assign, batch_size FROM campaigns WHERE name = 'Spring drive'")
+            let (selfAssign, batchSize) = try #require(try spring.first?.decode((Bool, Int).self))
+            #expect(selfAssign && batchSize == 25)
             let bad = try await post(client, "/campaigns/\(c)/settings", ada, "self_assign=on&batch_size=9000&require_finished_batch=on")
             #expect(bad.status == .unprocessableContent && bad.body.contains("Batch size 9000 is out of range"))
             let words = try await post(client, "/campaigns/\(c)/settings", ada, "batch_size=lots")
