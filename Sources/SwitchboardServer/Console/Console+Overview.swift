@@ -39,13 +39,15 @@ extension Console {
             banner = try await self.banner(done: done, skipped: query.get("skipped"), session: session, back: here)
         }
         return try await renderOverview(campaign, session, selected: selected, status: query.get("status"),
-                                        sort: query.get("sort"), cursor: query.get("cursor"), banner: banner)
+                                        sort: query.get("sort"), cursor: query.get("cursor"), banner: banner,
+                                        find: query.get("find"), showAll: query.get("all") == "1")
     }
 
     /// The Conversations Overview; with `error` and `kept`, the form that failed stays open with what was typed.
     func renderOverview(_ campaign: Campaign, _ session: ConsoleAuth.Session, selected: String?, status: String?,
                         sort: String?, cursor: String?, banner: OverviewPage.Banner? = nil, error: String? = nil,
-                        kept: BatchInput.Kept? = nil, responseStatus: HTTPResponse.Status = .ok) async throws -> Response {
+                        kept: BatchInput.Kept? = nil, responseStatus: HTTPResponse.Status = .ok, find: String? = nil,
+                        showAll: Bool = false) async throws -> Response {
         if let selected, selected != "unassigned" { try Directory.validate(handle: selected) }
         let senderList = try await SenderService(database).list(campaignID: campaign.id)
         let sort = sort ?? "sender"
@@ -71,6 +73,24 @@ extension Console {
         default:
             break
         }
+        // A campaign with many senders shows the first `senderRows` in the chosen order (and the selected one),
+        // or those matching `find`; rendering a thousand rows was most of the page's time.
+        let fragment = find.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
+        if let fragment {
+            try Text.check(fragment, field: "find", maximum: 200)
+            senders = senders.filter { $0.handle.contains(fragment) || $0.name.lowercased().contains(fragment) }
+        }
+        let matching = senders.count
+        if !showAll && senders.count > OverviewPage.senderRows {
+            let chosen = senders.first { $0.handle == selected }
+            senders = Array(senders.prefix(OverviewPage.senderRows))
+            if let chosen, !senders.contains(where: { $0.handle == chosen.handle }) { senders.append(chosen) }
+        }
+        var more: String?
+        if senders.count < matching {
+            more = Self.overviewURL(campaign.id, sender: selected, sort: sort,
+                                    extra: [URLQueryItem(name: "all", value: "1")] + (fragment.map { [URLQueryItem(name: "find", value: $0)] } ?? []))
+        }
         let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned, sender: false)]
             + senders.map {
                 row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts,
@@ -95,7 +115,9 @@ extension Console {
             selectedLabel: selected == "unassigned" ? "Unassigned" : selectedSender.map { "\($0.name) (\($0.handle))" } ?? selected ?? "",
             error: error, forms: forms,
             handles: active.count > OverviewPage.checkBoxLimit ? active.map(\.handle) : [], list: list,
-            tabs: Self.tabs(campaign.id, current: "overview"),
+            tabs: Self.tabs(campaign.id, current: "overview"), find: fragment ?? "", sort: sort,
+            shown: senders.count < matching ? "Showing \(senders.count) of \(matching) senders." : nil, showAll: more,
+            manySenders: senderList.senders.count > OverviewPage.senderRows,
             viewAs: selectedSender.map { Self.queueURL(campaign.id, viewingAs: $0.handle) })
         return try render("overview", page, status: responseStatus)
     }

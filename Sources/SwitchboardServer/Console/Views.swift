@@ -167,6 +167,8 @@ struct OverviewPage {
 
     /// Above this many active senders, targets are typed (with suggestions), not ticked.
     static let checkBoxLimit = 30
+    /// The Senders table shows this many rows unless asked for all.
+    static let senderRows = 100
 
     let title = "Conversations Overview"
     let user: UserView
@@ -185,6 +187,14 @@ struct OverviewPage {
     let handles: [String]
     let list: List?
     let tabs: [Tab]
+    /// The sender filter's text, and the sort it keeps.
+    let find: String
+    let sort: String
+    /// "Showing 100 of 1,000 senders." and the link to all of them, when the table is cut.
+    let shown: String?
+    let showAll: String?
+    /// Whether the filter box is worth showing.
+    let manySenders: Bool
     /// The selected sender's messenger, for "Viewing as".
     let viewAs: String?
 }

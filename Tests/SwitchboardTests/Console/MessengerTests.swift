@@ -217,6 +217,30 @@ struct MessengerTests {
         }
     }
 
+    @Test("with 120 senders the Senders table shows 100 (and the chosen one), finds by handle or name, or shows all")
+    func manySenders() async throws {
+        try await TestDatabase.with { database in
+            let handles = (0..<120).map { String(format: "s%03d", $0) }
+            let f = try await Fixture.make(database, senders: handles, conversations: 10)
+            try await ConsoleAuth(database, cost: 4).setPassword(orgID: f.org.id, handle: "ada", password: Self.password)
+            var settings = ServerSettings()
+            settings.secureCookies = false
+            let app = Application(router: buildRouter(database: database, settings: settings))
+            try await app.test(.router) { client in
+                let ada = try await signIn(client, "ada")
+                func rows(_ html: String) -> Int { html.matches(of: /<th scope="row">/).count - 1 }
+                let (_, first) = try await get(client, "/campaigns/\(f.campaign.id)", ada)
+                #expect(rows(first) == 100 && first.contains("Showing 100 of 120 senders."))
+                let (_, chosen) = try await get(client, "/campaigns/\(f.campaign.id)?sender=s119", ada)
+                #expect(rows(chosen) == 101 && chosen.contains("(s119)"))
+                let (_, all) = try await get(client, "/campaigns/\(f.campaign.id)?all=1", ada)
+                #expect(rows(all) == 120 && !all.contains("Showing"))
+                let (_, found) = try await get(client, "/campaigns/\(f.campaign.id)?find=S11", ada)
+                #expect(rows(found) == 10 && found.contains("(s110)") && found.contains("(s119)"))
+            }
+        }
+    }
+
     @Test("a contacts upload is all or nothing: a bad phone names its line and imports nothing; multipart and raw both work")
     func upload() async throws {
         try await withConsole { client, w, database in
