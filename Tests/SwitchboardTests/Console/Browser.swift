@@ -38,28 +38,40 @@ final class Browser: @unchecked Sendable {
         guard isInstalled else {
             throw Failure.unavailable("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver).")
         }
-        let port = Int.random(in: 20_000...40_000)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: driverPath)
-        process.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let endpoint = "http://127.0.0.1:\(port)"
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-browser-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var ready = false
-        for _ in 0..<100 where !ready && process.isRunning {
-            try await Task.sleep(for: .milliseconds(100))
-            if let answer = try? await call("GET", "\(endpoint)/status", nil) as? [String: Any], answer["ready"] as? Bool == true {
-                ready = true
+        // A port the system just handed out and took back; another process can still take it before chromedriver
+        // does (it then exits at once), so a failed start tries another port.
+        var attempt = 0
+        var started: (process: Process, endpoint: String)?
+        while started == nil {
+            attempt += 1
+            let port = try freePort()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: driverPath)
+            process.arguments = ["--port=\(port)", "--allowed-ips=127.0.0.1"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let endpoint = "http://127.0.0.1:\(port)"
+            var ready = false
+            for _ in 0..<100 where !ready && process.isRunning {
+                try await Task.sleep(for: .milliseconds(100))
+                if let answer = try? await call("GET", "\(endpoint)/status", nil) as? [String: Any], answer["ready"] as? Bool == true {
+                    ready = true
+                }
             }
-        }
-        guard ready else {
+            if ready {
+                started = (process, endpoint)
+                continue
+            }
             let running = process.isRunning
             process.terminate()
-            throw Failure.unavailable("chromedriver did not start on port \(port) (\(running ? "running" : "exited \(process.terminationStatus)")).")
+            if attempt == 3 {
+                throw Failure.unavailable("chromedriver did not start on port \(port) (\(running ? "running" : "exited \(process.terminationStatus)")), 3 tries.")
+            }
         }
+        guard let (process, endpoint) = started else { throw Failure.unavailable("chromedriver did not start.") }
         var chrome: [String: Any] = [
             "binary": chromiumPath,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -80,6 +92,23 @@ final class Browser: @unchecked Sendable {
         let browser = Browser(driver: process, endpoint: endpoint, session: session, folder: folder)
         _ = try await browser.command("POST", "timeouts", ["implicit": 0, "pageLoad": 30_000, "script": 10_000])
         return browser
+    }
+
+    /// A TCP port of 127.0.0.1 that was free a moment ago.
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure.unavailable("No socket for a free port.") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Failure.unavailable("Could not find a free port.") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private init(driver: Process, endpoint: String, session: String, folder: URL) {
