@@ -174,3 +174,33 @@ extension ConsoleTests {
         }
     }
 }
+
+extension ConsoleTests {
+    @Test("at 375 px wide every setup page and a texter's conversation fit the screen")
+    func setupOnPhone() async throws {
+        try await withConsole("setup-phone", width: 375) { browser, base, f in
+            try await f.database.query("UPDATE users SET role = 'admin' WHERE handle = 'ada'")
+            _ = try await f.assignments.reassignSome(f.request(.unassigned, .senders(["kevin"]), count: 1))
+            let conversation = try await f.database.query("""
+                SELECT c.id FROM conversations c JOIN users u ON u.id = c.assignee_id WHERE u.handle = 'kevin'
+                """)[0].decode(Int64.self)
+            let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+            try await signIn(browser, base, as: "ada")
+            let c = f.campaign.id
+            for (path, words) in [("/campaigns/new", "New campaign"), ("/campaigns/\(c)/settings", "Invite links"),
+                                  ("/campaigns/\(c)/senders", "Add senders"), ("/campaigns/\(c)/contacts", "CSV file"),
+                                  ("/users", "Add a user"), ("/campaigns/\(c)/queue?as=kevin", "Viewing as")] {
+                try await browser.open(base + path)
+                #expect(try await browser.waitFor { try await browser.text().contains(words) }, "\(path)")
+                #expect(try await browser.run(fits) as? Bool == true, "\(path) is wider than the screen")
+                try await browser.screenshot("phone-\(path.split(separator: "/").last.map(String.init) ?? "page")")
+            }
+            try await browser.press("Sign out")
+            _ = try await browser.waitFor { try await browser.url.hasSuffix("/sign-in") }
+            try await signIn(browser, base, as: "kevin")
+            try await browser.open("\(base)/conversations/\(conversation)")
+            #expect(try await browser.waitFor { try await browser.text().contains("Message") })
+            #expect(try await browser.run(fits) as? Bool == true)
+        }
+    }
+}
