@@ -58,12 +58,12 @@ extension Console {
     {
         let campaign = try await campaign(context, session)
         let saved = request.uri.queryParameters.get("saved")
-        return try await renderSettings(request, campaign, session,
+        return try await renderSettings(campaign, session,
                                         notice: saved == "created" ? "Campaign created. Add senders and contacts next."
                                             : saved == nil ? nil : "Saved.")
     }
 
-    func renderSettings(_ request: Request, _ campaign: Campaign, _ session: ConsoleAuth.Session, notice: String? = nil,
+    func renderSettings(_ campaign: Campaign, _ session: ConsoleAuth.Session, notice: String? = nil,
                         newLink: String? = nil, error: String? = nil, kept: FormBody? = nil,
                         status: HTTPResponse.Status = .ok) async throws -> Response {
         var page = SettingsForm(title: "Settings", user: UserView(session.user), csrf: session.csrfToken,
@@ -92,7 +92,7 @@ extension Console {
                 clearMaxOpen: settings.maxOpen == nil, requireFinishedBatch: settings.requireFinishedBatch)
             return redirect("/campaigns/\(campaign.id)/settings?saved=1")
         } catch let error as SwitchboardError where error.kind == .invalid {
-            return try await renderSettings(request, campaign, session, error: error.message, kept: context.form,
+            return try await renderSettings(campaign, session, error: error.message, kept: context.form,
                                             status: .unprocessableContent)
         }
     }
@@ -108,11 +108,11 @@ extension Console {
             }
             let (_, token) = try await InviteService(database).create(campaignID: campaign.id, orgID: session.user.orgID,
                                                                       days: days, actor: session.user.handle)
-            return try await renderSettings(request, campaign, session,
+            return try await renderSettings(campaign, session,
                                             notice: "Invite link created. Copy it now: it is shown only once.",
                                             newLink: Self.siteURL(request, secure: secureCookies) + "/join/\(token)")
         } catch let error as SwitchboardError where error.kind == .invalid {
-            return try await renderSettings(request, campaign, session, error: error.message, status: .unprocessableContent)
+            return try await renderSettings(campaign, session, error: error.message, status: .unprocessableContent)
         }
     }
 
@@ -258,7 +258,7 @@ extension Console {
 
     func usersPage(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         try Self.requireAdmin(session)
-        return try await renderUsers(request, session, notice: request.uri.queryParameters.get("done"))
+        return try await renderUsers(session, notice: request.uri.queryParameters.get("done"))
     }
 
     static func requireAdmin(_ session: ConsoleAuth.Session) throws {
@@ -267,7 +267,7 @@ extension Console {
         }
     }
 
-    func renderUsers(_ request: Request, _ session: ConsoleAuth.Session, notice: String? = nil, link: String? = nil,
+    func renderUsers(_ session: ConsoleAuth.Session, notice: String? = nil, link: String? = nil,
                      error: String? = nil, kept: FormBody? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         let members = try await Directory(database).members(orgID: session.user.orgID)
         return try render("users", UsersPage(
@@ -294,10 +294,10 @@ extension Console {
                                                              name: try form.value("name"), role: role)
             let token = try await ConsoleAuth(database).passwordLink(orgID: session.user.orgID, handle: user.handle,
                                                                       actor: session.user.handle)
-            return try await renderUsers(request, session, notice: "Added \(user.handle). Send them this link to set a password (it works once, for 24 hours):",
+            return try await renderUsers(session, notice: "Added \(user.handle). Send them this link to set a password (it works once, for 24 hours):",
                                          link: Self.siteURL(request, secure: secureCookies) + "/set-password/\(token)")
         } catch let error as SwitchboardError where error.kind == .invalid || error.kind == .conflict {
-            return try await renderUsers(request, session, error: error.message, kept: form, status: .unprocessableContent)
+            return try await renderUsers(session, error: error.message, kept: form, status: .unprocessableContent)
         }
     }
 
@@ -307,7 +307,7 @@ extension Console {
         try Directory.validate(handle: handle)
         let token = try await ConsoleAuth(database).passwordLink(orgID: session.user.orgID, handle: handle,
                                                                   actor: session.user.handle)
-        return try await renderUsers(request, session,
+        return try await renderUsers(session,
                                      notice: "Send \(handle) this link to set a new password (it works once, for 24 hours):",
                                      link: Self.siteURL(request, secure: secureCookies) + "/set-password/\(token)")
     }
