@@ -114,7 +114,7 @@ public struct ConsoleAuth: Sendable {
 
     /// The session a cookie's token names, if it is live; marks it seen (at most once a minute).
     public func session(token: String) async throws -> Session? {
-        guard (16...200).contains(token.utf8.count), !token.unicodeScalars.contains("\0") else { return nil }
+        guard Self.plausible(token, minimum: 16) else { return nil }
         let rows = try await database.query("""
             WITH live AS (
                 SELECT s.token_hash, s.csrf_token, s.last_seen_at, u.id, u.org_id, u.handle, u.name, u.role, u.active
@@ -140,7 +140,12 @@ public struct ConsoleAuth: Sendable {
         try await database.query("DELETE FROM web_sessions WHERE token_hash = \(Directory.hash(token))")
     }
 
-    /// `bytes` random bytes as hex: session tokens, CSRF tokens, one-time form keys.
+    /// Whether a token from a cookie or a link is worth looking up: `minimum` to 200 bytes, no NUL.
+    static func plausible(_ token: String, minimum: Int) -> Bool {
+        (minimum...200).contains(token.utf8.count) && !token.unicodeScalars.contains("\0")
+    }
+
+        /// `bytes` random bytes as hex: session tokens, CSRF tokens, one-time form keys.
     public static func randomToken(bytes: Int = 32) -> String {
         (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
     }

@@ -144,7 +144,7 @@ public struct InviteService: Sendable {
 
     /// The live invite a token names; in a transaction, its row is held FOR SHARE until the join commits.
     private func live(token: String, on connection: PostgresConnection?) async throws -> Live? {
-        guard (8...200).contains(token.utf8.count), !token.unicodeScalars.contains("\0") else { return nil }
+        guard ConsoleAuth.plausible(token, minimum: 8) else { return nil }
         let query: PostgresQuery = """
             SELECT id, org_id, campaign_id FROM campaign_invites
             WHERE token_hash = \(Directory.hash(token)) AND revoked_at IS NULL AND expires_at > now()
@@ -209,7 +209,7 @@ extension ConsoleAuth {
 
     /// The user a live set-password link is for, or nil.
     public func passwordLinkUser(token: String) async throws -> User? {
-        guard (8...200).contains(token.utf8.count), !token.unicodeScalars.contains("\0") else { return nil }
+        guard ConsoleAuth.plausible(token, minimum: 8) else { return nil }
         let rows = try await database.query("""
             SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active FROM password_links l
             JOIN users u ON u.org_id = l.org_id AND u.id = l.user_id
@@ -224,7 +224,7 @@ extension ConsoleAuth {
         let hash = try await hash(password: password)
         let refused = SwitchboardError.notFound(
             "link_invalid", "This set-password link is not valid: it may have been used or have expired. Ask an admin for a new one.")
-        guard (8...200).contains(token.utf8.count), !token.unicodeScalars.contains("\0") else { throw refused }
+        guard ConsoleAuth.plausible(token, minimum: 8) else { throw refused }
         let user = try await database.transaction { connection in
             let rows = try await connection.rows("""
                 UPDATE password_links l SET used_at = now() FROM users u

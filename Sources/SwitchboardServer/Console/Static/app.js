@@ -1,62 +1,37 @@
 // Switchboard console: enhancement only; every action works without it.
-// Live counts: an open Conversations Overview listens to its campaign's events and refreshes its Senders table.
+// Live pages: an open Conversations Overview listens to its campaign's events, Assigned to Me to its owner's (a
+// conversation given, taken, or changed by a message); on one, the page is fetched again and the listed parts
+// are swapped in place.
 (function () {
   "use strict";
-  var overview = document.querySelector("[data-live]");
-  if (!overview || !window.EventSource) return;
-  var pending = null;
-  function refresh() {
-    pending = null;
-    fetch(window.location.href, { credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (!html) return;
-        var page = new DOMParser().parseFromString(html, "text/html");
-        var fresh = page.querySelector("#senders tbody");
-        var current = document.querySelector("#senders tbody");
-        if (fresh && current) current.innerHTML = fresh.innerHTML;
-        var list = page.querySelector(".conversations");
-        var shown = document.querySelector(".conversations");
-        if (list && shown) shown.innerHTML = list.innerHTML;
-      })
-      .catch(function () {});
+  function live(attribute, selectors, delay) {
+    var element = document.querySelector("[" + attribute + "]");
+    if (!element || !window.EventSource) return;
+    var pending = null;
+    function refresh() {
+      pending = null;
+      fetch(window.location.href, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var page = new DOMParser().parseFromString(html, "text/html");
+          selectors.forEach(function (selector) {
+            var fresh = page.querySelector(selector), shown = document.querySelector(selector);
+            if (fresh && shown) shown.innerHTML = fresh.innerHTML;
+          });
+        })
+        .catch(function () {});
+    }
+    function later() { if (!pending) pending = setTimeout(refresh, delay); }
+    var events = new EventSource(element.getAttribute(attribute));
+    events.addEventListener("assignment", later);
+    events.addEventListener("conversation", later);
+    // A page kept for the back button must not hold its stream open: browsers allow six connections per site.
+    window.addEventListener("pagehide", function () { events.close(); });
+    window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
   }
-  var events = new EventSource(overview.getAttribute("data-live"));
-  function later() { if (!pending) pending = setTimeout(refresh, 200); }
-  events.addEventListener("assignment", later);
-  events.addEventListener("conversation", later);
-  // A page kept for the back button must not hold its stream open: browsers allow six connections per site.
-  window.addEventListener("pagehide", function () { events.close(); });
-  window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
-})();
-
-// Assigned to Me: the owner's events (a conversation given, taken, or changed by a message) refresh the list and
-// the filter counts in place.
-(function () {
-  "use strict";
-  var queue = document.querySelector("[data-queue-live]");
-  if (!queue || !window.EventSource) return;
-  var pending = null;
-  function refresh() {
-    pending = null;
-    fetch(window.location.href, { credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        if (!html) return;
-        var page = new DOMParser().parseFromString(html, "text/html");
-        [".filters", "[data-queue-live]", ".request"].forEach(function (selector) {
-          var fresh = page.querySelector(selector), shown = document.querySelector(selector);
-          if (fresh && shown) shown.innerHTML = fresh.innerHTML;
-        });
-      })
-      .catch(function () {});
-  }
-  function later() { if (!pending) pending = setTimeout(refresh, 150); }
-  var events = new EventSource(queue.getAttribute("data-queue-live"));
-  events.addEventListener("assignment", later);
-  events.addEventListener("conversation", later);
-  window.addEventListener("pagehide", function () { events.close(); });
-  window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
+  live("data-live", ["#senders tbody", ".conversations"], 200);
+  live("data-queue-live", [".filters", "[data-queue-live]", ".request"], 150);
 })();
 
 // Forms that must go once (Request Conversations, Release, Reply): a second submit while the first is on its
