@@ -36,6 +36,8 @@ public struct Benchmark: Sendable {
         case selfAssign = "self-assign"
         /// The web console's pages (timed by the CLI over HTTP on a campaign this loads).
         case console = "console"
+        /// Sender list, single reassign, message ingest and import: what must not get slower.
+        case others = "others"
     }
 
     /// A campaign for the console's pages: every conversation dealt over the senders but a tenth, which stays
@@ -129,15 +131,22 @@ public struct Benchmark: Sendable {
         let campaign = try await loadCampaign(org: org, name: "bench", conversations: options.conversations)
         let handles = try await senderHandles(campaign)
         let assignments = AssignmentService(database)
+        if options.only == .others {
+            _ = try await assignments.reassignAll(.init(campaignID: campaign.id, source: .unassigned, target: .allActive,
+                                                        actor: "bench"))
+            try await others(org: org, campaign: campaign, handles: handles, into: &report)
+            return report
+        }
 
         // 1. Reassign All, distribute evenly, with full history, against the floor and the peer. The three take
         //    turns within each round, so that the machine's drift (this one's speed varies by ±20% from minute
         //    to minute) weighs on all of them alike; the ratios are medians of each round's ratios. Each of our runs
         //    deals to a rotated target order so that every conversation moves.
-        log("Reassign All of \(options.conversations) over \(handles.count) senders, the floor and the peer, in turns…")
-        let floorSenders = try await makeFloorTable(campaign: campaign)
+        log("Reassign All of \(options.conversations) over \(handles.count) senders, the two floors and the peer, in turns…")
+        let floorSenders = try await makeFloorTables(campaign: campaign)
         var ours: [Double] = []
         var floor: [Double] = []
+        var oldFloor: [Double] = []
         var peer: [Double] = []
         for run in 0..<options.runs {
             let rotated = Array(handles[(run + 1)...] + handles[...run])
@@ -147,18 +156,21 @@ public struct Benchmark: Sendable {
             ours.append(try await time { _ = try await assignments.reassignAll(request) })
             // Before the peer's first run, which holds every id in this process.
             if run == 0 { report.peakMemoryMiB = Self.peakMemoryMiB() }
-            floor.append(try await floorRun(campaign: campaign, to: floorSenders[run % 2]))
+            floor.append(try await floorRun("bench_floor", campaign: campaign, to: floorSenders[run % 2]))
+            oldFloor.append(try await floorRun("bench_old_floor", campaign: campaign, to: floorSenders[run % 2]))
             try await vacuum()
             peer.append(try await withoutCounts(campaign) { connection in
                 try await time { try await peerChunked(campaign: campaign, rotation: run + 7, on: connection) }
             })
-            log("  round \(run + 1): ours \(String(format: "%.2f", ours[run])) s, floor \(String(format: "%.2f", floor[run])) s, peer \(String(format: "%.2f", peer[run])) s")
+            log("  round \(run + 1): ours \(String(format: "%.2f", ours[run])) s, floor \(String(format: "%.2f", floor[run])) s, old floor \(String(format: "%.2f", oldFloor[run])) s, peer \(String(format: "%.2f", peer[run])) s")
         }
-        try await database.query("DROP TABLE bench_floor")
+        try await database.query("DROP TABLE bench_floor, bench_old_floor")
         report.timings.append(Timing(name: "reassign_all_distribute", median: median(ours), runs: ours))
         report.timings.append(Timing(name: "floor_bare_update", median: median(floor), runs: floor))
+        report.timings.append(Timing(name: "old_floor_bare_update", median: median(oldFloor), runs: oldFloor))
         report.timings.append(Timing(name: "peer_app_side_chunked", median: median(peer), runs: peer))
         report.ratios["ours_over_floor"] = median(zip(ours, floor).map { $0 / $1 })
+        report.ratios["ours_over_old_floor"] = median(zip(ours, oldFloor).map { $0 / $1 })
         report.ratios["peer_over_ours"] = median(zip(peer, ours).map { $0 / $1 })
         if options.only == .reassignAll { return report }
 
@@ -182,6 +194,16 @@ public struct Benchmark: Sendable {
         report.timings.append(Timing(name: "reassign_some_10_percent", median: median(some), runs: some))
         report.timings.append(Timing(name: "unassign_all_one_sender", median: median(unassign), runs: unassign))
 
+        try await others(org: org, campaign: campaign, handles: handles, into: &report)
+
+        // 3. Self-assign under concurrency.
+        report.selfAssign = try await selfAssign(org: org)
+        return report
+    }
+
+    /// Sender list, single reassigns, message ingest and import, on `campaign` with its conversations dealt.
+    private func others(org: Organization, campaign: Campaign, handles: [String], into report: inout Report) async throws {
+        let assignments = AssignmentService(database)
         // 4. Sender list with counts, at a tenth of the size and at full size.
         log("Sender list…")
         let small = try await loadCampaign(org: org, name: "bench-small", conversations: options.conversations / 10,
@@ -195,9 +217,11 @@ public struct Benchmark: Sendable {
         log("Single reassigns…")
         report.latencies.append(try await singleReassigns(campaign: campaign, handles: handles))
 
-        // 3. Self-assign under concurrency.
-        report.selfAssign = try await selfAssign(org: org)
-        return report
+        // 6. Inbound replies, and 7. an import of a tenth of the campaign's size.
+        log("Message ingest…")
+        report.latencies.append(try await messageIngest(campaign: campaign, conversations: options.conversations))
+        log("Import of \(options.conversations / 10) contacts…")
+        report.timings.append(try await importContacts(org: org))
     }
 
     // MARK: Loading
@@ -220,7 +244,7 @@ public struct Benchmark: Sendable {
         log("Loading \(conversations) conversations with COPY…")
         let total = conversations
         try await database.client.withConnection { connection in
-            try await connection.copyFrom(table: "conversations", columns: ["campaign_id", "phone", "name"],
+            try await connection.copyFrom(table: "contacts", columns: ["campaign_id", "phone", "name"],
                                           logger: logger) { writer in
                 var buffer = ByteBuffer()
                 for index in 1...max(total, 1) where total > 0 {
@@ -233,6 +257,11 @@ public struct Benchmark: Sendable {
                 if buffer.readableBytes > 0 { try await writer.write(buffer) }
             }
         }
+        try await database.query("""
+            INSERT INTO conversations (campaign_id, id) SELECT campaign_id, id FROM contacts
+            WHERE campaign_id = \(campaign.id) ORDER BY id
+            """)
+        try await database.query("ANALYZE contacts")
         try await database.query("ANALYZE conversations")
         return campaign
     }
@@ -251,29 +280,66 @@ public struct Benchmark: Sendable {
 
     // MARK: Comparisons
 
-    /// The same rows in a reference table with the same columns, indexes and foreign key, to be updated by one
-    /// bare statement to a constant: no history, no counts, no split. Returns the two sender ids it alternates.
-    private func makeFloorTable(campaign: Campaign) async throws -> [Int64] {
-        try await database.query("DROP TABLE IF EXISTS bench_floor")
+    /// The same rows in two reference tables, each to be updated by one bare statement to a constant: no
+    /// history, no counts, no triggers. `bench_floor` has the conversation's own shape (its columns and indexes;
+    /// the assignee is checked per statement, so no foreign key). `bench_old_floor` has the shape conversations
+    /// had before the contact moved out (migration 0013): phone, name and fields in the row, the phone's
+    /// uniqueness, the lookup by id and the per-row foreign key to the senders. Returns the two sender ids the
+    /// floors alternate between.
+    private func makeFloorTables(campaign: Campaign) async throws -> [Int64] {
+        try await database.query("DROP TABLE IF EXISTS bench_floor, bench_old_floor")
         try await database.query("CREATE TABLE bench_floor (LIKE conversations INCLUDING ALL)")
-        try await database.query("""
-            ALTER TABLE bench_floor ADD FOREIGN KEY (campaign_id, assignee_id) REFERENCES campaign_senders (campaign_id, user_id)
-            """)
         try await database.query(
-            "INSERT INTO bench_floor OVERRIDING SYSTEM VALUE SELECT * FROM conversations WHERE campaign_id = \(campaign.id)")
+            "INSERT INTO bench_floor SELECT * FROM conversations WHERE campaign_id = \(campaign.id) ORDER BY id")
+        try await database.query("""
+            CREATE TABLE bench_old_floor (
+                campaign_id bigint NOT NULL REFERENCES campaigns (id),
+                id bigint NOT NULL,
+                phone text NOT NULL CHECK (phone ~ '^\\+[1-9][0-9]{6,14}$'),
+                name text NOT NULL DEFAULT '',
+                fields jsonb NOT NULL DEFAULT '{}',
+                status text NOT NULL DEFAULT 'not_started'
+                    CHECK (status IN ('not_started', 'needs_reply', 'waiting', 'closed', 'opted_out')),
+                assignee_id bigint,
+                unread boolean NOT NULL DEFAULT false,
+                last_message_at timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (campaign_id, id),
+                UNIQUE (campaign_id, phone),
+                FOREIGN KEY (campaign_id, assignee_id) REFERENCES campaign_senders (campaign_id, user_id)
+            )
+            """)
+        try await database.query("""
+            INSERT INTO bench_old_floor
+            SELECT c.campaign_id, c.id, p.phone, p.name, p.fields, c.status, c.assignee_id, c.unread, c.last_message_at,
+                   c.created_at, c.updated_at
+            FROM conversations c JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
+            WHERE c.campaign_id = \(campaign.id) ORDER BY c.id
+            """)
+        try await database.query("CREATE INDEX ON bench_old_floor (campaign_id, assignee_id, status, created_at, id)")
+        try await database.query("""
+            CREATE INDEX ON bench_old_floor (campaign_id, created_at, id) WHERE assignee_id IS NULL AND status = 'not_started'
+            """)
+        try await database.query("CREATE INDEX ON bench_old_floor (id)")
+        try await database.query("""
+            CREATE INDEX ON bench_old_floor (campaign_id, (coalesce(last_message_at, created_at)) DESC, id DESC)
+            WHERE assignee_id IS NULL
+            """)
         try await database.query("VACUUM ANALYZE bench_floor")
+        try await database.query("VACUUM ANALYZE bench_old_floor")
         return try await database.query(
             "SELECT user_id FROM campaign_senders WHERE campaign_id = \(campaign.id) ORDER BY user_id LIMIT 2"
         ).map { try $0.decode(Int64.self) }
     }
 
-    private func floorRun(campaign: Campaign, to sender: Int64) async throws -> Double {
-        try await database.query("VACUUM bench_floor")
+    private func floorRun(_ table: String, campaign: Campaign, to sender: Int64) async throws -> Double {
+        try await database.query(PostgresQuery(unsafeSQL: "VACUUM \(table)"))
         try await database.query("CHECKPOINT")
         return try await time {
-            try await database.query("""
-                UPDATE bench_floor SET assignee_id = \(sender), updated_at = now() WHERE campaign_id = \(campaign.id)
-                """)
+            try await database.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(table) SET assignee_id = \(sender), updated_at = now() WHERE campaign_id = \(campaign.id)
+                """))
         }
     }
 
@@ -312,7 +378,7 @@ public struct Benchmark: Sendable {
             var chunkStart = start
             while chunkStart < start + share {
                 let chunk = Array(ids[chunkStart..<min(chunkStart + 65_000, start + share)])
-                try await connection.query("UPDATE conversations SET assignee_id = \(target) WHERE id = ANY(\(chunk))",
+                try await connection.query("UPDATE conversations SET assignee_id = \(target) WHERE campaign_id = \(campaign.id) AND id = ANY(\(chunk))",
                                            logger: logger)
                 chunkStart += chunk.count
             }
@@ -353,7 +419,7 @@ public struct Benchmark: Sendable {
         let handles = try await senderHandles(campaign)
         var rows: [SelfAssignRow] = []
         for level in options.concurrencyLevels {
-            for strategy in [SelfAssignService.ClaimStrategy.boundedSkipLocked, .skipLocked, .plainLocking] {
+            for strategy in SelfAssignService.ClaimStrategy.allCases {
                 try await withoutCounts(campaign) { connection in
                     try await connection.query("""
                         UPDATE conversations SET assignee_id = NULL WHERE campaign_id = \(campaign.id) AND assignee_id IS NOT NULL
@@ -405,13 +471,13 @@ public struct Benchmark: Sendable {
 
     // MARK: Measuring
 
-    private func time(_ body: () async throws -> Void) async throws -> Double {
+    func time(_ body: () async throws -> Void) async throws -> Double {
         let start = ContinuousClock.now
         try await body()
         return (ContinuousClock.now - start).seconds
     }
 
-    private func median(_ values: [Double]) -> Double {
+    func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }

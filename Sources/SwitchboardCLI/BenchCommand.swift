@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
     @Option(help: "Senders (default 1,000).") var senders: Int?
     @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
-    @Option(help: "Run only this scenario: reassign-all (with the floor and the peer), self-assign, or console (the web console's pages over HTTP).")
+    @Option(help: "Run only this scenario: reassign-all (with the two floors and the peer), self-assign, console (the web console's pages over HTTP), or others (sender list, single reassign, message ingest, import).")
     var only: Benchmark.Scenario?
 
     func run() async throws {

@@ -60,6 +60,17 @@ public enum TestDatabase {
         return server.with(database: name)
     }
 
+    /// Runs `body` against a new database with no migration applied (to test migrations on older data).
+    public static func withEmpty<T: Sendable>(_ body: (Database) async throws -> T) async throws -> T {
+        let server = try await TestDatabase.server.value
+        let name = "switchboard_empty_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await admin(server) { database in
+            try await database.query("CREATE DATABASE \(unescaped: name) TEMPLATE template0")
+        }
+        return try await Database.withDatabase(url: server.with(database: name), logger: logger, maximumConnections: 4,
+                                               body)
+    }
+
     /// Runs `body` against a fresh database of its own.
     public static func with<T: Sendable>(maximumConnections: Int = 20, _ body: (Database) async throws -> T) async throws -> T {
         let url = try await make()

@@ -35,6 +35,7 @@ public struct ConversationService: Sendable {
         }
         let rows = try await database.query("""
             SELECT \(unescaped: Self.columns) FROM conversations c
+            JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
             LEFT JOIN users u ON u.id = c.assignee_id
             WHERE c.campaign_id = \(campaignID)
               AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
@@ -54,10 +55,11 @@ public struct ConversationService: Sendable {
     /// One conversation by id, with `orgID` restricting it to an organization.
     public func conversation(id: Int64, orgID: Int64? = nil) async throws -> Conversation {
         let rows = try await database.query("""
-            SELECT \(unescaped: Self.columns) FROM conversations c
+            SELECT \(unescaped: Self.columns) FROM contacts p
+            JOIN conversations c ON c.campaign_id = p.campaign_id AND c.id = p.id
             LEFT JOIN users u ON u.id = c.assignee_id
             JOIN campaigns k ON k.id = c.campaign_id
-            WHERE c.id = \(id) AND (\(orgID)::bigint IS NULL OR k.org_id = \(orgID))
+            WHERE p.id = \(id) AND (\(orgID)::bigint IS NULL OR k.org_id = \(orgID))
             """)
         guard let row = rows.first else { throw Self.unknown(id) }
         return try Self.conversation(from: row)
@@ -70,7 +72,7 @@ public struct ConversationService: Sendable {
     static let micros = "(extract(epoch FROM c.created_at) * 1000000)::bigint"
 
     static let columns = """
-        c.id, c.campaign_id, c.phone, c.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
+        c.id, c.campaign_id, p.phone, p.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
         (extract(epoch FROM c.created_at) * 1000000)::bigint, c.id
         """
 

@@ -48,9 +48,11 @@ extension ConversationService {
         if case .status(let s) = filter { status = s.rawValue }
         let activity = "(extract(epoch FROM coalesce(c.last_message_at, c.created_at)) * 1000000)::bigint"
         let query = PostgresQuery(unsafeSQL: """
-            SELECT c.id, c.campaign_id, c.phone, c.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
+            SELECT c.id, c.campaign_id, p.phone, p.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
                    \(activity), c.id
-            FROM conversations c LEFT JOIN users u ON u.id = c.assignee_id
+            FROM conversations c
+            JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
+            LEFT JOIN users u ON u.id = c.assignee_id
             WHERE (CASE WHEN $1::bigint IS NULL THEN c.assignee_id IS NULL AND c.campaign_id = $2
                         ELSE c.assignee_id = $1 AND ($2::bigint IS NULL OR c.campaign_id = $2) END)
               AND ($3::bigint IS NULL OR (\(activity), c.id) < ($3::bigint, $5::bigint))
@@ -108,11 +110,12 @@ extension ConversationService {
         _ = try await CampaignService(database).campaign(id: campaignID)
         line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
         let rows = try await database.client.query("""
-            SELECT c.id, c.phone, c.name, c.status, coalesce(u.handle, ''), c.unread,
+            SELECT c.id, p.phone, p.name, c.status, coalesce(u.handle, ''), c.unread,
                    coalesce(to_char(c.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
                    to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    coalesce(m.inbound, 0), coalesce(m.outbound, 0)
             FROM conversations c
+            JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
             LEFT JOIN users u ON u.id = c.assignee_id
             LEFT JOIN (
                 SELECT conversation_id, count(*) FILTER (WHERE direction = 'inbound') AS inbound,

@@ -185,7 +185,7 @@ public struct MessageService: Sendable {
                 throw SwitchboardError.invalid("invalid_phone", "Phone '\(raw)' is not a valid phone number.")
             }
             let rows = try await database.query(
-                "SELECT id FROM conversations WHERE campaign_id = \(campaignID) AND phone = \(phone)")
+                "SELECT id FROM contacts WHERE campaign_id = \(campaignID) AND phone = \(phone)")
             guard let row = rows.first else {
                 throw SwitchboardError.notFound("unknown_phone", "Campaign \(campaignID) has no conversation with \(phone).")
             }

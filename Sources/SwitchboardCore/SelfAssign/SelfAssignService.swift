@@ -216,7 +216,7 @@ public struct SelfAssignService: Sendable {
                     FROM candidates
                     WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
                       AND c.assignee_id IS NULL AND c.status = 'not_started'
-                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status, c.phone, c.name, c.unread,
+                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status, c.unread,
                               c.last_message_at, c.created_at
                 ),
                 history AS (
@@ -226,7 +226,9 @@ public struct SelfAssignService: Sendable {
                 counted AS (
                     \(unescaped: ConversationCounts.recordDeltas(from: "pairs", campaign: String(campaignID)))
                 )
-                SELECT id, phone, name, status, unread, last_message_at, created_at FROM claimed ORDER BY created_at, id
+                SELECT cl.id, p.phone, p.name, cl.status, cl.unread, cl.last_message_at, cl.created_at
+                FROM claimed cl JOIN contacts p ON p.campaign_id = \(campaignID) AND p.id = cl.id
+                ORDER BY cl.created_at, cl.id
                 """, logger: logger)
         }
         return try rows.map { row in

@@ -92,7 +92,7 @@ public struct ContactImporter: Sendable {
             }
             let existing = try await connection.rows("""
                 SELECT i.phone, i.line FROM import_rows i
-                JOIN conversations c ON c.campaign_id = \(campaignID) AND c.phone = i.phone
+                JOIN contacts c ON c.campaign_id = \(campaignID) AND c.phone = i.phone
                 ORDER BY i.line LIMIT 5
                 """, logger: logger)
             if !existing.isEmpty {
@@ -104,8 +104,12 @@ public struct ContactImporter: Sendable {
                                                "Campaign \(campaignID) already has \(described.joined(separator: ", ")); nothing was imported.")
             }
             try await connection.query("""
-                INSERT INTO conversations (campaign_id, phone, name, fields)
-                SELECT \(campaignID), phone, name, fields FROM import_rows ORDER BY line
+                WITH added AS (
+                    INSERT INTO contacts (campaign_id, phone, name, fields)
+                    SELECT \(campaignID), phone, name, fields FROM import_rows ORDER BY line
+                    RETURNING id
+                )
+                INSERT INTO conversations (campaign_id, id) SELECT \(campaignID), id FROM added ORDER BY id
                 """, logger: logger)
             return Report(campaignID: campaignID, imported: rowCount)
         }

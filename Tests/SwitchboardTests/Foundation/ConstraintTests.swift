@@ -36,6 +36,87 @@ struct ConstraintTests {
         }
     }
 
+    @Test("an assignee who is not a sender, among many rows that are fine, and on insert")
+    func oneStrayAmongMany() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database, conversations: 50)
+            let kevin = try await Directory(database).user(orgID: fixture.org.id, handle: "kevin")
+            let ada = try await Directory(database).user(orgID: fixture.org.id, handle: "ada")
+            await expectRefused(database, state: "23503", """
+                UPDATE conversations SET assignee_id = CASE WHEN id = (SELECT max(id) FROM conversations) THEN \(ada.id)
+                                                            ELSE \(kevin.id) END
+                WHERE campaign_id = \(fixture.campaign.id)
+                """)
+            #expect(try await fixture.assignees().allSatisfy { $0 == nil })
+            await expectRefused(database, state: "23503", """
+                WITH c AS (INSERT INTO contacts (campaign_id, phone) VALUES (\(fixture.campaign.id), '+15559990001') RETURNING id)
+                INSERT INTO conversations (campaign_id, id, assignee_id) SELECT \(fixture.campaign.id), id, \(ada.id) FROM c
+                """)
+        }
+    }
+
+    @Test("a conversation without its contact")
+    func conversationWithoutContact() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            await expectRefused(database, state: "23503", """
+                INSERT INTO conversations (campaign_id, id) VALUES (\(fixture.campaign.id), 999999)
+                """)
+        }
+    }
+
+    @Test("a sender who holds conversations cannot be deleted or re-keyed; one who holds none can")
+    func senderHoldingConversations() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            let kevin = try await Directory(database).user(orgID: fixture.org.id, handle: "kevin")
+            let rebecca = try await Directory(database).user(orgID: fixture.org.id, handle: "rebecca")
+            try await database.query("""
+                UPDATE conversations SET assignee_id = \(kevin.id) WHERE campaign_id = \(fixture.campaign.id) AND id % 2 = 0
+                """)
+            await expectRefused(database, state: "23503", """
+                DELETE FROM campaign_senders WHERE campaign_id = \(fixture.campaign.id) AND user_id = \(kevin.id)
+                """)
+            await expectRefused(database, state: "23503", """
+                UPDATE campaign_senders SET user_id = \(rebecca.id) WHERE campaign_id = \(fixture.campaign.id) AND user_id = \(kevin.id)
+                """)
+            try await database.query("""
+                DELETE FROM campaign_senders WHERE campaign_id = \(fixture.campaign.id) AND user_id = \(rebecca.id)
+                """)
+            let rows = try await database.query("SELECT count(*) FROM campaign_senders WHERE campaign_id = \(fixture.campaign.id)")
+            #expect(try rows[0].decode(Int.self) == 1)
+        }
+    }
+
+    @Test("a delete of a sender racing a move to that sender: the delete waits, then is refused")
+    func deleteRacingMove() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database)
+            let kevin = try await Directory(database).user(orgID: fixture.org.id, handle: "kevin")
+            try await database.client.withConnection { mover in
+                try await mover.query("BEGIN", logger: database.logger)
+                try await mover.query("""
+                    UPDATE conversations SET assignee_id = \(kevin.id) WHERE campaign_id = \(fixture.campaign.id)
+                    """, logger: database.logger)
+                // The move has not committed: the delete must wait for it rather than pass its check now.
+                let delete = Task {
+                    try await database.query("""
+                        DELETE FROM campaign_senders WHERE campaign_id = \(fixture.campaign.id) AND user_id = \(kevin.id)
+                        """)
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                try await mover.query("COMMIT", logger: database.logger)
+                do {
+                    try await delete.value
+                    Issue.record("the delete went through while kevin held conversations")
+                } catch {
+                    #expect(error.sqlState == "23503", "\(String(reflecting: error))")
+                }
+            }
+            #expect(try await fixture.assignees().allSatisfy { $0 == "kevin" })
+        }
+    }
+
     @Test("a sender of another campaign as assignee")
     func senderOfAnotherCampaign() async throws {
         try await TestDatabase.with { database in
@@ -67,7 +148,7 @@ struct ConstraintTests {
         try await TestDatabase.with { database in
             let fixture = try await Fixture.make(database)
             await expectRefused(database, state: "23505", """
-                INSERT INTO conversations (campaign_id, phone) VALUES (\(fixture.campaign.id), '+15552000001')
+                INSERT INTO contacts (campaign_id, phone) VALUES (\(fixture.campaign.id), '+15552000001')
                 """)
         }
     }
@@ -77,7 +158,7 @@ struct ConstraintTests {
         try await TestDatabase.with { database in
             let fixture = try await Fixture.make(database)
             await expectRefused(database, state: "23514", """
-                INSERT INTO conversations (campaign_id, phone) VALUES (\(fixture.campaign.id), '555-1234')
+                INSERT INTO contacts (campaign_id, phone) VALUES (\(fixture.campaign.id), '555-1234')
                 """)
         }
     }

@@ -8,7 +8,7 @@ import Testing
 @Suite("Schema: ready to distribute by campaign")
 struct DistributionTests {
     static let distributed: Set<String> = [
-        "conversations", "messages", "campaign_senders", "assignment_batches", "assignment_moves",
+        "conversations", "contacts", "messages", "campaign_senders", "assignment_batches", "assignment_moves",
         "conversation_counts", "confirmation_tokens",
     ]
     static let reference: Set<String> = [

@@ -18,8 +18,9 @@ struct ImportTests {
                                                                         data: Data(csv.utf8), fileName: "a.csv")
             #expect(report.imported == 2)
             let rows = try await database.query("""
-                SELECT phone, name, fields->>'precinct', status, assignee_id IS NULL FROM conversations
-                WHERE campaign_id = \(fixture.campaign.id) ORDER BY created_at, id
+                SELECT p.phone, p.name, p.fields->>'precinct', c.status, c.assignee_id IS NULL
+                FROM conversations c JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
+                WHERE c.campaign_id = \(fixture.campaign.id) ORDER BY c.created_at, c.id
                 """)
             let decoded = try rows.map { try $0.decode((String, String, String?, String, Bool).self) }
             #expect(decoded[0] == ("+15550100001", "Adams, Alice", "12", "not_started", true))

@@ -1,3 +1,4 @@
+import Foundation
 import PostgresNIO
 import SwitchboardTestSupport
 import Testing
@@ -11,6 +12,63 @@ struct MigratorTests {
             let applied = try await Migrator.bundled().migrate(database)
             #expect(applied.isEmpty, "the template already carries every migration")
             #expect(try await Migrator.bundled().pending(database).isEmpty)
+        }
+    }
+
+    @Test("0013 moves the contacts out of conversations that existed before it, ids, phones and owners kept")
+    func contactsApart() async throws {
+        try await TestDatabase.withEmpty { database in
+            let before = try Migrator.bundled().migrations.filter { $0.version < "0013" }
+            try await Migrator(migrations: before).migrate(database)
+            func id(_ query: PostgresQuery) async throws -> Int64 { try await database.query(query)[0].decode(Int64.self) }
+            let org = try await id("INSERT INTO organizations (name) VALUES ('Old org') RETURNING id")
+            let kevin = try await id("""
+                INSERT INTO users (org_id, handle, name, role) VALUES (\(org), 'kevin', 'Kevin', 'texter') RETURNING id
+                """)
+            let campaign = try await id("INSERT INTO campaigns (org_id, name) VALUES (\(org), 'Old campaign') RETURNING id")
+            try await database.query("INSERT INTO campaign_senders (campaign_id, org_id, user_id) VALUES (\(campaign), \(org), \(kevin))")
+            try await database.query("""
+                INSERT INTO conversations (campaign_id, phone, name, fields, status, assignee_id)
+                SELECT \(campaign), '+1555300' || lpad(g::text, 4, '0'), 'Old ' || g, jsonb_build_object('precinct', g),
+                       CASE WHEN g % 2 = 0 THEN 'needs_reply' ELSE 'not_started' END,
+                       CASE WHEN g % 2 = 0 THEN \(kevin) END
+                FROM generate_series(1, 10) g
+                """)
+            try await database.query("""
+                INSERT INTO messages (campaign_id, conversation_id, direction, body)
+                SELECT campaign_id, id, 'inbound', 'hi' FROM conversations WHERE assignee_id IS NOT NULL
+                """)
+            let rowsBefore = try await database.query("""
+                SELECT id, phone, name, fields::text, status, coalesce(assignee_id, 0) FROM conversations ORDER BY id
+                """).map { try $0.decode((Int64, String, String, String, String, Int64).self) }
+
+            #expect(try await Migrator.bundled().migrate(database).contains("0013_contacts_apart"))
+            let rowsAfter = try await database.query("""
+                SELECT c.id, p.phone, p.name, p.fields::text, c.status, coalesce(c.assignee_id, 0)
+                FROM conversations c JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id ORDER BY c.id
+                """).map { try $0.decode((Int64, String, String, String, String, Int64).self) }
+            #expect(rowsAfter.count == 10)
+            #expect(rowsAfter.elementsEqual(rowsBefore) { $0 == $1 })
+            let columns = try await database.query("""
+                SELECT count(*) FROM information_schema.columns
+                WHERE table_name = 'conversations' AND column_name IN ('phone', 'name', 'fields')
+                """)
+            #expect(try columns[0].decode(Int.self) == 0)
+
+            // Reads, new imports and the phone's uniqueness work on the migrated rows.
+            let third = try await ConversationService(database).conversation(id: rowsBefore[2].0)
+            #expect(third.phone == rowsBefore[2].1 && third.name == "Old 3")
+            let csv = "phone,name\n+15553000011,New 11\n+15553000012,New 12\n"
+            _ = try await ContactImporter(database).importCSV(campaignID: campaign, data: Data(csv.utf8), fileName: "new.csv")
+            let ids = try await database.query("SELECT id FROM conversations WHERE campaign_id = \(campaign) ORDER BY id")
+                .map { try $0.decode(Int64.self) }
+            #expect(ids.count == 12 && ids[10] > rowsBefore.last!.0)
+            await #expect(throws: SwitchboardError.self) {
+                _ = try await ContactImporter(database).importCSV(campaignID: campaign, data: Data("phone\n+15553000001\n".utf8),
+                                                                  fileName: "again.csv")
+            }
+            let list = try await SenderService(database).list(campaignID: campaign)
+            #expect(list.senders.first?.counts.total == 5)
         }
     }
 
