@@ -14,7 +14,7 @@ public enum CampaignLock {
     public enum Mode: Sendable { case exclusive, shared }
 
     /// The two-part advisory lock key: (campaign, 0). Claim slots use (campaign, -slot).
-    private static func key(_ campaignID: Int64) -> Int32 { Int32(truncatingIfNeeded: campaignID) }
+    static func key(_ campaignID: Int64) -> Int32 { Int32(truncatingIfNeeded: campaignID) }
 
     /// Runs `body` holding the campaign's lock in `mode`. If the lock cannot be given back, the connection is
     /// closed, which ends the session and its locks.

@@ -12,15 +12,14 @@ public struct SelfAssignService: Sendable {
     package var claimSlots: Int
     package var strategy: ClaimStrategy
 
-    /// How the pool's rows are claimed. Production uses `boundedSkipLocked`; the others exist for the bench to
-    /// measure against, so they are `package`, not public.
+    /// How the pool's rows are claimed. Production uses `boundedSkipLocked`; the other exists for the bench to
+    /// measure against, so it is `package`, not public. (Plain `FOR UPDATE`, which made each request wait for the
+    /// rows the one before it locked, was measured in earlier rounds: docs/BENCHMARKS.md.)
     package enum ClaimStrategy: String, Sendable, CaseIterable {
         /// `FOR UPDATE SKIP LOCKED`, with at most `claimSlots` claimers per campaign.
         case boundedSkipLocked = "bounded-skip-locked"
         /// `FOR UPDATE SKIP LOCKED`, every request at once.
         case skipLocked = "skip-locked"
-        /// `FOR UPDATE`: each request waits for the rows the one before it locked.
-        case plainLocking = "plain-locking"
     }
 
     public init(_ database: Database) {
@@ -59,52 +58,89 @@ public struct SelfAssignService: Sendable {
             throw SwitchboardError.invalid("invalid_count", "Count \(count) is out of range; ask for 1 to 5000 conversations.")
         }
         try Directory.validate(handle: handle)
-        let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
-        guard campaign.settings.selfAssign else {
-            throw SwitchboardError.refused("self_assign_disabled", "Campaign \(campaignID) does not allow self-assign.")
+        guard strategy == .boundedSkipLocked else {
+            return try await grant(campaignID, orgID: orgID, handle, count, actor, slots: 0)
         }
-        guard strategy == .boundedSkipLocked else { return try await grant(campaign, handle, count, actor) }
         do {
             // The server waits for the queue no longer than for a connection; the CLI waits as long as it takes.
             let queued = ContinuousClock.now
-            return try await database.admission.run(campaign.id, limit: claimSlots, timeout: database.connectionWait) {
+            return try await database.admission.run(campaignID, limit: claimSlots, timeout: database.connectionWait) {
                 Telemetry.selfAssignWait(ContinuousClock.now - queued)
                 // A request whose caller went away while it queued claims nothing.
                 try Task.checkCancellation()
-                return try await grant(campaign, handle, count, actor)
+                return try await grant(campaignID, orgID: orgID, handle, count, actor, slots: claimSlots)
             }
         } catch is AdmissionGate.TimedOut {
             throw SwitchboardError(.unavailable, "busy",
-                                   "Too many requests for campaign \(campaign.id) are queued; try again shortly.")
+                                   "Too many requests for campaign \(campaignID) are queued; try again shortly.")
         }
     }
 
-    /// One request's transaction: the sender's rules, the claim, the batch.
-    private func grant(_ campaign: Campaign, _ handle: String, _ count: Int?, _ actor: String?) async throws -> Grant {
-        // Waits while an organizer's batch runs on the campaign (see `CampaignLock`).
-        try await database.transaction(campaign: campaign.id, lock: .shared) { connection in
-            let sender = try await lockSender(handle, campaign: campaign, on: connection)
-            let room = try await room(for: sender, campaign: campaign, on: connection)
-            let wanted = min(count ?? campaign.settings.batchSize, campaign.settings.batchSize, room)
-            try await takeClaimSlot(campaignID: campaign.id, on: connection)
-            let batchID = try await AssignmentService(database).nextBatchID(on: connection)
-            let claimed = try await claim(wanted, for: sender, handle: handle, campaignID: campaign.id, batchID: batchID,
-                                          on: connection)
-            guard !claimed.isEmpty else {
-                throw SwitchboardError.refused("pool_empty", "No more conversations available.")
+    /// One request in one round trip: `switchboard_request_more` (migration 0014) checks the campaign and the
+    /// sender's rules, claims, and records the batch, its history, counts and notification, all in the one
+    /// statement's transaction; it returns the granted conversations, or one row saying why there are none. A
+    /// request with an idempotency key runs it inside BEGIN … COMMIT instead, so that its response is recorded
+    /// by the same transaction.
+    private func grant(_ campaignID: Int64, orgID: Int64?, _ handle: String, _ count: Int?, _ actor: String?,
+                       slots: Int) async throws -> Grant {
+        let query: PostgresQuery = """
+            SELECT outcome, detail, batch_id, conversation_id, phone, name, status, unread, last_message_at, created_at
+            FROM switchboard_request_more(\(campaignID)::bigint, \(orgID)::bigint, \(handle)::text, \(count)::integer,
+                                          \(actor ?? handle)::text, \(CampaignLock.key(campaignID))::integer,
+                                          \(slots)::integer)
+            """
+        guard IdempotentRequest.Recorder.current == nil else {
+            return try await database.transaction { [logger] connection in
+                try Self.grant(from: try await connection.rows(query, logger: logger), campaignID: campaignID,
+                               handle: handle, count: count)
             }
-            try await SenderService.touch(campaignID: campaign.id, userID: sender, on: connection, logger: logger)
-            try await AssignmentService(database).recordBatch(
-                id: batchID, campaignID: campaign.id, kind: .selfAssign, actor: actor ?? handle, statusFilter: .only(.notStarted),
-                parameters: ["sender": handle, "requested": String(count ?? campaign.settings.batchSize)],
-                matched: claimed.count, moved: claimed.count, unchanged: 0,
-                tallies: [.init(userID: sender, handle: handle, received: claimed.count, removed: 0)], on: connection)
-            let result = BatchResult(batchID: batchID, operation: .selfAssign, campaignID: campaign.id,
-                                     statusFilter: StatusFilter.only(.notStarted).name, matched: claimed.count,
-                                     moved: claimed.count, unchanged: 0, dryRun: false,
-                                     perSender: [SenderReceipt(handle: handle, received: claimed.count)],
-                                     requested: count ?? campaign.settings.batchSize)
-            return Grant(result: result, conversations: claimed)
+        }
+        return try Self.grant(from: try await database.query(query), campaignID: campaignID, handle: handle, count: count)
+    }
+
+    /// The grant, or the refusal, that `switchboard_request_more` returned.
+    static func grant(from rows: [PostgresRow], campaignID: Int64, handle: String, count: Int?) throws -> Grant {
+        let (outcome, detail) = try rows[0].decode((String, [Int]?).self)
+        guard outcome == "granted" else { throw refusal(outcome, detail ?? [], campaignID: campaignID, handle: handle) }
+        var batchID: Int64 = 0
+        let conversations = try rows.map { row in
+            let (_, _, batch, id, phone, name, status, unread, lastMessageAt, createdAt) =
+                try row.decode((String, [Int]?, Int64, Int64, String, String, String, Bool, Date?, Date).self)
+            batchID = batch
+            return Conversation(id: id, campaignID: campaignID, phone: phone, name: name,
+                                status: ConversationStatus(rawValue: status) ?? .notStarted, assignee: handle,
+                                unread: unread, lastMessageAt: lastMessageAt, createdAt: createdAt)
+        }
+        let result = BatchResult(batchID: batchID, operation: .selfAssign, campaignID: campaignID,
+                                 statusFilter: StatusFilter.only(.notStarted).name, matched: conversations.count,
+                                 moved: conversations.count, unchanged: 0, dryRun: false,
+                                 perSender: [SenderReceipt(handle: handle, received: conversations.count)],
+                                 requested: detail?.first ?? count ?? conversations.count)
+        return Grant(result: result, conversations: conversations)
+    }
+
+    /// The error for a request `switchboard_request_more` refused.
+    static func refusal(_ outcome: String, _ detail: [Int], campaignID: Int64, handle: String) -> SwitchboardError {
+        switch outcome {
+        case "unknown_campaign":
+            return CampaignService.unknown(campaignID)
+        case "self_assign_disabled":
+            return .refused("self_assign_disabled", "Campaign \(campaignID) does not allow self-assign.")
+        case "unknown_sender":
+            return .notFound("unknown_sender", "User '\(handle)' does not exist in the organization of campaign \(campaignID).")
+        case "not_a_sender":
+            return .refused("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaignID).")
+        case "sender_deactivated":
+            return .refused("not_a_sender",
+                            "Sender '\(handle)' is deactivated on campaign \(campaignID) and cannot request conversations.")
+        case "unfinished_batch":
+            return .refused("unfinished_batch",
+                            "Send the \(detail.first ?? 0) not-started conversations you hold before requesting more.")
+        case "cap_reached":
+            let (open, cap) = (detail.first ?? 0, detail.dropFirst().first ?? 0)
+            return .refused("cap_reached", "You hold \(open) open conversations, the campaign's cap of \(cap); close some first.")
+        default:
+            return .refused("pool_empty", "No more conversations available.")
         }
     }
 
@@ -136,107 +172,6 @@ public struct SelfAssignService: Sendable {
             return BatchResult(batchID: recorded, operation: .release, campaignID: campaign.id,
                                statusFilter: StatusFilter.only(.notStarted).name, matched: outcome.matched,
                                moved: outcome.moved, unchanged: 0, dryRun: false, perSender: [])
-        }
-    }
-
-    /// Locks the sender's row for this transaction, so that one sender's requests run one at a time and the
-    /// rules below are checked and acted on atomically. NO KEY UPDATE does not conflict with the key-share
-    /// locks that assignments to this sender take through the foreign key.
-    private func lockSender(_ handle: String, campaign: Campaign, on connection: PostgresConnection) async throws -> Int64 {
-        let users = try await connection.rows(
-            "SELECT id FROM users WHERE org_id = \(campaign.orgID) AND handle = \(handle)", logger: logger)
-        guard let user = users.first else {
-            throw SwitchboardError.notFound("unknown_sender",
-                                            "User '\(handle)' does not exist in the organization of campaign \(campaign.id).")
-        }
-        let id = try user.decode(Int64.self)
-        let senders = try await connection.rows("""
-            SELECT active FROM campaign_senders WHERE campaign_id = \(campaign.id) AND user_id = \(id)
-            FOR NO KEY UPDATE
-            """, logger: logger)
-        guard let active = try senders.first?.decode(Bool.self) else {
-            throw SwitchboardError.refused("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaign.id).")
-        }
-        guard active else {
-            throw SwitchboardError.refused("not_a_sender",
-                                           "Sender '\(handle)' is deactivated on campaign \(campaign.id) and cannot request conversations.")
-        }
-        return id
-    }
-
-    /// How many more conversations the rules allow the sender; refuses when none.
-    private func room(for sender: Int64, campaign: Campaign, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.rows("""
-            SELECT count(*) FILTER (WHERE status = 'not_started'), count(*) FILTER (WHERE status NOT IN ('closed', 'opted_out'))
-            FROM conversations WHERE campaign_id = \(campaign.id) AND assignee_id = \(sender)
-            """, logger: logger)
-        let (notStarted, open) = try rows[0].decode((Int, Int).self)
-        if campaign.settings.requireFinishedBatch && notStarted > 0 {
-            throw SwitchboardError.refused("unfinished_batch",
-                                           "Send the \(notStarted) not-started conversations you hold before requesting more.")
-        }
-        guard let cap = campaign.settings.maxOpen else { return Int.max }
-        guard open < cap else {
-            throw SwitchboardError.refused("cap_reached",
-                                           "You hold \(open) open conversations, the campaign's cap of \(cap); close some first.")
-        }
-        return cap - open
-    }
-
-    /// Takes one of the campaign's claim slots for this transaction, waiting for one if all are taken.
-    private func takeClaimSlot(campaignID: Int64, on connection: PostgresConnection) async throws {
-        guard strategy == .boundedSkipLocked else { return }
-        let key = Int32(truncatingIfNeeded: campaignID)
-        let rows = try await connection.rows("""
-            SELECT slot FROM generate_series(1, \(Int32(claimSlots))) AS slot
-            WHERE pg_try_advisory_xact_lock(\(key), -slot) LIMIT 1
-            """, logger: logger)
-        if rows.isEmpty {
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(key), -\(Int32.random(in: 1...Int32(claimSlots))))", logger: logger)
-        }
-    }
-
-    /// Claims up to `count` of the oldest free pool conversations: rows locked by others are skipped, and the
-    /// UPDATE re-checks that each is still unassigned and not started, so the count deltas it writes are exact.
-    private func claim(_ count: Int, for sender: Int64, handle: String, campaignID: Int64, batchID: Int64,
-                       on connection: PostgresConnection) async throws -> [Conversation] {
-        let locking = strategy == .plainLocking ? "FOR UPDATE" : "FOR UPDATE SKIP LOCKED"
-        let rows = try await ConversationCounts.writingOwnDeltas(on: connection, logger: logger) {
-            try await connection.rows("""
-                WITH candidates AS (
-                    SELECT c.id FROM conversations c
-                    WHERE c.campaign_id = \(campaignID) AND c.assignee_id IS NULL AND c.status = 'not_started'
-                    ORDER BY c.created_at, c.id
-                    LIMIT \(count)
-                    \(unescaped: locking)
-                ),
-                claimed AS (
-                    UPDATE conversations c SET assignee_id = \(sender), updated_at = now()
-                    FROM candidates
-                    WHERE c.campaign_id = \(campaignID) AND c.id = candidates.id
-                      AND c.assignee_id IS NULL AND c.status = 'not_started'
-                    RETURNING c.id, NULL::bigint AS from_id, c.assignee_id AS to_id, c.status, c.unread,
-                              c.last_message_at, c.created_at
-                ),
-                history AS (
-                    \(unescaped: HistoryService.recordMoves(from: "claimed", campaign: String(campaignID), batch: String(batchID)))
-                ),
-                pairs AS (SELECT from_id, to_id, status, count(*) AS n FROM claimed GROUP BY from_id, to_id, status),
-                counted AS (
-                    \(unescaped: ConversationCounts.recordDeltas(from: "pairs", campaign: String(campaignID)))
-                )
-                SELECT cl.id, p.phone, p.name, cl.status, cl.unread, cl.last_message_at, cl.created_at
-                FROM claimed cl JOIN contacts p ON p.campaign_id = \(campaignID) AND p.id = cl.id
-                ORDER BY cl.created_at, cl.id
-                """, logger: logger)
-        }
-        return try rows.map { row in
-            let (id, phone, name, status, unread, lastMessageAt, createdAt) =
-                try row.decode((Int64, String, String, String, Bool, Date?, Date).self)
-            return Conversation(id: id, campaignID: campaignID, phone: phone, name: name,
-                                status: ConversationStatus(rawValue: status) ?? .notStarted, assignee: handle,
-                                unread: unread, lastMessageAt: lastMessageAt, createdAt: createdAt)
         }
     }
 }
