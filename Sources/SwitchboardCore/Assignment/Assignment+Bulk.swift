@@ -58,6 +58,7 @@ extension AssignmentService {
         try Self.validate(actor: request.actor)
         let campaign = try await campaign(request.campaignID, orgID: request.orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
+            try await Self.sizeForBulk(on: connection, logger: logger)
             let sourceID = try await resolveSource(request.source, campaign: campaign, on: connection)
             let targets = try await resolveTargets(request.target, campaign: campaign, on: connection)
             let selection = Selection(campaignID: campaign.id, source: request.source, sourceID: sourceID,

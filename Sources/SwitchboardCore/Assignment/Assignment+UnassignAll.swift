@@ -50,6 +50,7 @@ extension AssignmentService {
         try Self.validate(actor: actor)
         let campaign = try await campaign(campaignID, orgID: orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
+            try await Self.sizeForBulk(on: connection, logger: logger)
             let (selection, senderID) = try await unassignSelection(handle, status: status, campaign: campaign,
                                                                     on: connection)
             if !dryRun {

@@ -16,6 +16,7 @@ extension AssignmentService {
         let campaignID = try await HistoryService(database).batch(id: batchID, orgID: orgID).campaignID
         do {
             return try await database.transaction(.repeatableRead, campaign: campaignID) { connection in
+                try await Self.sizeForBulk(on: connection, logger: logger)
                 // Checked inside the transaction, so that a retry after a concurrent undo sees it.
                 let rows = try await connection.rows(
                     "SELECT \(unescaped: HistoryService.batchColumns) FROM assignment_batches b WHERE b.id = \(batchID)",

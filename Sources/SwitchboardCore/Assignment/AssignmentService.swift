@@ -308,6 +308,15 @@ public struct AssignmentService: Sendable {
     }
 
     /// A new batch id, taken before the move so that history rows can carry it.
+    /// Settings for a transaction that may move a million rows, for this transaction only: enough `work_mem`
+    /// that its aggregations (history runs, count deltas) and the statement trigger's table of new rows stay in
+    /// memory instead of spilling to temporary files, and no JIT, whose compiling cost more than it saved
+    /// (docs/BENCHMARKS.md).
+    static func sizeForBulk(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true)",
+                                   logger: logger)
+    }
+
     func nextBatchID(on connection: PostgresConnection) async throws -> Int64 {
         try await connection.rows(
             "SELECT nextval(pg_get_serial_sequence('assignment_batches', 'id'))", logger: logger)[0].decode(Int64.self)

@@ -160,6 +160,7 @@ public struct SelfAssignService: Sendable {
         let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
         let assignments = AssignmentService(database)
         return try await database.transaction(.repeatableRead, campaign: campaign.id, lock: .shared) { connection in
+            try await AssignmentService.sizeForBulk(on: connection, logger: logger)
             let sender = try await assignments.sender(handle, campaign: campaign, on: connection)
             let selection = AssignmentService.Selection(campaignID: campaign.id, source: .sender(handle),
                                                         sourceID: sender.id, status: .notStarted)

@@ -55,13 +55,34 @@ struct ConstraintTests {
         }
     }
 
-    @Test("a conversation without its contact")
+    @Test("a conversation without its contact: inserted without one, its contact deleted, or its key changed")
     func conversationWithoutContact() async throws {
         try await TestDatabase.with { database in
             let fixture = try await Fixture.make(database)
+            let campaign = fixture.campaign.id
             await expectRefused(database, state: "23503", """
-                INSERT INTO conversations (campaign_id, id) VALUES (\(fixture.campaign.id), 999999)
+                INSERT INTO conversations (campaign_id, id) VALUES (\(campaign), 999999)
                 """)
+            await expectRefused(database, state: "23503", """
+                DELETE FROM contacts WHERE campaign_id = \(campaign) AND id = (SELECT min(id) FROM contacts)
+                """)
+            await expectRefused(database, state: "23503", """
+                UPDATE conversations SET id = id + 1000000 WHERE campaign_id = \(campaign)
+                """)
+            let other = try await CampaignService(database).create(orgID: fixture.org.id, name: "Other")
+            await expectRefused(database, state: "23503", """
+                UPDATE contacts SET campaign_id = \(other.id) WHERE campaign_id = \(campaign)
+                """)
+            // A contact whose conversation is gone may go.
+            try await database.query("""
+                DELETE FROM conversations WHERE campaign_id = \(campaign) AND id = (SELECT max(id) FROM conversations)
+                """)
+            try await database.query("""
+                DELETE FROM contacts p WHERE p.campaign_id = \(campaign)
+                  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.campaign_id = p.campaign_id AND c.id = p.id)
+                """)
+            let rows = try await database.query("SELECT count(*) FROM contacts WHERE campaign_id = \(campaign)")
+            #expect(try rows[0].decode(Int.self) == 5)
         }
     }
 
