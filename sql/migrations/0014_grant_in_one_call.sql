@@ -64,18 +64,32 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT count(*) FILTER (WHERE c.status = 'not_started'), count(*) FILTER (WHERE c.status NOT IN ('closed', 'opted_out'))
-    INTO v_not_started, v_open
-    FROM conversations c WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user;
-    IF v_campaign.require_finished_batch AND v_not_started > 0 THEN
-        RETURN QUERY SELECT 'unfinished_batch', ARRAY[v_not_started], NULL::bigint, NULL::bigint, NULL::text,
-                            NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
-        RETURN;
+    -- The rules read only what they need, so a request costs the same however many conversations the sender
+    -- holds: the Not Started ones (few: a finished batch is the rule), and the open ones up to the cap.
+    IF v_campaign.require_finished_batch THEN
+        SELECT count(*) INTO v_not_started FROM conversations c
+        WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status = 'not_started';
+        IF v_not_started > 0 THEN
+            RETURN QUERY SELECT 'unfinished_batch', ARRAY[v_not_started], NULL::bigint, NULL::bigint, NULL::text,
+                                NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
+            RETURN;
+        END IF;
     END IF;
-    IF v_campaign.max_open IS NOT NULL AND v_open >= v_campaign.max_open THEN
-        RETURN QUERY SELECT 'cap_reached', ARRAY[v_open, v_campaign.max_open], NULL::bigint, NULL::bigint, NULL::text,
-                            NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
-        RETURN;
+    v_open := 0;
+    IF v_campaign.max_open IS NOT NULL THEN
+        SELECT count(*) INTO v_open FROM (
+            SELECT 1 FROM conversations c
+            WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status NOT IN ('closed', 'opted_out')
+            LIMIT v_campaign.max_open
+        ) held;
+        IF v_open >= v_campaign.max_open THEN
+            -- Refused: now the exact number, for the sentence.
+            SELECT count(*) INTO v_open FROM conversations c
+            WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status NOT IN ('closed', 'opted_out');
+            RETURN QUERY SELECT 'cap_reached', ARRAY[v_open, v_campaign.max_open], NULL::bigint, NULL::bigint,
+                                NULL::text, NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
+            RETURN;
+        END IF;
     END IF;
     v_wanted := least(coalesce(p_count, v_campaign.batch_size), v_campaign.batch_size,
                       coalesce(v_campaign.max_open - v_open, v_campaign.batch_size));
