@@ -33,18 +33,23 @@ public struct ConversationService: Sendable {
         if case .sender(let handle) = assignee {
             assigneeID = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
         }
+        // The page first, then its contacts (see `queue`).
         let rows = try await database.query("""
-            SELECT \(unescaped: Self.columns) FROM conversations c
+            SELECT \(unescaped: Self.columns) FROM (
+                SELECT c.id, c.campaign_id, c.status, c.assignee_id, c.unread, c.last_message_at, c.created_at
+                FROM conversations c
+                WHERE c.campaign_id = \(campaignID)
+                  AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
+                  AND (NOT \(assignee == .unassigned) OR c.assignee_id IS NULL)
+                  AND (\(status?.rawValue)::text IS NULL OR c.status = \(status?.rawValue))
+                  AND (\(after?.micros)::bigint IS NULL
+                       OR (\(unescaped: Self.micros), c.id) > (\(after?.micros)::bigint, \(after?.id)::bigint))
+                ORDER BY c.created_at, c.id
+                LIMIT \(limit + 1)
+            ) c
             JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
             LEFT JOIN users u ON u.id = c.assignee_id
-            WHERE c.campaign_id = \(campaignID)
-              AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
-              AND (NOT \(assignee == .unassigned) OR c.assignee_id IS NULL)
-              AND (\(status?.rawValue)::text IS NULL OR c.status = \(status?.rawValue))
-              AND (\(after?.micros)::bigint IS NULL
-                   OR (\(unescaped: Self.micros), c.id) > (\(after?.micros)::bigint, \(after?.id)::bigint))
             ORDER BY c.created_at, c.id
-            LIMIT \(limit + 1)
             """)
         let page = try rows.prefix(limit).map(Self.conversationAndPosition(from:))
         let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil

@@ -47,18 +47,25 @@ extension ConversationService {
         var status: String? = nil
         if case .status(let s) = filter { status = s.rawValue }
         let activity = "(extract(epoch FROM coalesce(c.last_message_at, c.created_at)) * 1000000)::bigint"
+        // The page is chosen first and only its rows look up their contacts: joined before the sort, every
+        // conversation of the queue would.
         let query = PostgresQuery(unsafeSQL: """
             SELECT c.id, c.campaign_id, p.phone, p.name, c.status, u.handle, c.unread, c.last_message_at, c.created_at,
-                   \(activity), c.id
-            FROM conversations c
+                   c.activity, c.id
+            FROM (
+                SELECT c.id, c.campaign_id, c.status, c.assignee_id, c.unread, c.last_message_at, c.created_at,
+                       \(activity) AS activity
+                FROM conversations c
+                WHERE (CASE WHEN $1::bigint IS NULL THEN c.assignee_id IS NULL AND c.campaign_id = $2
+                            ELSE c.assignee_id = $1 AND ($2::bigint IS NULL OR c.campaign_id = $2) END)
+                  AND ($3::bigint IS NULL OR (\(activity), c.id) < ($3::bigint, $5::bigint))
+                  AND ($4::text IS NULL OR true) AND \(filter.condition)
+                ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC
+                LIMIT $6
+            ) c
             JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
             LEFT JOIN users u ON u.id = c.assignee_id
-            WHERE (CASE WHEN $1::bigint IS NULL THEN c.assignee_id IS NULL AND c.campaign_id = $2
-                        ELSE c.assignee_id = $1 AND ($2::bigint IS NULL OR c.campaign_id = $2) END)
-              AND ($3::bigint IS NULL OR (\(activity), c.id) < ($3::bigint, $5::bigint))
-              AND ($4::text IS NULL OR true) AND \(filter.condition)
             ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC
-            LIMIT $6
             """, binds: {
                 var binds = PostgresBindings()
                 binds.append(userID)
