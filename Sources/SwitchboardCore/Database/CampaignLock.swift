@@ -6,7 +6,8 @@ import PostgresNIO
 /// wait for it (PostgreSQL queues new shared requests behind a waiting exclusive one, so claims cannot starve
 /// the batch either), and the batch meets no claim on the rows it moves: it retries only against other writers.
 ///
-/// The batch takes the lock at session level before `BEGIN`, so that its REPEATABLE READ snapshot is taken
+/// A claim takes it inside `switchboard_request_more` (migration 0014), for its transaction; a release takes it
+/// here. The batch takes the lock at session level before `BEGIN`, so that its REPEATABLE READ snapshot is taken
 /// after every claim before it has committed; taken inside the transaction, the statement taking it would
 /// also take the snapshot, and the claims it waited for would look like concurrent changes.
 public enum CampaignLock {
