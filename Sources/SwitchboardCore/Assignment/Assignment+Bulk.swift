@@ -13,11 +13,16 @@ extension AssignmentService {
         public var distribution: Distribution
         public var actor: String
         public var dryRun: Bool
+        /// Stored with the batch and shown in history (at most 500 characters).
+        public var note: String?
+        /// Named targets who are away are skipped, and `--to-all` takes only available senders.
+        public var availableOnly = false
         /// Restricts the campaign to one organization (the HTTP API); nil from the CLI.
         public var orgID: Int64?
 
         public init(campaignID: Int64, source: Source, status: StatusFilter = .any, target: Target, count: Int? = nil,
-                    distribution: Distribution = .even, actor: String, dryRun: Bool = false, orgID: Int64? = nil) {
+                    distribution: Distribution = .even, actor: String, dryRun: Bool = false, note: String? = nil,
+                    availableOnly: Bool = false, orgID: Int64? = nil) {
             self.campaignID = campaignID
             self.source = source
             self.status = status
@@ -26,6 +31,8 @@ extension AssignmentService {
             self.distribution = distribution
             self.actor = actor
             self.dryRun = dryRun
+            self.note = note
+            self.availableOnly = availableOnly
             self.orgID = orgID
         }
     }
@@ -56,11 +63,13 @@ extension AssignmentService {
         -> BatchResult
     {
         try Self.validate(actor: request.actor)
+        let note = try Self.validate(note: request.note)
         let campaign = try await campaign(request.campaignID, orgID: request.orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
             try await Self.sizeForBulk(on: connection, logger: logger)
             let sourceID = try await resolveSource(request.source, campaign: campaign, on: connection)
-            let targets = try await resolveTargets(request.target, campaign: campaign, on: connection)
+            let targets = try await resolveTargets(request.target, campaign: campaign, availableOnly: request.availableOnly,
+                                                   on: connection)
             let selection = Selection(campaignID: campaign.id, source: request.source, sourceID: sourceID,
                                       status: request.status.status, limit: request.count)
             let matched = try await count(selection, on: connection)
@@ -82,7 +91,7 @@ extension AssignmentService {
             if let count = request.count { parameters["count"] = String(count) }
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: kind, actor: request.actor,
                                                    statusFilter: request.status, parameters: parameters,
-                                                   outcome: outcome, on: connection)
+                                                   outcome: outcome, note: note, on: connection)
             var result = BatchResult(
                 batchID: recorded, operation: kind, campaignID: campaign.id, statusFilter: request.status.name,
                 matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
@@ -101,12 +110,13 @@ extension AssignmentService {
 
     /// Writes the batch row when something moved; returns the batch id to report (nil otherwise).
     func recordIfMoved(_ batchID: Int64?, campaignID: Int64, kind: BatchKind, actor: String, statusFilter: StatusFilter,
-                       parameters: [String: String], outcome: MoveOutcome, undoes: Int64? = nil,
+                       parameters: [String: String], outcome: MoveOutcome, undoes: Int64? = nil, note: String? = nil,
                        on connection: PostgresConnection) async throws -> Int64? {
         guard let batchID, outcome.moved > 0 else { return nil }
         try await recordBatch(id: batchID, campaignID: campaignID, kind: kind, actor: actor, statusFilter: statusFilter,
                               parameters: parameters, matched: outcome.matched, moved: outcome.moved,
-                              unchanged: outcome.matched - outcome.moved, undoes: undoes, tallies: outcome.tallies,
+                              unchanged: outcome.matched - outcome.moved, undoes: undoes, note: note,
+                              tallies: outcome.tallies,
                               on: connection)
         return batchID
     }

@@ -5,16 +5,17 @@ extension AssignmentService {
     /// One conversation → a sender (`to`), or unassigned (`to` nil). `campaignID`, when given, must be the
     /// conversation's campaign; `orgID` restricts it to an organization.
     public func reassign(conversationID: Int64, to handle: String?, actor: String, dryRun: Bool = false,
-                         campaignID: Int64? = nil, orgID: Int64? = nil) async throws -> BatchResult {
+                         note: String? = nil, campaignID: Int64? = nil, orgID: Int64? = nil) async throws -> BatchResult {
         try await Telemetry.batch(.reassign, campaignID: campaignID, actor: actor, logger: database.logger) {
             try await applyReassign(conversationID: conversationID, to: handle, actor: actor, dryRun: dryRun,
-                                    campaignID: campaignID, orgID: orgID)
+                                    note: note, campaignID: campaignID, orgID: orgID)
         }
     }
 
-    private func applyReassign(conversationID: Int64, to handle: String?, actor: String, dryRun: Bool,
+    private func applyReassign(conversationID: Int64, to handle: String?, actor: String, dryRun: Bool, note: String?,
                                campaignID: Int64?, orgID: Int64?) async throws -> BatchResult {
         try Self.validate(actor: actor)
+        let note = try Self.validate(note: note)
         let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
         if let campaignID, campaignID != conversation.campaignID {
             throw SwitchboardError.notFound("unknown_conversation",
@@ -33,7 +34,7 @@ extension AssignmentService {
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: .reassign, actor: actor,
                                                    statusFilter: .any,
                                                    parameters: ["conversation": String(conversationID), "to": handle ?? ""],
-                                                   outcome: outcome, on: connection)
+                                                   outcome: outcome, note: note, on: connection)
             return BatchResult(batchID: recorded, operation: .reassign, campaignID: campaign.id, statusFilter: "any",
                                matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
                                dryRun: dryRun,

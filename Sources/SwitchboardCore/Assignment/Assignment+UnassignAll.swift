@@ -38,16 +38,20 @@ extension AssignmentService {
     /// a valid confirmation token from `previewUnassignAll` (a dry run needs none); the token is used up only if
     /// the batch commits.
     public func unassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
-                            confirmationToken: String?, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+                            confirmationToken: String?, dryRun: Bool = false, note: String? = nil,
+                            orgID: Int64? = nil) async throws -> BatchResult {
         try await Telemetry.batch(.unassignAll, campaignID: campaignID, actor: actor, logger: database.logger) {
             try await applyUnassignAll(campaignID: campaignID, from: handle, status: status, actor: actor,
-                                       confirmationToken: confirmationToken, dryRun: dryRun, orgID: orgID)
+                                       confirmationToken: confirmationToken, dryRun: dryRun, note: note, orgID: orgID)
         }
     }
 
     private func applyUnassignAll(campaignID: Int64, from handle: String?, status: StatusFilter, actor: String,
-                                  confirmationToken: String?, dryRun: Bool, orgID: Int64?) async throws -> BatchResult {
+                                  confirmationToken: String?, dryRun: Bool, note: String?, orgID: Int64?) async throws
+        -> BatchResult
+    {
         try Self.validate(actor: actor)
+        let note = try Self.validate(note: note)
         let campaign = try await campaign(campaignID, orgID: orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
             try await Self.sizeForBulk(on: connection, logger: logger)
@@ -61,7 +65,7 @@ extension AssignmentService {
             let outcome = try await move(selection, to: [nil], starts: [0], batchID: batchID, on: connection)
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: .unassignAll, actor: actor,
                                                    statusFilter: status, parameters: ["source": handle ?? "anyone"],
-                                                   outcome: outcome, on: connection)
+                                                   outcome: outcome, note: note, on: connection)
             var result = BatchResult(batchID: recorded, operation: .unassignAll, campaignID: campaign.id,
                                      statusFilter: status.name, matched: outcome.matched, moved: outcome.moved,
                                      unchanged: outcome.matched - outcome.moved, dryRun: dryRun, perSender: [])

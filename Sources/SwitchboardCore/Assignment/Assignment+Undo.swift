@@ -5,14 +5,18 @@ extension AssignmentService {
     /// Reverses an earlier batch as a new batch, for the conversations whose assignee is still what that batch
     /// set (and whose previous sender is still active); the others are reported as `skipped`.
     /// A batch can be undone once.
-    public func undo(batchID: Int64, actor: String, dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+    public func undo(batchID: Int64, actor: String, dryRun: Bool = false, note: String? = nil,
+                     orgID: Int64? = nil) async throws -> BatchResult {
         try await Telemetry.batch(.undo, campaignID: nil, actor: actor, logger: database.logger) {
-            try await applyUndo(batchID: batchID, actor: actor, dryRun: dryRun, orgID: orgID)
+            try await applyUndo(batchID: batchID, actor: actor, dryRun: dryRun, note: note, orgID: orgID)
         }
     }
 
-    private func applyUndo(batchID: Int64, actor: String, dryRun: Bool, orgID: Int64?) async throws -> BatchResult {
+    private func applyUndo(batchID: Int64, actor: String, dryRun: Bool, note: String?, orgID: Int64?) async throws
+        -> BatchResult
+    {
         try Self.validate(actor: actor)
+        let note = try Self.validate(note: note)
         let campaignID = try await HistoryService(database).batch(id: batchID, orgID: orgID).campaignID
         do {
             return try await database.transaction(.repeatableRead, campaign: campaignID) { connection in
@@ -29,7 +33,8 @@ extension AssignmentService {
                 let outcome = try await reverse(batch: batch, into: newBatch, on: connection)
                 let recorded = try await recordIfMoved(newBatch, campaignID: batch.campaignID, kind: .undo, actor: actor,
                                                        statusFilter: .any, parameters: ["batch": String(batchID)],
-                                                       outcome: outcome.move, undoes: batchID, on: connection)
+                                                       outcome: outcome.move, undoes: batchID, note: note,
+                                                       on: connection)
                 return BatchResult(batchID: recorded, operation: .undo, campaignID: batch.campaignID, statusFilter: "any",
                                    matched: outcome.move.matched, moved: outcome.move.moved, unchanged: 0,
                                    dryRun: dryRun, perSender: outcome.receipts,

@@ -61,16 +61,23 @@ public struct AssignmentService: Sendable {
     }
 
     /// The active senders a target names, in dealing order: as given, or every active sender by handle.
-    func resolveTargets(_ target: Target, campaign: Campaign, on connection: PostgresConnection) async throws
-        -> [(id: Int64, handle: String)]
+    /// With `availableOnly`, away senders are left out of `--to-all` and skipped among named targets; when that
+    /// leaves nobody, the operation is refused.
+    func resolveTargets(_ target: Target, campaign: Campaign, availableOnly: Bool = false,
+                        on connection: PostgresConnection) async throws -> [(id: Int64, handle: String)]
     {
         switch target {
         case .allActive:
             let rows = try await connection.rows("""
                 SELECT u.id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
-                WHERE s.campaign_id = \(campaign.id) AND s.active ORDER BY u.handle COLLATE "C"
+                WHERE s.campaign_id = \(campaign.id) AND s.active AND (s.available OR NOT \(availableOnly))
+                ORDER BY u.handle COLLATE "C"
                 """, logger: logger)
             guard !rows.isEmpty else {
+                if availableOnly {
+                    throw SwitchboardError.invalid("no_available_senders",
+                                                   "Campaign \(campaign.id) has no active sender who is available.")
+                }
                 throw SwitchboardError.invalid("no_active_senders", "Campaign \(campaign.id) has no active senders to distribute to.")
             }
             return try rows.map { try $0.decode((Int64, String).self) }.map { (id: $0.0, handle: $0.1) }
@@ -83,13 +90,24 @@ public struct AssignmentService: Sendable {
                 throw SwitchboardError.invalid("duplicate_target", "Sender '\(handle)' is named twice in the targets.")
             }
             let senders = try await senders(handles, campaign: campaign, on: connection)
-            return try zip(handles, senders).map { handle, sender in
+            let targets = try zip(handles, senders).map { handle, sender in
                 guard sender.active else {
                     throw SwitchboardError.invalid("inactive_target",
                                                    "Sender '\(handle)' is deactivated on campaign \(campaign.id) and cannot receive conversations.")
                 }
-                return (sender.id, handle)
+                return (id: sender.id, handle: handle)
             }
+            guard availableOnly else { return targets }
+            let away = Set(try await connection.rows("""
+                SELECT user_id FROM campaign_senders
+                WHERE campaign_id = \(campaign.id) AND user_id = ANY(\(targets.map(\.id))::bigint[]) AND NOT available
+                """, logger: logger).map { try $0.decode(Int64.self) })
+            let available = targets.filter { !away.contains($0.id) }
+            guard !available.isEmpty else {
+                throw SwitchboardError.invalid("no_available_senders",
+                                               "Every sender named is away on campaign \(campaign.id); nobody is left to receive.")
+            }
+            return available
         }
     }
 
@@ -325,16 +343,25 @@ public struct AssignmentService: Sendable {
     /// Records the batch row once its counts are known; a batch that moved nothing is not recorded.
     func recordBatch(id: Int64, campaignID: Int64, kind: BatchKind, actor: String, statusFilter: StatusFilter,
                      parameters: [String: String], matched: Int, moved: Int, unchanged: Int, undoes: Int64? = nil,
-                     tallies: [Tally], on connection: PostgresConnection) async throws {
+                     note: String? = nil, tallies: [Tally], on connection: PostgresConnection) async throws {
         let parameters = String(decoding: try JSONEncoder.sorted.encode(parameters), as: UTF8.self)
         try await connection.query("""
             INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
-                                            unchanged, undoes_batch_id)
+                                            unchanged, undoes_batch_id, note)
             VALUES (\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name), \(parameters)::jsonb,
-                    \(matched), \(moved), \(unchanged), \(undoes))
+                    \(matched), \(moved), \(unchanged), \(undoes), \(note))
             """, logger: logger)
         try await Notifications.announce(batchID: id, campaignID: campaignID, kind: kind, tallies: tallies, on: connection,
                                          logger: logger)
+    }
+
+    public static let maximumNote = 500
+
+    /// A batch's note: at most 500 characters; blank is no note.
+    public static func validate(note: String?) throws(SwitchboardError) -> String? {
+        guard let note = note?.trimmingCharacters(in: .whitespacesAndNewlines), !note.isEmpty else { return nil }
+        try Text.check(note, field: "note", maximum: maximumNote, code: "invalid_note")
+        return note
     }
 
     static func validate(actor: String) throws(SwitchboardError) {

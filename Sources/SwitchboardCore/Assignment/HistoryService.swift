@@ -20,10 +20,12 @@ public struct HistoryService: Sendable {
         public let undoes: Int64?
         public let undoneBy: Int64?
         public let createdAt: Date
+        /// What the organizer wrote about it (at most 500 characters).
+        public var note: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case id, campaignID = "campaign_id", kind, actor, statusFilter = "status_filter", parameters, matched, moved,
-                 unchanged, undoes = "undoes_batch_id", undoneBy = "undone_by_batch_id", createdAt = "created_at"
+                 unchanged, undoes = "undoes_batch_id", undoneBy = "undone_by_batch_id", createdAt = "created_at", note
         }
     }
 
@@ -44,16 +46,17 @@ public struct HistoryService: Sendable {
 
     static let batchColumns = """
         b.id, b.campaign_id, b.kind, b.actor, b.status_filter, b.parameters::text, b.matched, b.moved, b.unchanged,
-        b.undoes_batch_id, (SELECT u.id FROM assignment_batches u WHERE u.campaign_id = b.campaign_id AND u.undoes_batch_id = b.id), b.created_at
+        b.undoes_batch_id, (SELECT u.id FROM assignment_batches u WHERE u.campaign_id = b.campaign_id AND u.undoes_batch_id = b.id), b.created_at,
+        b.note
         """
 
     static func batch(from row: PostgresRow) throws -> Batch {
-        let (id, campaignID, kind, actor, filter, parameters, matched, moved, unchanged, undoes, undoneBy, createdAt) =
-            try row.decode((Int64, Int64, String, String, String, String, Int, Int, Int, Int64?, Int64?, Date).self)
+        let (id, campaignID, kind, actor, filter, parameters, matched, moved, unchanged, undoes, undoneBy, createdAt, note) =
+            try row.decode((Int64, Int64, String, String, String, String, Int, Int, Int, Int64?, Int64?, Date, String?).self)
         let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(parameters.utf8))) ?? [:]
         return Batch(id: id, campaignID: campaignID, kind: kind, actor: actor, statusFilter: filter, parameters: decoded,
                      matched: matched, moved: moved, unchanged: unchanged, undoes: undoes, undoneBy: undoneBy,
-                     createdAt: createdAt)
+                     createdAt: createdAt, note: note)
     }
 
     public func batch(id: Int64, orgID: Int64? = nil) async throws -> Batch {

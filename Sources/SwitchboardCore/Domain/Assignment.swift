@@ -38,6 +38,12 @@ public enum BatchKind: String, Sendable, Codable, CaseIterable {
     case release
     case claim
     case undo
+    /// Routing gave a reply nobody owned to a sender.
+    case route
+    /// A shift change: a sender's open conversations moved on and the sender marked away.
+    case handoff
+    /// Replies left waiting too long, released and routed again.
+    case releaseStale = "release_stale"
 }
 
 /// What a target received in a batch.

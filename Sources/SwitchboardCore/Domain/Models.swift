@@ -60,6 +60,55 @@ public struct Campaign: Sendable, Equatable {
     public let name: String
     public let settings: SelfAssignSettings
     public let createdAt: Date
+    public var routing = RoutingSettings()
+}
+
+/// How a campaign routes a reply nobody owns, and when it releases replies left waiting (issue 19).
+public struct RoutingSettings: Sendable, Equatable {
+    public var policy: RoutingPolicy = .manual
+    /// What the skill policy does when nobody with the skills can take the conversation.
+    public var fallback: RoutingPolicy = .manual
+    /// Minutes a conversation may need a reply from its assignee before it is released and routed again.
+    public var releaseStaleAfter: Int? = nil
+
+    public init(policy: RoutingPolicy = .manual, fallback: RoutingPolicy = .manual, releaseStaleAfter: Int? = nil) {
+        self.policy = policy
+        self.fallback = fallback
+        self.releaseStaleAfter = releaseStaleAfter
+    }
+
+    public static let releaseStaleRange = 1...525_600
+
+    public func validate() throws(SwitchboardError) {
+        guard fallback != .skill else {
+            throw .invalid("invalid_policy", "Fallback policy 'skill' is not allowed; use manual, round_robin or least_loaded.")
+        }
+        if let releaseStaleAfter, !Self.releaseStaleRange.contains(releaseStaleAfter) {
+            throw .invalid("invalid_release_stale_after",
+                           "Release stale after \(releaseStaleAfter) minutes is out of range; it must be from 1 to 525600.")
+        }
+    }
+}
+
+/// Who receives a reply that arrives on an unassigned conversation.
+public enum RoutingPolicy: String, Sendable, Equatable, CaseIterable, Codable {
+    /// It waits in Unassigned; the first replier claims it.
+    case manual
+    /// Available senders take turns, by handle.
+    case roundRobin = "round_robin"
+    /// The available sender with the fewest open conversations; ties by handle.
+    case leastLoaded = "least_loaded"
+    /// Only senders whose skills cover the conversation's tags, the least loaded of them; else the fallback.
+    case skill
+
+    /// Accepts `least_loaded` and `least-loaded`.
+    public init(parsing text: String) throws(SwitchboardError) {
+        guard let policy = RoutingPolicy(rawValue: text.lowercased().replacingOccurrences(of: "-", with: "_")) else {
+            throw .invalid("invalid_policy",
+                           "Routing policy '\(text)' is unknown; use manual, round_robin, least_loaded or skill.")
+        }
+        self = policy
+    }
 }
 
 /// A user on a campaign's sender list with their per-status counts.
@@ -67,6 +116,10 @@ public struct SenderCounts: Sendable, Equatable {
     public let handle: String
     public let name: String
     public let active: Bool
+    /// Away senders receive nothing from routing.
+    public var available: Bool = true
+    /// The sender's skills in this campaign, sorted.
+    public var skills: [String] = []
     public let counts: StatusCounts
     /// When the sender last sent, closed, requested or released in this campaign.
     public var lastActiveAt: Date? = nil

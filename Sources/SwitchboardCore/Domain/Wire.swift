@@ -51,8 +51,8 @@ extension StatusCounts: Encodable {
 }
 
 extension SenderList: Encodable {
-    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", senders, unassigned }
-    enum SenderKeys: String, CodingKey { case handle, name, active }
+    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", senders, unassigned, routingBacklog = "routing_backlog" }
+    enum SenderKeys: String, CodingKey { case handle, name, active, available, skills }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -63,6 +63,8 @@ extension SenderList: Encodable {
             try list.encode(FlatSender(sender: sender))
         }
         try container.encode(unassigned, forKey: .unassigned)
+        // The replies nobody owns (routing's backlog).
+        try container.encode(unassigned[.needsReply], forKey: .routingBacklog)
     }
 
     private struct FlatSender: Encodable {
@@ -73,6 +75,8 @@ extension SenderList: Encodable {
             try container.encode(sender.handle, forKey: .handle)
             try container.encode(sender.name, forKey: .name)
             try container.encode(sender.active, forKey: .active)
+            try container.encode(sender.available, forKey: .available)
+            try container.encode(sender.skills, forKey: .skills)
         }
     }
 }
@@ -100,7 +104,8 @@ extension Conversation: Encodable {
 extension Campaign: Encodable {
     enum CodingKeys: String, CodingKey {
         case id, orgID = "org_id", name, selfAssign = "self_assign", batchSize = "batch_size", maxOpen = "max_open",
-             requireFinishedBatch = "require_finished_batch", createdAt = "created_at"
+             requireFinishedBatch = "require_finished_batch", createdAt = "created_at", routingPolicy = "routing_policy",
+             routingFallback = "routing_fallback", releaseStaleAfter = "release_stale_after"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -113,6 +118,21 @@ extension Campaign: Encodable {
         try container.encode(settings.maxOpen, forKey: .maxOpen)
         try container.encode(settings.requireFinishedBatch, forKey: .requireFinishedBatch)
         try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(routing.policy.rawValue, forKey: .routingPolicy)
+        try container.encode(routing.fallback.rawValue, forKey: .routingFallback)
+        try container.encode(routing.releaseStaleAfter, forKey: .releaseStaleAfter)
+    }
+}
+
+extension RoutingService.Backlog: Encodable {
+    enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", policy, count, conversations }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(campaignID, forKey: .campaignID)
+        try container.encode(policy.rawValue, forKey: .policy)
+        try container.encode(count, forKey: .count)
+        try container.encode(conversations, forKey: .conversations)
     }
 }
 

@@ -54,15 +54,41 @@ public struct CampaignService: Sendable {
         return try Self.campaign(from: rows[0])
     }
 
-    static let columns = "id, org_id, name, self_assign, batch_size, max_open, require_finished_batch, created_at"
+    /// Changes how the campaign routes; nil leaves a setting as it is. `clearReleaseStale` turns stale release off.
+    public func updateRouting(id: Int64, policy: RoutingPolicy? = nil, fallback: RoutingPolicy? = nil,
+                              releaseStaleAfter: Int? = nil, clearReleaseStale: Bool = false,
+                              orgID: Int64? = nil) async throws -> Campaign {
+        var routing = try await campaign(id: id, orgID: orgID).routing
+        if let policy { routing.policy = policy }
+        if let fallback { routing.fallback = fallback }
+        if let releaseStaleAfter { routing.releaseStaleAfter = releaseStaleAfter }
+        if clearReleaseStale { routing.releaseStaleAfter = nil }
+        try routing.validate()
+        let rows = try await database.query("""
+            UPDATE campaigns SET routing_policy = \(routing.policy.rawValue), routing_fallback = \(routing.fallback.rawValue),
+                release_stale_after = \(routing.releaseStaleAfter)
+            WHERE id = \(id)
+            RETURNING \(unescaped: Self.columns)
+            """)
+        return try Self.campaign(from: rows[0])
+    }
+
+    static let columns = """
+        id, org_id, name, self_assign, batch_size, max_open, require_finished_batch, created_at, routing_policy,
+        routing_fallback, release_stale_after
+        """
 
     static func campaign(from row: PostgresRow) throws -> Campaign {
-        let (id, orgID, name, selfAssign, batchSize, maxOpen, requireFinished, createdAt) =
-            try row.decode((Int64, Int64, String, Bool, Int, Int?, Bool, Date).self)
-        return Campaign(id: id, orgID: orgID, name: name,
-                        settings: SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
-                                                     requireFinishedBatch: requireFinished),
-                        createdAt: createdAt)
+        let (id, orgID, name, selfAssign, batchSize, maxOpen, requireFinished, createdAt, policy, fallback, stale) =
+            try row.decode((Int64, Int64, String, Bool, Int, Int?, Bool, Date, String, String, Int?).self)
+        var campaign = Campaign(id: id, orgID: orgID, name: name,
+                                settings: SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+                                                             requireFinishedBatch: requireFinished),
+                                createdAt: createdAt)
+        campaign.routing = RoutingSettings(policy: RoutingPolicy(rawValue: policy) ?? .manual,
+                                           fallback: RoutingPolicy(rawValue: fallback) ?? .manual,
+                                           releaseStaleAfter: stale)
+        return campaign
     }
 
     static func unknown(_ id: Int64) -> SwitchboardError {

@@ -103,6 +103,22 @@ public struct ContactImporter: Sendable {
                 throw SwitchboardError.invalid("duplicate_phone",
                                                "Campaign \(campaignID) already has \(described.joined(separator: ", ")); nothing was imported.")
             }
+            // A `tags` column tags the conversations (separated by spaces, commas, semicolons or bars).
+            let tags = "regexp_split_to_table(lower(btrim(i.fields->>'tags')), '[[:space:],;|]+') AS t(tag)"
+            if columns.contains("tags") {
+                let bad = try await connection.rows("""
+                    SELECT i.line, t.tag FROM import_rows i CROSS JOIN LATERAL \(unescaped: tags)
+                    WHERE t.tag <> '' AND t.tag !~ '^[a-z0-9._-]{1,64}$' ORDER BY i.line LIMIT 5
+                    """, logger: logger)
+                if !bad.isEmpty {
+                    let described = try bad.map { row in
+                        let (line, tag) = try row.decode((Int32, String).self)
+                        return "line \(line) ('\(tag)')"
+                    }
+                    throw SwitchboardError.invalid("invalid_tag",
+                                                   "File '\(fileName)' has invalid tags at \(described.joined(separator: ", ")); use 1 to 64 of a-z, 0-9, '.', '_' and '-'; nothing was imported.")
+                }
+            }
             try await connection.query("""
                 WITH added AS (
                     INSERT INTO contacts (campaign_id, phone, name, fields)
@@ -111,6 +127,15 @@ public struct ContactImporter: Sendable {
                 )
                 INSERT INTO conversations (campaign_id, id) SELECT \(campaignID), id FROM added ORDER BY id
                 """, logger: logger)
+            if columns.contains("tags") {
+                try await connection.query("""
+                    INSERT INTO conversation_tags (campaign_id, conversation_id, tag)
+                    SELECT DISTINCT \(campaignID), p.id, t.tag FROM import_rows i
+                    JOIN contacts p ON p.campaign_id = \(campaignID) AND p.phone = i.phone
+                    CROSS JOIN LATERAL \(unescaped: tags)
+                    WHERE t.tag <> ''
+                    """, logger: logger)
+            }
             return Report(campaignID: campaignID, imported: rowCount)
         }
     }

@@ -79,7 +79,10 @@ public struct SenderService: Sendable {
     public func list(campaignID: Int64) async throws -> SenderList {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let senders = try await database.query("""
-            SELECT u.id, u.handle, u.name, s.active, s.last_active_at FROM campaign_senders s
+            SELECT u.id, u.handle, u.name, s.active, s.last_active_at, s.available,
+                   coalesce((SELECT array_agg(k.skill ORDER BY k.skill COLLATE "C") FROM sender_skills k
+                             WHERE k.campaign_id = s.campaign_id AND k.user_id = s.user_id), '{}')
+            FROM campaign_senders s
             JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
             WHERE s.campaign_id = \(campaignID)
             ORDER BY u.handle COLLATE "C"
@@ -87,9 +90,10 @@ public struct SenderService: Sendable {
         let counts = try await ConversationCounts(database).counts(campaignID: campaignID)
         var list: [SenderCounts] = []
         for row in senders {
-            let (id, handle, name, active, lastActive) = try row.decode((Int64, String, String, Bool, Date?).self)
-            list.append(SenderCounts(handle: handle, name: name, active: active, counts: counts.bySender[id] ?? .init(),
-                                     lastActiveAt: lastActive))
+            let (id, handle, name, active, lastActive, available, skills) =
+                try row.decode((Int64, String, String, Bool, Date?, Bool, [String]).self)
+            list.append(SenderCounts(handle: handle, name: name, active: active, available: available, skills: skills,
+                                     counts: counts.bySender[id] ?? .init(), lastActiveAt: lastActive))
         }
         return SenderList(campaignID: campaignID, senders: list, unassigned: counts.unassigned)
     }

@@ -124,13 +124,16 @@ struct SetupTests {
 }
 
 /// Expects `body` to throw a `SwitchboardError` with `code`.
-func expectCode(_ code: String, sourceLocation: SourceLocation = #_sourceLocation,
+func expectCode(_ code: String, containing fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
                 _ body: () async throws -> Void) async {
     do {
         try await body()
         Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
     } catch let error as SwitchboardError {
         #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
+        if let fragment {
+            #expect(error.message.contains(fragment), "\(error.message)", sourceLocation: sourceLocation)
+        }
     } catch {
         Issue.record("expected \(code), got \(String(reflecting: error))", sourceLocation: sourceLocation)
     }
