@@ -19,7 +19,8 @@ struct ReassignAll: AsyncParsableCommand {
             try await options.withProgress { onStart in
                 try await AssignmentService(database).reassignAll(
                     .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun),
+                          distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun, note: batch.note,
+                          availableOnly: target.availableOnly),
                     onStart: onStart)
             }
         }
@@ -45,7 +46,8 @@ struct ReassignSome: AsyncParsableCommand {
             try await options.withProgress { onStart in
                 try await AssignmentService(database).reassignSome(
                     .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          count: count, distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun),
+                          count: count, distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun,
+                          note: batch.note, availableOnly: target.availableOnly),
                     onStart: onStart)
             }
         }
@@ -78,7 +80,7 @@ struct UnassignAll: AsyncParsableCommand {
             let service = AssignmentService(database)
             if batch.dryRun {
                 return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
-                                                     confirmationToken: nil, dryRun: true)
+                                                     confirmationToken: nil, dryRun: true, note: batch.note)
             }
             let preview = try await service.previewUnassignAll(campaignID: campaign, from: from, status: status,
                                                                actor: batch.actor)
@@ -86,30 +88,39 @@ struct UnassignAll: AsyncParsableCommand {
                                 + "\(from.map { "'\($0)'" } ?? "every sender") in campaign \(campaign).",
                                 expected: from ?? "unassign", yes: yes)
             return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
-                                                 confirmationToken: preview.confirmationToken)
+                                                 confirmationToken: preview.confirmationToken, note: batch.note)
         }
         try options.emit(result)
     }
 }
 
-/// `switchboard reassign --conversation ID (--to HANDLE | --unassign)`
+/// `switchboard reassign --conversation ID (--to HANDLE | --to-skill SKILL | --unassign)`
 struct Reassign: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Move one conversation to a sender, or unassign it.")
+    static let configuration = CommandConfiguration(
+        abstract: "Move one conversation to a sender, to a skill (escalation), or unassign it.")
     @OptionGroup var options: GlobalOptions
     @OptionGroup var batch: BatchOptions
     @Option(help: "Conversation id.") var conversation: Int64
     @Option(help: "The active sender to receive it.") var to: String?
+    @Option(help: "Escalate: the least-loaded available sender with this skill receives it.") var toSkill: String?
     @Flag(help: "Return it to the unassigned pool.") var unassign = false
     @Option(help: "Check that the conversation belongs to this campaign.") var campaign: Int64?
 
     func validate() throws {
-        if (to != nil) == unassign { throw ValidationError("Give exactly one of --to HANDLE or --unassign.") }
+        if [to != nil, toSkill != nil, unassign].filter({ $0 }).count != 1 {
+            throw ValidationError("Give exactly one of --to HANDLE, --to-skill SKILL or --unassign.")
+        }
     }
 
     func run() async throws {
         let result = try await options.withDatabase { database in
-            try await AssignmentService(database).reassign(conversationID: conversation, to: to, actor: batch.actor,
-                                                           dryRun: batch.dryRun, campaignID: campaign)
+            if let toSkill {
+                return try await RoutingService(database).escalate(conversationID: conversation, skill: toSkill,
+                                                                   actor: batch.actor, note: batch.note,
+                                                                   dryRun: batch.dryRun)
+            }
+            return try await AssignmentService(database).reassign(conversationID: conversation, to: to, actor: batch.actor,
+                                                                  dryRun: batch.dryRun, note: batch.note, campaignID: campaign)
         }
         try options.emit(result)
     }
@@ -132,7 +143,7 @@ struct Undo: AsyncParsableCommand {
                 try options.confirm("This reverses batch \(batchID) (\(found.kind), \(found.moved) moved, by \(found.actor)).",
                                     expected: "undo", yes: yes)
             }
-            return try await service.undo(batchID: batchID, actor: batch.actor, dryRun: batch.dryRun)
+            return try await service.undo(batchID: batchID, actor: batch.actor, dryRun: batch.dryRun, note: batch.note)
         }
         try options.emit(result)
     }
@@ -177,10 +188,10 @@ struct History: AsyncParsableCommand {
     }
 
     static func describe(_ batches: [HistoryService.Batch]) -> String {
-        table(["BATCH", "KIND", "ACTOR", "STATUS", "MATCHED", "MOVED", "UNCHANGED", "AT", "NOTE"], batches.map {
+        table(["BATCH", "KIND", "ACTOR", "STATUS", "MATCHED", "MOVED", "UNCHANGED", "AT", "UNDO", "NOTE"], batches.map {
             [String($0.id), $0.kind, $0.actor, $0.statusFilter, String($0.matched), String($0.moved),
              String($0.unchanged), ISO8601DateFormatter().string(from: $0.createdAt),
-             $0.undoneBy.map { "undone by \($0)" } ?? $0.undoes.map { "undoes \($0)" } ?? ""]
+             $0.undoneBy.map { "undone by \($0)" } ?? $0.undoes.map { "undoes \($0)" } ?? "", $0.note ?? ""]
         })
     }
 

@@ -28,6 +28,8 @@ struct TargetOptions: ParsableArguments {
     @Flag(help: "Distribute to every active sender of the campaign (by handle).") var toAll = false
     @Flag(help: "Spread so the targets' open loads end up as equal as possible, instead of an even split.")
     var balance = false
+    @Flag(help: "Skip targets who are away (with --to-all: only available senders).")
+    var availableOnly = false
 
     func validate() throws {
         if (to != nil) == toAll {

@@ -123,10 +123,25 @@ struct CampaignCommand: AsyncParsableCommand {
         @Flag(help: "Remove the cap on open conversations.") var noMaxOpen = false
         @Option(help: "Refuse requests while the sender holds not-started conversations (true/false).")
         var requireFinishedBatch: Bool?
+        @Option(help: "Who receives a reply nobody owns: manual, round_robin, least_loaded or skill.")
+        var routingPolicy: String?
+        @Option(help: "What the skill policy does when nobody with the skills can take it: manual, round_robin or least_loaded.")
+        var routingFallback: String?
+        @Option(help: "Release replies waiting on their assignee longer than this many minutes, and route them again.")
+        var releaseStaleAfter: Int?
+        @Flag(help: "Stop releasing stale replies.") var noReleaseStale = false
 
         func run() async throws {
+            let policy = try routingPolicy.map { try RoutingPolicy(parsing: $0) }
+            let fallback = try routingFallback.map { try RoutingPolicy(parsing: $0) }
             let updated = try await options.withDatabase { database in
-                try await CampaignService(database).update(
+                let service = CampaignService(database)
+                if policy != nil || fallback != nil || releaseStaleAfter != nil || noReleaseStale {
+                    _ = try await service.updateRouting(id: self.campaign, policy: policy, fallback: fallback,
+                                                        releaseStaleAfter: releaseStaleAfter,
+                                                        clearReleaseStale: noReleaseStale)
+                }
+                return try await service.update(
                     id: self.campaign, selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
                     clearMaxOpen: noMaxOpen, requireFinishedBatch: requireFinishedBatch)
             }
@@ -141,6 +156,8 @@ struct CampaignCommand: AsyncParsableCommand {
               self-assign: \(settings.selfAssign ? "on" : "off"), batch size \(settings.batchSize), \
             max open \(settings.maxOpen.map(String.init) ?? "none"), \
             require finished batch: \(settings.requireFinishedBatch ? "yes" : "no")
+              routing: \(campaign.routing.policy.rawValue)\(campaign.routing.policy == .skill ? " (else \(campaign.routing.fallback.rawValue))" : ""), \
+            release stale replies: \(campaign.routing.releaseStaleAfter.map { "after \($0) minutes" } ?? "off")
             """
     }
 }
@@ -148,7 +165,7 @@ struct CampaignCommand: AsyncParsableCommand {
 /// `switchboard sender add|deactivate`
 struct Sender: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage a campaign's sender list.",
-                                                    subcommands: [Add.self, Deactivate.self])
+                                                    subcommands: [Add.self, Deactivate.self, Away.self, Available.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add users of the campaign's organization as senders.")
@@ -182,6 +199,37 @@ struct Sender: AsyncParsableCommand {
     }
 }
 
+extension Sender {
+    struct Away: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mark a sender away: routing gives them nothing (they may still request more themselves).")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Campaign id.") var campaign: Int64
+        @Argument(help: "Handle.") var handle: String
+
+        func run() async throws { try await setAvailability(options, campaign: campaign, handle: handle, available: false) }
+    }
+
+    struct Available: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a sender available to routing again.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Campaign id.") var campaign: Int64
+        @Argument(help: "Handle.") var handle: String
+
+        func run() async throws { try await setAvailability(options, campaign: campaign, handle: handle, available: true) }
+    }
+
+    static func setAvailability(_ options: GlobalOptions, campaign: Int64, handle: String, available: Bool) async throws {
+        try await options.withDatabase {
+            try await RoutingService($0).setAvailability(campaignID: campaign, handle: handle, available: available)
+        }
+        struct Output: Encodable { let campaign_id: Int64; let handle: String; let available: Bool }
+        try options.emit(Output(campaign_id: campaign, handle: handle, available: available)) {
+            "\(handle) is \(available ? "available" : "away") on campaign \(campaign)."
+        }
+    }
+}
+
 /// `switchboard senders --campaign C`
 struct Senders: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The sender list with conversation counts.")
@@ -191,13 +239,16 @@ struct Senders: AsyncParsableCommand {
     func run() async throws {
         let list = try await options.withDatabase { try await SenderService($0).list(campaignID: campaign) }
         try options.emit(list) {
-            func row(_ handle: String, _ active: String, _ counts: StatusCounts) -> [String] {
-                [handle, active, String(counts.total)] + ConversationStatus.allCases.map { String(counts[$0]) }
+            func row(_ handle: String, _ active: String, _ available: String, _ counts: StatusCounts,
+                     _ skills: [String]) -> [String] {
+                [handle, active, available, String(counts.total)] + ConversationStatus.allCases.map { String(counts[$0]) }
+                    + [skills.joined(separator: ",")]
             }
-            let header = ["SENDER", "ACTIVE", "TOTAL", "NOT STARTED", "NEEDS REPLY", "WAITING", "CLOSED", "OPTED OUT"]
-            let rows = list.senders.map { row($0.handle, $0.active ? "yes" : "no", $0.counts) }
-                + [row("(unassigned)", "", list.unassigned)]
-            return table(header, rows)
+            let header = ["SENDER", "ACTIVE", "AVAILABLE", "TOTAL", "NOT STARTED", "NEEDS REPLY", "WAITING", "CLOSED",
+                          "OPTED OUT", "SKILLS"]
+            let rows = list.senders.map { row($0.handle, $0.active ? "yes" : "no", $0.available ? "yes" : "away", $0.counts, $0.skills) }
+                + [row("(unassigned)", "", "", list.unassigned, [])]
+            return table(header, rows) + "\nRouting backlog: \(list.unassigned[.needsReply]) replies nobody owns."
         }
     }
 }

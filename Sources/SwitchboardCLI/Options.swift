@@ -58,6 +58,9 @@ struct BatchOptions: ParsableArguments {
 
     @Flag(help: "Report what would change, and change nothing.")
     var dryRun = false
+
+    @Option(help: "A note stored with the batch and shown in history (at most 500 characters).")
+    var note: String?
 }
 
 /// A line of progress on stderr, redrawn in place.

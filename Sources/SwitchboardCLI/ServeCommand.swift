@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Serve no /metrics and record no HTTP metrics.")
     var noMetrics = false
 
+    @Option(help: "Seconds between runs of stale-reply release (campaigns with release_stale_after); 0 turns it off here.")
+    var releaseStaleEvery = 60
+
     enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @Option(help: "Log lines as readable text, or one JSON object per line for log shippers.")
@@ -48,6 +51,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let metricsToken, !(16...200).contains(metricsToken.count) {
             throw ValidationError("The metrics token must have 16 to 200 characters (it has \(metricsToken.count))")
+        }
+        guard (0...86_400).contains(releaseStaleEvery) else {
+            throw ValidationError("Release stale every \(releaseStaleEvery) seconds is out of range; give 0 to 86400")
         }
         if plainHTTP && !onLoopback {
             throw ValidationError("--plain-http is for loopback only; '\(host)' needs HTTPS in front of it")
@@ -67,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         settings.secureCookies = !(onLoopback && (plainHTTP || demo))
         let token = metricsToken ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         settings.metrics = noMetrics ? .off : token.map { .token($0) } ?? .open
+        settings.releaseStaleEvery = releaseStaleEvery == 0 ? nil : .seconds(releaseStaleEvery)
         let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
                 Demo loaded: organization \(loaded.orgID) (\(Demo.organizationName)), campaign \(loaded.campaignID).

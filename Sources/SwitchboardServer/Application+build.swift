@@ -22,6 +22,8 @@ public struct ServerSettings: Sendable {
     public var metrics = MetricsAccess.open
     /// bcrypt's cost for passwords set through the console (tests lower it).
     public var passwordCost = ConsoleAuth.defaultCost
+    /// How often stale replies are released (campaigns with `release_stale_after`); nil: never, in this process.
+    public var releaseStaleEvery: Duration? = .seconds(60)
     /// Started by a `DrainWatcher` placed after the application in the service group (services are told to
     /// shut down in reverse order, so it hears of it first).
     public let drainClock = DrainClock()
@@ -56,6 +58,9 @@ public func buildApplication(
         logger: logger
     )
     app.addServices(client, EventListener(client: client, hub: hub, logger: logger))
+    if let every = settings.releaseStaleEvery {
+        app.addServices(StaleReleaser(database: database.unbounded, every: every, logger: logger))
+    }
     app.beforeServerStarts {
         try await Migrator.bundled().migrate(database.unbounded)
         if settings.demo {
@@ -96,7 +101,9 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     let idempotency = Idempotency(database: database)
     Console(database: database, templates: Console.templates, hub: hub, secureCookies: settings.secureCookies,
             heartbeat: settings.heartbeat, bcryptCost: settings.passwordCost).add(to: router)
-    CampaignRoutes(database: database, idempotency: idempotency).add(to: v1)
+    let campaigns = CampaignRoutes(database: database, idempotency: idempotency)
+    campaigns.add(to: v1)
+    RoutingRoutes(database: database, idempotency: idempotency, campaigns: campaigns).add(to: v1)
     ConversationRoutes(database: database, idempotency: idempotency, hub: hub, heartbeat: settings.heartbeat).add(to: v1)
     routes.set(router.routes.map { ($0.method, "\($0.path)") })
     return router

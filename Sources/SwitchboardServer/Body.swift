@@ -52,6 +52,19 @@ struct JSONBody: Sendable {
         return value
     }
 
+    /// A list of strings (`["spanish", "billing"]`).
+    func strings(_ name: String) throws -> [String]? {
+        switch fields[name] {
+        case nil, .null?: return nil
+        case .array(let list)?:
+            let texts = list.compactMap { if case .string(let text) = $0 { text } else { nil } }
+            guard texts.count == list.count else { throw Self.wrongType(name, "a list of strings") }
+            for text in texts { try Text.check(text, field: "field '\(name)'") }
+            return texts
+        default: throw Self.wrongType(name, "a list of strings")
+        }
+    }
+
     func bool(_ name: String) throws -> Bool? {
         switch fields[name] {
         case nil, .null?: return nil

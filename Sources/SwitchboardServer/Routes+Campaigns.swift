@@ -66,13 +66,14 @@ struct CampaignRoutes {
     @_optimize(none)
     func bulk(_ request: Request, _ context: AppRequestContext, some: Bool) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
-        var allowed: Set<String> = ["source", "status", "to", "dry_run", "balance"]
+        var allowed: Set<String> = ["source", "status", "to", "dry_run", "balance", "note", "available_only"]
         if some { allowed.insert("count") }
         let body = try await JSONBody.read(request, context: context, allowed: allowed)
         var bulk = AssignmentService.BulkRequest(
             campaignID: campaign.id, source: try body.source(), status: try body.status(), target: try body.target(),
             distribution: try body.bool("balance") == true ? .balance : .even, actor: user.handle,
-            dryRun: try body.bool("dry_run") ?? false, orgID: user.orgID)
+            dryRun: try body.bool("dry_run") ?? false, note: try body.string("note"),
+            availableOnly: try body.bool("available_only") ?? false, orgID: user.orgID)
         if some {
             guard let count = try body.int("count") else { throw JSONBody.missing("count") }
             bulk.count = count
@@ -96,15 +97,16 @@ struct CampaignRoutes {
     @Sendable func unassignAll(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["from", "status", "confirmation_token", "dry_run"])
+                                           allowed: ["from", "status", "confirmation_token", "dry_run", "note"])
         let from = try body.requireString("from")
         let status = try body.status()
         let dryRun = try body.bool("dry_run") ?? false
         let token = try body.string("confirmation_token")
+        let note = try body.string("note")
         return try await idempotency.run(request, body: body, user: user) { [database] in
             try await AssignmentService(database).unassignAll(
                 campaignID: campaign.id, from: from, status: status, actor: user.handle, confirmationToken: token,
-                dryRun: dryRun, orgID: user.orgID)
+                dryRun: dryRun, note: note, orgID: user.orgID)
         }
     }
 

@@ -36,11 +36,21 @@ struct ConversationRoutes {
     @Sendable func assign(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (conversation, user) = try await visibleConversation(context)
         _ = try context.requireManager()
-        let body = try await JSONBody.read(request, context: context, allowed: ["handle", "dry_run"])
-        let handle = try body.requireString("handle")
+        let body = try await JSONBody.read(request, context: context, allowed: ["handle", "skill", "dry_run", "note"])
         let dryRun = try body.bool("dry_run") ?? false
+        let note = try body.string("note")
+        // Escalation: to a skill instead of a person.
+        if let skill = try body.string("skill") {
+            guard try body.string("handle") == nil else {
+                throw SwitchboardError(.invalid, "conflicting_target", "Give either 'handle' or 'skill', not both.")
+            }
+            return try jsonResponse(try await RoutingService(database).escalate(
+                conversationID: conversation.id, skill: skill, actor: user.handle, note: note, dryRun: dryRun,
+                orgID: user.orgID))
+        }
+        let handle = try body.requireString("handle")
         return try jsonResponse(try await AssignmentService(database).reassign(
-            conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, orgID: user.orgID))
+            conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, note: note, orgID: user.orgID))
     }
 
     @Sendable func unassign(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -62,7 +72,8 @@ struct ConversationRoutes {
             sender: direction == .outbound ? user.handle : nil,
             leaveUnassigned: try body.bool("leave_unassigned") ?? false, orgID: user.orgID)
         return try jsonResponse(MessageBody(messageID: recorded.messageID, conversation: recorded.conversation,
-                                            claimBatchID: recorded.claimBatchID), status: .created)
+                                            claimBatchID: recorded.claimBatchID, routeBatchID: recorded.routeBatchID),
+                                status: .created)
     }
 
     @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> Response {
@@ -109,10 +120,12 @@ struct ConversationRoutes {
         let id = try context.parameters.require("id", as: Int64.self)
         _ = try await HistoryService(database).batch(id: id, orgID: user.orgID)
         _ = try context.requireManager()
-        let body = try await JSONBody.read(request, context: context, allowed: ["dry_run"])
+        let body = try await JSONBody.read(request, context: context, allowed: ["dry_run", "note"])
         let dryRun = try body.bool("dry_run") ?? false
+        let note = try body.string("note")
         return try await idempotency.run(request, body: body, user: user) { [database] in
-            try await AssignmentService(database).undo(batchID: id, actor: user.handle, dryRun: dryRun, orgID: user.orgID)
+            try await AssignmentService(database).undo(batchID: id, actor: user.handle, dryRun: dryRun, note: note,
+                                                       orgID: user.orgID)
         }
     }
 
@@ -129,5 +142,9 @@ struct MessageBody: Encodable {
     let messageID: Int64
     let conversation: Conversation
     let claimBatchID: Int64?
-    enum CodingKeys: String, CodingKey { case messageID = "message_id", conversation, claimBatchID = "claim_batch_id" }
+    /// The `route` batch when routing gave the reply to a sender.
+    let routeBatchID: Int64?
+    enum CodingKeys: String, CodingKey {
+        case messageID = "message_id", conversation, claimBatchID = "claim_batch_id", routeBatchID = "route_batch_id"
+    }
 }

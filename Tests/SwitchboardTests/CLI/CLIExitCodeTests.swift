@@ -98,3 +98,52 @@ struct StrayClusterTests {
         #expect(!FileManager.default.fileExists(atPath: folder.path))
     }
 }
+
+@Suite("CLI routing")
+struct CLIRoutingTests {
+    func run(_ url: DatabaseURL, _ arguments: [String]) async -> Int32 {
+        await Switchboard.main(arguments: arguments + ["--database-url", url.connectionString])
+    }
+
+    @Test("routing commands: policy, away, skills, tags, escalation, handoff, release-stale, notes; bad input is exit 2 and changes nothing")
+    func routing() async throws {
+        let url = try await TestDatabase.make()
+        try await Database.withDatabase(url: url) { database in
+            let f = try await Fixture.make(database, senders: ["kevin", "rebecca", "sam"])
+            let c = String(f.campaign.id)
+            let ids = try await f.conversationIDs().map(String.init)
+            #expect(await self.run(url, ["campaign", "set", c, "--routing-policy", "round-robin"]) == 0)
+            #expect(await self.run(url, ["campaign", "set", c, "--routing-policy", "fastest"]) == 2)
+            #expect(await self.run(url, ["sender", "away", "--campaign", c, "sam"]) == 0)
+            #expect(await self.run(url, ["sender", "away", "--campaign", c, "zed"]) == 2)
+            #expect(await self.run(url, ["skill", "add", "--campaign", c, "rebecca", "billing"]) == 0)
+            #expect(await self.run(url, ["skill", "add", "--campaign", c, "rebecca", "Bad Skill"]) == 2)
+            #expect(await self.run(url, ["skill", "remove", "--campaign", c, "rebecca", "legal"]) == 2)
+            #expect(await self.run(url, ["tag", "add", "--conversation", ids[0], "billing"]) == 0)
+            #expect(await self.run(url, ["message", "--conversation", ids[0], "--direction", "in", "--body", "Hi"]) == 0)
+            #expect(await self.run(url, ["message", "--conversation", ids[1], "--direction", "in", "--body", "Hi"]) == 0)
+            // Round robin over the available kevin and rebecca; sam is away.
+            #expect(try await f.assignees().prefix(2) == ["kevin", "rebecca"])
+            #expect(await self.run(url, ["reassign", "--conversation", ids[0], "--to-skill", "billing",
+                                         "--note", "invoice"]) == 0)
+            #expect(await self.run(url, ["reassign", "--conversation", ids[2], "--to-skill", "legal"]) == 2)
+            #expect(await self.run(url, ["reassign", "--conversation", ids[1], "--to-skill", "billing"]) == 3,
+                    "rebecca already holds it: nobody else can take it")
+            #expect(await self.run(url, ["handoff", "--campaign", c, "--from", "kevin", "--to", "rebecca",
+                                         "--note", String(repeating: "n", count: 501)]) == 2)
+            #expect(await self.run(url, ["handoff", "--campaign", c, "--from", "kevin", "--policy", "nope"]) == 2)
+            #expect(await self.run(url, ["handoff", "--campaign", c, "--from", "rebecca", "--to", "kevin", "--dry-run"]) == 0)
+            #expect(try await f.assignees().prefix(2) == ["rebecca", "rebecca"], "a dry run changes nothing")
+            #expect(await self.run(url, ["handoff", "--campaign", c, "--from", "rebecca", "--to", "kevin",
+                                         "--note", "shift change"]) == 0)
+            #expect(try await f.assignees().prefix(2) == ["kevin", "kevin"])
+            #expect(await self.run(url, ["release-stale", "--campaign", c]) == 2, "off for this campaign")
+            #expect(await self.run(url, ["campaign", "set", c, "--release-stale-after", "5"]) == 0)
+            #expect(await self.run(url, ["release-stale", "--campaign", c, "--dry-run"]) == 0)
+            #expect(await self.run(url, ["backlog", "--campaign", c]) == 0)
+            let notes = try await HistoryService(database).campaign(id: f.campaign.id).compactMap(\.note)
+            #expect(notes == ["shift change", "invoice"])
+            #expect(try await f.countsAddUp())
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import SwitchboardServer
 import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
@@ -347,6 +348,41 @@ struct RoutingTests {
                 _ = try await ContactImporter(database).importCSV(campaignID: f.campaign.id, data: Data(bad.utf8), fileName: "t.csv")
             }
             #expect(try await f.conversationIDs().count == 2)
+        }
+    }
+}
+
+@Suite("Stale release in serve")
+struct StaleReleaserTests {
+    @Test("two servers' stale-release timers against one database release each stale reply exactly once")
+    func twoServers() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, senders: ["amy", "bob", "cat"], conversations: 300)
+            try await f.route(by: .leastLoaded, releaseStaleAfter: 1)
+            _ = try await f.assignments.reassignAll(f.request(.unassigned, .senders(["amy"])))
+            for id in try await f.conversationIDs() { try await f.reply(id) }
+            try await database.query("UPDATE conversations SET updated_at = now() - interval '2 minutes' WHERE campaign_id = \(f.campaign.id)")
+            // Each server has its own pool, as two processes would; their timers tick every 50 ms for two seconds.
+            try await Database.withDatabase(url: database.url, logger: database.logger) { other in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for pool in [database, other] {
+                        group.addTask {
+                            try? await StaleReleaser(database: pool, every: .milliseconds(50), logger: pool.logger).run()
+                        }
+                    }
+                    try await Task.sleep(for: .seconds(2))
+                    group.cancelAll()
+                }
+            }
+            let released = try await database.query("""
+                SELECT count(*), count(DISTINCT conversation_id), count(DISTINCT batch_id) FROM assignment_changes ch
+                JOIN assignment_batches b ON b.id = ch.batch_id WHERE b.campaign_id = \(f.campaign.id) AND b.kind = 'release_stale'
+                """)
+            let (changes, distinct, batches) = try released[0].decode((Int, Int, Int).self)
+            #expect(changes == 300 && distinct == 300 && batches >= 1)
+            #expect(try await f.openLoads() == ["bob": 150, "cat": 150])
+            #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
         }
     }
 }

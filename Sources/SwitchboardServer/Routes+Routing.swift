@@ -1,0 +1,179 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// Routing (issue 19): availability, skills and tags, the campaign's policy, handoff, stale release, backlog.
+/// Escalation is `PUT /v1/conversations/{id}/assignee` with `{"skill": …}`.
+struct RoutingRoutes {
+    let database: Database
+    let idempotency: Idempotency
+    let campaigns: CampaignRoutes
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("campaigns/:id/me/availability", use: availability)
+        group.put("campaigns/:id/routing", use: setRouting)
+        group.get("campaigns/:id/routing/backlog", use: backlog)
+        group.post("campaigns/:id/handoff", use: handoff)
+        group.post("campaigns/:id/release-stale", use: releaseStale)
+        group.get("campaigns/:id/skills", use: skills)
+        group.post("campaigns/:id/senders/:handle/skills", use: addSkills)
+        group.delete("campaigns/:id/senders/:handle/skills/:skill", use: removeSkill)
+        group.get("conversations/:id/tags", use: tags)
+        group.post("conversations/:id/tags", use: addTags)
+        group.delete("conversations/:id/tags/:tag", use: removeTag)
+    }
+
+    struct Availability: Encodable {
+        let campaignID: Int64
+        let handle: String
+        let available: Bool
+        enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", handle, available }
+    }
+
+    /// `{"available": false}` for the caller; organizers may add `"handle"` to set it for someone else.
+    @Sendable func availability(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.visibleCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["available", "handle"])
+        guard let available = try body.bool("available") else { throw JSONBody.missing("available") }
+        let handle = try body.string("handle") ?? user.handle
+        if handle != user.handle && !user.role.canManage {
+            throw SwitchboardError(.forbidden, "forbidden", "Only admins and organizers may set another sender's availability.")
+        }
+        try await RoutingService(database).setAvailability(campaignID: campaign.id, handle: handle, available: available,
+                                                           orgID: user.orgID)
+        return try jsonResponse(Availability(campaignID: campaign.id, handle: handle, available: available))
+    }
+
+    /// `{"policy", "fallback", "release_stale_after"}`; a null `release_stale_after` turns stale release off.
+    @Sendable func setRouting(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["policy", "fallback", "release_stale_after"])
+        let policy = try body.string("policy").map { try RoutingPolicy(parsing: $0) }
+        let fallback = try body.string("fallback").map { try RoutingPolicy(parsing: $0) }
+        let clear: Bool
+        if case .null? = body.fields["release_stale_after"] { clear = true } else { clear = false }
+        return try jsonResponse(try await CampaignService(database).updateRouting(
+            id: campaign.id, policy: policy, fallback: fallback, releaseStaleAfter: try body.int("release_stale_after"),
+            clearReleaseStale: clear, orgID: user.orgID))
+    }
+
+    @Sendable func backlog(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let text = request.uri.queryParameters.get("limit") ?? "100"
+        guard let limit = Int(text) else {
+            throw SwitchboardError(.invalid, "invalid_limit", "Limit '\(text)' is not a whole number.")
+        }
+        return try jsonResponse(try await RoutingService(database).backlog(campaignID: campaign.id, limit: limit,
+                                                                            orgID: user.orgID))
+    }
+
+    /// `{"from", "to"?, "policy"?, "status"?, "note"?, "dry_run"?}`
+    @Sendable func handoff(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context,
+                                           allowed: ["from", "to", "policy", "status", "note", "dry_run"])
+        let handoff = RoutingService.HandoffRequest(
+            campaignID: campaign.id, from: try body.requireString("from"), to: try body.string("to"),
+            policy: try body.string("policy").map { try RoutingPolicy(parsing: $0) }, status: try body.status(),
+            actor: user.handle, note: try body.string("note"), dryRun: try body.bool("dry_run") ?? false,
+            orgID: user.orgID)
+        return try await idempotency.run(request, body: body, user: user) { [database] in
+            try await RoutingService(database).handoff(handoff)
+        }
+    }
+
+    struct Released: Encodable {
+        let results: [BatchResult]
+    }
+
+    /// `{"dry_run"?}`: this campaign's stale replies, now (as the timer would).
+    @Sendable func releaseStale(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context, allowed: ["dry_run"])
+        let dryRun = try body.bool("dry_run") ?? false
+        let results = try await RoutingService(database).releaseStale(campaignID: campaign.id, actor: user.handle,
+                                                                      dryRun: dryRun, orgID: user.orgID)
+        return try jsonResponse(results[0])
+    }
+
+    struct Skills: Encodable {
+        let campaignID: Int64
+        let skills: [String: [String]]
+        enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", skills }
+    }
+
+    struct SenderSkills: Encodable {
+        let campaignID: Int64
+        let handle: String
+        let skills: [String]
+        enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", handle, skills }
+    }
+
+    @Sendable func skills(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        return try jsonResponse(Skills(campaignID: campaign.id,
+                                       skills: try await RoutingService(database).skills(campaignID: campaign.id,
+                                                                                         orgID: user.orgID)))
+    }
+
+    /// `{"skills": ["spanish", …]}`
+    @Sendable func addSkills(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let handle = try context.parameters.require("handle")
+        let body = try await JSONBody.read(request, context: context, allowed: ["skills"])
+        guard let skills = try body.strings("skills") else { throw JSONBody.missing("skills") }
+        let held = try await RoutingService(database).addSkills(campaignID: campaign.id, handle: handle, skills: skills,
+                                                                orgID: user.orgID)
+        return try jsonResponse(SenderSkills(campaignID: campaign.id, handle: handle, skills: held))
+    }
+
+    @Sendable func removeSkill(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let handle = try context.parameters.require("handle")
+        let skill = try context.parameters.require("skill")
+        let held = try await RoutingService(database).removeSkills(campaignID: campaign.id, handle: handle,
+                                                                   skills: [skill], orgID: user.orgID)
+        return try jsonResponse(SenderSkills(campaignID: campaign.id, handle: handle, skills: held))
+    }
+
+    struct Tags: Encodable {
+        let conversationID: Int64
+        let tags: [String]
+        enum CodingKeys: String, CodingKey { case conversationID = "conversation_id", tags }
+    }
+
+    /// A conversation of the caller's organization; reading needs to be a sender of its campaign, changing a manager.
+    func conversation(_ context: AppRequestContext, managing: Bool) async throws -> (Int64, User) {
+        let user = try context.requireUser()
+        let id = try context.parameters.require("id", as: Int64.self)
+        let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
+        try await database.requireSender(user, of: conversation.campaignID,
+                                         refusal: "You are not an active sender of this conversation's campaign.")
+        if managing { _ = try context.requireManager() }
+        return (id, user)
+    }
+
+    @Sendable func tags(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (id, user) = try await conversation(context, managing: false)
+        return try jsonResponse(Tags(conversationID: id,
+                                     tags: try await RoutingService(database).tags(conversationID: id, orgID: user.orgID)))
+    }
+
+    /// `{"tags": ["billing", …]}`
+    @Sendable func addTags(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (id, user) = try await conversation(context, managing: true)
+        let body = try await JSONBody.read(request, context: context, allowed: ["tags"])
+        guard let tags = try body.strings("tags") else { throw JSONBody.missing("tags") }
+        return try jsonResponse(Tags(conversationID: id,
+                                     tags: try await RoutingService(database).addTags(conversationID: id, tags: tags,
+                                                                                      orgID: user.orgID)))
+    }
+
+    @Sendable func removeTag(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (id, user) = try await conversation(context, managing: true)
+        let tag = try context.parameters.require("tag")
+        return try jsonResponse(Tags(conversationID: id,
+                                     tags: try await RoutingService(database).removeTags(conversationID: id, tags: [tag],
+                                                                                         orgID: user.orgID)))
+    }
+}
