@@ -38,6 +38,8 @@ public struct Benchmark: Sendable {
         case console = "console"
         /// Sender list, single reassign, message ingest and import: what must not get slower.
         case others = "others"
+        /// Inbound replies on unassigned conversations, 20 writers, policy manual against least loaded.
+        case routing = "routing"
     }
 
     /// A campaign for the console's pages: every conversation dealt over the senders but a tenth, which stays
@@ -100,6 +102,7 @@ public struct Benchmark: Sendable {
         public var peakMemoryMiB: Double = 0
         public var latencies: [Latency] = []
         public var selfAssign: [SelfAssignRow] = []
+        public var routing: [RoutingRow] = []
 
         public init(conversations: Int, senders: Int, cores: Int) {
             self.conversations = conversations
@@ -126,6 +129,10 @@ public struct Benchmark: Sendable {
         let org = try await Directory(database).createOrganization(name: "Bench \(UUID().uuidString.prefix(6))")
         if options.only == .selfAssign {
             report.selfAssign = try await selfAssign(org: org)
+            return report
+        }
+        if options.only == .routing {
+            report.routing = try await routing(org: org)
             return report
         }
         let campaign = try await loadCampaign(org: org, name: "bench", conversations: options.conversations)
@@ -196,8 +203,9 @@ public struct Benchmark: Sendable {
 
         try await others(org: org, campaign: campaign, handles: handles, into: &report)
 
-        // 3. Self-assign under concurrency.
+        // 3. Self-assign under concurrency, and 8. routing's cost on receiving a message.
         report.selfAssign = try await selfAssign(org: org)
+        report.routing = try await routing(org: org)
         return report
     }
 
@@ -226,7 +234,7 @@ public struct Benchmark: Sendable {
 
     // MARK: Loading
 
-    private func loadCampaign(org: Organization, name: String, conversations: Int, senderOffset: Int = 0) async throws
+    func loadCampaign(org: Organization, name: String, conversations: Int, senderOffset: Int = 0) async throws
         -> Campaign
     {
         let campaign = try await CampaignService(database).create(
@@ -268,7 +276,7 @@ public struct Benchmark: Sendable {
         return campaign
     }
 
-    private func senderHandles(_ campaign: Campaign) async throws -> [String] {
+    func senderHandles(_ campaign: Campaign) async throws -> [String] {
         try await database.query("""
             SELECT u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
             WHERE s.campaign_id = \(campaign.id) ORDER BY u.handle COLLATE "C"

@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
     @Option(help: "Senders (default 1,000).") var senders: Int?
     @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
-    @Option(help: "Run only this scenario: reassign-all (with the two floors and the peer), self-assign, console (the web console's pages over HTTP), or others (sender list, single reassign, message ingest, import).")
+    @Option(help: "Run only this scenario: reassign-all (with the two floors and the peer), self-assign, console (the web console's pages over HTTP), others (sender list, single reassign, message ingest, import), or routing (inbound replies, manual against least loaded).")
     var only: Benchmark.Scenario?
 
     func run() async throws {
@@ -120,6 +120,19 @@ struct Bench: AsyncParsableCommand {
                 [$0.strategy, String($0.requesters), String($0.requests), f($0.perSecond, 0), f($0.p50), f($0.p99),
                  String($0.doubleGrants)]
             }))
+        }
+        if !r.routing.isEmpty {
+            if !r.selfAssign.isEmpty { lines.append("") }
+            lines.append(table(["ROUTING", "REPLIES", "WRITERS", "SECONDS", "REPLIES/S", "P50 ms", "P99 ms", "LOADS", "ROUTED TWICE"],
+                               r.routing.map {
+                [$0.policy, String($0.replies), String($0.writers), f($0.seconds), f($0.perSecond, 0), f($0.p50), f($0.p99),
+                 $0.policy == "manual" ? "-" : "\($0.minLoad)–\($0.maxLoad)", String($0.routedTwice)]
+            }))
+            if let manual = r.routing.first(where: { $0.policy == "manual" }),
+               let routed = r.routing.first(where: { $0.policy != "manual" }) {
+                lines.append("least_loaded over manual (throughput): \(f(routed.perSecond / manual.perSecond))   "
+                             + "least_loaded p99 over p50: \(f(routed.p99 / routed.p50))")
+            }
         }
         return lines.joined(separator: "\n")
     }

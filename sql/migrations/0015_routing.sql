@@ -1,11 +1,11 @@
 -- Routing and availability (issue 19): who gets a reply nobody owns, shift handoffs, escalation to a skill,
 -- stale replies, and a note on every batch.
 --
--- Every routing decision of a campaign takes the campaign's row FOR NO KEY UPDATE first, so decisions are made
--- one at a time on what the previous ones committed: round robin takes turns exactly and least loaded reads
--- loads that include every earlier routing. The lock is taken after the message is written, so it is held only
--- for the choice, the move and the commit. NO KEY UPDATE does not conflict with the KEY SHARE locks that
--- foreign keys take on campaigns, so nothing else waits on it.
+-- Every routing decision of a campaign takes the campaign's routing lock first (a transaction-level advisory
+-- lock, key (7402665, campaign)), so decisions are made one at a time on what the previous ones committed:
+-- round robin takes turns exactly and least loaded reads loads that include every earlier routing. The lock is
+-- taken after the message is written, so it is held only for the choice, the move and the commit. An advisory
+-- lock rather than the campaign's row, so that routing never dirties or blocks the campaign row itself.
 
 -- A note on every batch, the way teams "update internal notes" when they fix an assignment.
 ALTER TABLE assignment_batches ADD COLUMN note text CHECK (note IS NULL OR char_length(note) BETWEEN 1 AND 500);
@@ -48,6 +48,9 @@ CREATE TABLE conversation_tags (
     FOREIGN KEY (campaign_id, conversation_id) REFERENCES contacts (campaign_id, id)
 );
 
+-- Who routing may choose among: a campaign's active, available senders.
+CREATE INDEX campaign_senders_routable ON campaign_senders (campaign_id, user_id) WHERE active AND available;
+
 -- The stale-reply scan: a campaign's conversations that need a reply, oldest change first.
 CREATE INDEX conversations_needing_reply ON conversations (campaign_id, updated_at)
     WHERE status = 'needs_reply' AND assignee_id IS NOT NULL;
@@ -57,14 +60,19 @@ CREATE INDEX conversations_needing_reply ON conversations (campaign_id, updated_
 -- given; policy 'skill' keeps only senders whose skills cover the conversation's tags, then the least loaded,
 -- and falls back to the campaign's fallback policy when none of them can. Load is a sender's open conversations
 -- (not closed, not opted out), read from the kept counts. Ties go by handle. Round robin takes the next handle
--- after the last turn, wrapping, and records the turn. The caller holds the campaign's row lock.
+-- after the last turn, wrapping, and records the turn. The caller holds the campaign's routing lock.
+-- Generic plans: these run on every routed reply, and planning their statements afresh each time (PL/pgSQL's
+-- first custom plans) cost more than running them.
 CREATE FUNCTION switchboard_pick_sender(p_campaign bigint, p_conversation bigint, p_policy text, p_skill text,
-                                        p_exclude bigint) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+                                        p_exclude bigint) RETURNS bigint LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_cap integer;
     v_last text;
     v_fallback text;
     v_user bigint;
+    v_pieces bigint;
+    v_candidates bigint;
 BEGIN
     IF p_policy = 'manual' THEN
         RETURN NULL;
@@ -84,19 +92,30 @@ BEGIN
                   WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = t.tag)))
     ),
     loaded AS (
-        SELECT c.user_id, c.handle, coalesce((
-            SELECT sum(x.n) FROM conversation_counts x
+        SELECT c.user_id, c.handle, x.load, x.pieces FROM candidates c
+        CROSS JOIN LATERAL (
+            SELECT coalesce(sum(x.n), 0) AS load, count(*) AS pieces FROM conversation_counts x
             WHERE x.campaign_id = p_campaign AND x.assignee_id = c.user_id
-              AND x.status IN ('not_started', 'needs_reply', 'waiting')), 0) AS load
-        FROM candidates c
+              AND x.status IN ('not_started', 'needs_reply', 'waiting')
+        ) x
     )
-    SELECT l.user_id INTO v_user FROM loaded l
+    SELECT l.user_id, sum(l.pieces) OVER (), count(*) OVER () INTO v_user, v_pieces, v_candidates FROM loaded l
     WHERE v_cap IS NULL OR l.load < v_cap
     ORDER BY CASE WHEN p_policy = 'round_robin' THEN (v_last IS NOT NULL AND l.handle COLLATE "C" <= v_last) END,
              CASE WHEN p_policy <> 'round_robin' THEN l.load END,
              l.handle COLLATE "C"
     LIMIT 1;
 
+    -- Every routing adds count deltas; when the candidates' have piled up, they are folded (as
+    -- ConversationCounts.compact does, under its advisory lock), so a choice costs the same on the millionth reply.
+    IF v_pieces > 8 * v_candidates + 64 AND pg_try_advisory_xact_lock(7402662, p_campaign::bit(32)::integer) THEN
+        WITH folded AS (
+            DELETE FROM conversation_counts x WHERE x.campaign_id = p_campaign RETURNING x.assignee_id, x.status, x.n
+        )
+        INSERT INTO conversation_counts (campaign_id, assignee_id, status, n)
+        SELECT p_campaign, f.assignee_id, f.status, sum(f.n) FROM folded f
+        GROUP BY f.assignee_id, f.status HAVING sum(f.n) <> 0;
+    END IF;
     IF v_user IS NULL AND p_policy = 'skill' AND p_skill IS NULL THEN
         RETURN switchboard_pick_sender(p_campaign, p_conversation, v_fallback, NULL, p_exclude);
     END IF;
@@ -112,7 +131,8 @@ END $$;
 -- Writes the moves and their history under batch p_batch (the caller writes the batch row) and returns them.
 CREATE FUNCTION switchboard_route(p_campaign bigint, p_ids bigint[], p_policy text, p_skill text, p_target bigint,
                                   p_release boolean, p_batch bigint)
-RETURNS TABLE (conversation_id bigint, from_id bigint, to_id bigint) LANGUAGE plpgsql VOLATILE AS $$
+RETURNS TABLE (conversation_id bigint, from_id bigint, to_id bigint) LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -125,7 +145,7 @@ BEGIN
     -- The conversations first, in id order, then the campaign: a message being routed holds its conversation
     -- before it waits for the campaign, so taking them the other way round could deadlock with it.
     PERFORM 1 FROM conversations c WHERE c.campaign_id = p_campaign AND c.id = ANY(p_ids) ORDER BY c.id FOR UPDATE;
-    PERFORM 1 FROM campaigns WHERE id = p_campaign FOR NO KEY UPDATE;
+    PERFORM pg_advisory_xact_lock(7402665, p_campaign::bit(32)::integer);
     FOREACH v_id IN ARRAY p_ids LOOP
         SELECT c.assignee_id INTO v_from FROM conversations c WHERE c.campaign_id = p_campaign AND c.id = v_id;
         CONTINUE WHEN NOT FOUND;
@@ -144,4 +164,32 @@ BEGIN
     FROM unnest(v_moved, v_froms, v_tos) AS m (id, from_id, to_id)
     GROUP BY m.to_id, m.id / 1000;
     RETURN QUERY SELECT m.id, m.from_id, m.to_id FROM unnest(v_moved, v_froms, v_tos) AS m (id, from_id, to_id);
+END $$;
+
+-- A reply that arrived on unassigned conversation p_conversation, routed by p_policy in one round trip: the
+-- choice and the move (switchboard_route), the batch row of kind 'route' and its notification. The caller's
+-- transaction is the message's, which already holds the conversation. Returns the batch and who received the
+-- reply, or no row when nobody could take it (it waits in the backlog).
+CREATE FUNCTION switchboard_route_reply(p_campaign bigint, p_conversation bigint, p_policy text)
+RETURNS TABLE (batch_id bigint, user_id bigint, handle text) LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+    v_batch bigint := nextval(pg_get_serial_sequence('assignment_batches', 'id'));
+    v_to bigint;
+    v_handle text;
+    v_org bigint;
+BEGIN
+    SELECT r.to_id INTO v_to FROM switchboard_route(p_campaign, ARRAY[p_conversation], p_policy, NULL, NULL, false, v_batch) r;
+    IF v_to IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT u.handle, u.org_id INTO v_handle, v_org FROM users u WHERE u.id = v_to;
+    INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved, unchanged)
+    VALUES (v_batch, p_campaign, 'route', 'routing', 'any',
+            jsonb_build_object('conversation', p_conversation::text, 'policy', p_policy), 1, 1, 0);
+    PERFORM pg_notify('switchboard_assignments', json_build_object(
+        'org_id', v_org, 'campaign_id', p_campaign, 'batch_id', v_batch, 'kind', 'route',
+        'user_id', v_to, 'sender', v_handle, 'received', 1, 'removed', 0)::text);
+    RETURN QUERY SELECT v_batch, v_to, v_handle;
 END $$;

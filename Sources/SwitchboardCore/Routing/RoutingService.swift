@@ -241,10 +241,11 @@ public struct RoutingService: Sendable {
     static func routeInbound(conversationID: Int64, campaign: Campaign, on connection: PostgresConnection,
                              database: Database) async throws -> Int64? {
         guard campaign.routing.policy != .manual else { return nil }
-        let route = Route(kind: .route, campaign: campaign, ids: [conversationID], policy: campaign.routing.policy,
-                          release: false, actor: "routing", statusFilter: .any,
-                          parameters: ["conversation": String(conversationID), "policy": campaign.routing.policy.rawValue])
-        return try await Self.route(route, on: connection, database: database).batchID
+        // One round trip (migration 0015): the campaign's routing lock is held from here to the commit.
+        let rows = try await connection.rows("""
+            SELECT batch_id FROM switchboard_route_reply(\(campaign.id), \(conversationID), \(campaign.routing.policy.rawValue))
+            """, logger: database.logger)
+        return try rows.first?.decode(Int64.self)
     }
 
     // MARK: Handoff
