@@ -72,7 +72,7 @@ struct ConversationRoutes {
             sender: direction == .outbound ? user.handle : nil,
             leaveUnassigned: try body.bool("leave_unassigned") ?? false, orgID: user.orgID)
         return try jsonResponse(MessageBody(messageID: recorded.messageID, conversation: recorded.conversation,
-                                            claimBatchID: recorded.claimBatchID, routeBatchID: recorded.routeBatchID),
+                                            claimBatchID: recorded.claimBatchID),
                                 status: .created)
     }
 
@@ -142,9 +142,5 @@ struct MessageBody: Encodable {
     let messageID: Int64
     let conversation: Conversation
     let claimBatchID: Int64?
-    /// The `route` batch when routing gave the reply to a sender.
-    let routeBatchID: Int64?
-    enum CodingKeys: String, CodingKey {
-        case messageID = "message_id", conversation, claimBatchID = "claim_batch_id", routeBatchID = "route_batch_id"
-    }
+    enum CodingKeys: String, CodingKey { case messageID = "message_id", conversation, claimBatchID = "claim_batch_id" }
 }

@@ -193,3 +193,28 @@ BEGIN
         'user_id', v_to, 'sender', v_handle, 'received', 1, 'removed', 0)::text);
     RETURN QUERY SELECT v_batch, v_to, v_handle;
 END $$;
+
+-- Routing happens at COMMIT: a reply is inserted into `messages` by the message's transaction, and this
+-- deferred trigger routes it as the transaction commits, when the conversation's final state is known (it
+-- needs a reply and nobody owns it) and the campaign's policy is not manual. The campaign's routing lock is then
+-- held for the choice and the commit only, not for a round trip to the application between them; and a reply
+-- inserted any other way (raw SQL, another tool) is routed the same.
+CREATE FUNCTION switchboard_route_message() RETURNS trigger LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_policy text;
+BEGIN
+    SELECT k.routing_policy INTO v_policy FROM campaigns k WHERE k.id = NEW.campaign_id;
+    IF v_policy = 'manual' OR NOT EXISTS (
+        SELECT 1 FROM conversations c
+        WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id
+          AND c.assignee_id IS NULL AND c.status = 'needs_reply'
+    ) THEN
+        RETURN NULL;
+    END IF;
+    PERFORM switchboard_route_reply(NEW.campaign_id, NEW.conversation_id, v_policy);
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER messages_route AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.direction = 'inbound') EXECUTE FUNCTION switchboard_route_message();

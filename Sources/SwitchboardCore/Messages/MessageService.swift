@@ -32,10 +32,9 @@ public struct MessageService: Sendable {
     public struct Recorded: Sendable {
         public let messageID: Int64
         public let conversation: Conversation
-        /// The `claim` batch when the reply made its sender the assignee.
+        /// The `claim` batch when the reply made its sender the assignee. (A reply routed to a sender shows in
+        /// `conversation.assignee`; its `route` batch is in the conversation's history.)
         public let claimBatchID: Int64?
-        /// The `route` batch when routing gave the reply to a sender.
-        public var routeBatchID: Int64? = nil
     }
 
     public static let optOutKeywords: Set<String> = ["STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL"]
@@ -55,7 +54,7 @@ public struct MessageService: Sendable {
         let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
         let campaign = try await CampaignService(database).campaign(id: conversation.campaignID)
         let assignments = AssignmentService(database)
-        let (messageID, claimBatch, routeBatch) = try await database.transaction { connection in
+        let (messageID, claimBatch) = try await database.transaction { connection in
             let current = try await lock(conversationID, campaignID: campaign.id, on: connection)
             var senderID: Int64? = nil
             if let handle {
@@ -105,23 +104,17 @@ public struct MessageService: Sendable {
                     updated_at = now()
                 WHERE campaign_id = \(campaign.id) AND id = \(conversationID)
                 """, logger: logger)
-            // A reply nobody owns is routed last, so that the campaign's routing lock is held only for the choice.
-            var routeBatch: Int64? = nil
-            if direction == .inbound && newStatus == .needsReply && current.assigneeID == nil {
-                routeBatch = try await RoutingService.routeInbound(conversationID: conversationID, campaign: campaign,
-                                                                   on: connection, database: database)
-            }
-            if claimBatch == nil && routeBatch == nil {
+            // A reply nobody owns is routed as this transaction commits (the deferred trigger `messages_route`,
+            // migration 0015), under the campaign's routing lock; its `route` batch notifies the sender.
+            if claimBatch == nil {
                 try await Notifications.announceChange(conversationID: conversationID, campaignID: campaign.id,
                                                        kind: "message", on: connection, logger: logger)
             }
-            return (try rows[0].decode(Int64.self), claimBatch, routeBatch)
+            return (try rows[0].decode(Int64.self), claimBatch)
         }
-        var recorded = Recorded(messageID: messageID,
-                                conversation: try await ConversationService(database).conversation(id: conversationID),
-                                claimBatchID: claimBatch)
-        recorded.routeBatchID = routeBatch
-        return recorded
+        return Recorded(messageID: messageID,
+                        conversation: try await ConversationService(database).conversation(id: conversationID),
+                        claimBatchID: claimBatch)
     }
 
     /// Closes a conversation (resolved by a sender). An opted-out conversation stays opted out.

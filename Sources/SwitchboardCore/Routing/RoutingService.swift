@@ -25,6 +25,13 @@ public struct RoutingService: Sendable {
             """)
     }
 
+    /// Whether user `userID` is available to routing in the campaign (false when not a sender).
+    public func isAvailable(campaignID: Int64, userID: Int64) async throws -> Bool {
+        try await database.query("""
+            SELECT available FROM campaign_senders WHERE campaign_id = \(campaignID) AND user_id = \(userID)
+            """).first?.decode(Bool.self) ?? false
+    }
+
     // MARK: Skills and tags
 
     /// Skills and tags are free tags: `[a-z0-9._-]{1,64}`, lower-cased.
@@ -233,19 +240,6 @@ public struct RoutingService: Sendable {
     struct RolledBack: Error, CustomStringConvertible {
         let result: BatchResult
         var description: String { "dry run rolled back" }
-    }
-
-    /// Routes a reply that arrived on an unassigned conversation by the campaign's policy, in the message's
-    /// transaction (the caller holds the conversation's row). Returns the `route` batch, or nil when the policy is
-    /// manual or nobody could take it (the conversation waits in the backlog).
-    static func routeInbound(conversationID: Int64, campaign: Campaign, on connection: PostgresConnection,
-                             database: Database) async throws -> Int64? {
-        guard campaign.routing.policy != .manual else { return nil }
-        // One round trip (migration 0015): the campaign's routing lock is held from here to the commit.
-        let rows = try await connection.rows("""
-            SELECT batch_id FROM switchboard_route_reply(\(campaign.id), \(conversationID), \(campaign.routing.policy.rawValue))
-            """, logger: database.logger)
-        return try rows.first?.decode(Int64.self)
     }
 
     // MARK: Handoff

@@ -79,11 +79,13 @@ public struct SenderService: Sendable {
     public func list(campaignID: Int64) async throws -> SenderList {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let senders = try await database.query("""
-            SELECT u.id, u.handle, u.name, s.active, s.last_active_at, s.available,
-                   coalesce((SELECT array_agg(k.skill ORDER BY k.skill COLLATE "C") FROM sender_skills k
-                             WHERE k.campaign_id = s.campaign_id AND k.user_id = s.user_id), '{}')
+            SELECT u.id, u.handle, u.name, s.active, s.last_active_at, s.available, coalesce(k.skills, '{}')
             FROM campaign_senders s
             JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
+            LEFT JOIN (
+                SELECT user_id, array_agg(skill ORDER BY skill COLLATE "C") AS skills FROM sender_skills
+                WHERE campaign_id = \(campaignID) GROUP BY user_id
+            ) k ON k.user_id = s.user_id
             WHERE s.campaign_id = \(campaignID)
             ORDER BY u.handle COLLATE "C"
             """)

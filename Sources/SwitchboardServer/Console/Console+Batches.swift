@@ -14,6 +14,10 @@ struct BatchInput {
     let balance: Bool
     let count: Int?
     let back: String
+    /// Stored with the batch and shown in History.
+    let note: String?
+    /// Skip targets who are away.
+    let availableOnly: Bool
 
     /// What was typed, to put back into the form after an error.
     struct Kept {
@@ -53,6 +57,8 @@ struct BatchInput {
             count = nil
         }
         back = Console.safeNext(try form.value("back") ?? "/campaigns/\(campaignID)")
+        note = try AssignmentService.validate(note: try form.value("note"))
+        availableOnly = form.flag("available_only")
     }
 
     var source: Source {
@@ -79,7 +85,7 @@ struct BatchInput {
     func request(_ campaign: Campaign, _ user: User, dryRun: Bool) -> AssignmentService.BulkRequest {
         AssignmentService.BulkRequest(campaignID: campaign.id, source: source, status: status, target: target,
                                       count: count, distribution: balance ? .balance : .even, actor: user.handle,
-                                      dryRun: dryRun, orgID: user.orgID)
+                                      dryRun: dryRun, note: note, availableOnly: availableOnly, orgID: user.orgID)
     }
 
     /// The hidden fields that carry this form from the preview to the confirmation.
@@ -89,6 +95,8 @@ struct BatchInput {
         if toAll { fields.append(("to_all", "on")) }
         if balance { fields.append(("balance", "on")) }
         if let count { fields.append(("count", String(count))) }
+        if let note { fields.append(("note", note)) }
+        if availableOnly { fields.append(("available_only", "on")) }
         return fields.map { PreviewPage.Field(name: $0.0, value: $0.1) }
     }
 }
@@ -154,7 +162,7 @@ extension Console {
                 case "unassign-all":
                     try await service.unassignAll(
                         campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
-                        confirmationToken: try form.value("confirmation_token"), orgID: session.user.orgID)
+                        confirmationToken: try form.value("confirmation_token"), note: input.note, orgID: session.user.orgID)
                 case "reassign-some":
                     try await service.reassignSome(input.request(campaign, session.user, dryRun: false))
                 default:

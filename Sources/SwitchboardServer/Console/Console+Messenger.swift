@@ -90,7 +90,7 @@ extension Console {
         let next = page.nextCursor.map {
             Self.queueURL(campaign.id, filter: filter, viewingAs: viewingAs, extra: [URLQueryItem(name: "cursor", value: $0)])
         }
-        let model = QueuePage(
+        var model = QueuePage(
             title: owner.viewingAs ? "Viewing as \(owner.user.handle)" : "Assigned to Me", user: UserView(session.user),
             csrf: session.csrfToken, campaign: CampaignView(campaign),
             heading: owner.viewingAs ? "Viewing as \(owner.user.name) (\(owner.user.handle))" : "Assigned to Me",
@@ -113,6 +113,10 @@ extension Console {
             live: "/campaigns/\(campaign.id)/queue/live" + (viewingAs.map { "?as=\($0)" } ?? ""),
             empty: filter == "unassigned" ? "No unassigned conversation is waiting for a reply."
                 : "No conversations here.")
+        if !owner.viewingAs && owner.active {
+            model.availability = .init(available: try await RoutingService(database).isAvailable(
+                campaignID: campaign.id, userID: owner.user.id))
+        }
         return try render("queue", model)
     }
 

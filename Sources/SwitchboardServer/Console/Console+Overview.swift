@@ -53,11 +53,11 @@ extension Console {
         let sort = sort ?? "sender"
         let status = status.flatMap { value in StatusChoices.all.contains { $0.value == value } ? value : nil } ?? "any"
         func row(_ label: String, key: String, active: Bool, counts: StatusCounts, lastActive: Date? = nil,
-                 sender: Bool = true) -> OverviewPage.SenderRow {
+                 sender: Bool = true, away: Bool = false) -> OverviewPage.SenderRow {
             let sent = counts.total - counts[.notStarted]
             return OverviewPage.SenderRow(
                 label: label, link: Self.overviewURL(campaign.id, sender: key, sort: sort), selected: selected == key,
-                deactivated: !active, progress: "\(sent) / \(counts.total)", needsReply: counts[.needsReply],
+                deactivated: !active, away: away && active, progress: "\(sent) / \(counts.total)", needsReply: counts[.needsReply],
                 notStarted: counts[.notStarted], waiting: counts[.waiting], closed: counts[.closed],
                 optedOut: counts[.optedOut], lastActive: sender ? lastActive.map(Words.time) ?? "Never" : "")
         }
@@ -94,7 +94,7 @@ extension Console {
         let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned, sender: false)]
             + senders.map {
                 row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts,
-                    lastActive: $0.lastActiveAt)
+                    lastActive: $0.lastActiveAt, away: !$0.available)
             }
         let selectedSender = senderList.senders.first { $0.handle == selected }
         let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort)
@@ -106,7 +106,7 @@ extension Console {
             list = try await conversationList(campaign, session, selected: selected, status: status, sort: sort,
                                               cursor: cursor, label: selectedSender.map { "\($0.name)'s conversations" })
         }
-        let page = OverviewPage(
+        var page = OverviewPage(
             user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign), banner: banner,
             senders: rows, sortSender: Self.overviewURL(campaign.id, sender: selected, sort: "sender"),
             sortProgress: Self.overviewURL(campaign.id, sender: selected, sort: "progress"),
@@ -119,6 +119,9 @@ extension Console {
             shown: senders.count < matching ? "Showing \(senders.count) of \(matching) senders." : nil, showAll: more,
             manySenders: senderList.senders.count > OverviewPage.senderRows,
             viewAs: selectedSender.map { Self.queueURL(campaign.id, viewingAs: $0.handle) })
+        let backlog = senderList.unassigned[.needsReply]
+        page.routing = "Routing: \(Words.policy(campaign.routing.policy)). "
+            + (backlog == 1 ? "1 reply nobody owns" : "\(backlog) replies nobody owns") + " (Unassigned, Needs Reply)."
         return try render("overview", page, status: responseStatus)
     }
 

@@ -13,7 +13,7 @@ extension Console {
             HistoryPage.Row(id: batch.id, at: Words.time(batch.createdAt), actor: batch.actor,
                             kind: Words.operation(batch.kind), statusFilter: StatusChoices.label(batch.statusFilter),
                             moved: batch.moved, unchanged: batch.unchanged, undoneBy: batch.undoneBy,
-                            canUndo: batch.undoneBy == nil && batch.kind != "undo" && batch.moved > 0)
+                            canUndo: batch.undoneBy == nil && batch.kind != "undo" && batch.moved > 0, note: batch.note)
         }
         let older = batches.count == pageSize ? batches.last.map { "/campaigns/\(campaign.id)/history?before=\($0.id)" } : nil
         return try render("history", HistoryPage(user: UserView(session.user), csrf: session.csrfToken,

@@ -78,7 +78,33 @@ extension Console {
                                    state: $0.revokedAt != nil ? "Revoked" : $0.isLive ? "Live" : "Expired", live: $0.isLive)
         }
         page.tabs = Self.tabs(campaign.id, current: "settings")
+        page.routing = RoutingForm(campaign.routing)
         return try render("settings", page, status: status)
+    }
+
+    func saveRouting(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
+        -> Response
+    {
+        let campaign = try await campaign(context, session)
+        let form = context.form
+        do {
+            let policy = try (try form.value("policy")).map { try RoutingPolicy(parsing: $0) }
+            let fallback = try (try form.value("fallback")).map { try RoutingPolicy(parsing: $0) }
+            let text = (try form.value("release_stale_after"))?.trimmingCharacters(in: .whitespaces) ?? ""
+            var minutes: Int? = nil
+            if !text.isEmpty {
+                guard let value = Int(text) else {
+                    throw SwitchboardError(.invalid, "invalid_release_stale_after", "Minutes '\(text)' is not a whole number.")
+                }
+                minutes = value
+            }
+            _ = try await CampaignService(database).updateRouting(id: campaign.id, policy: policy, fallback: fallback,
+                                                                  releaseStaleAfter: minutes, clearReleaseStale: minutes == nil,
+                                                                  orgID: session.user.orgID)
+            return redirect("/campaigns/\(campaign.id)/settings?saved=routing")
+        } catch let error as SwitchboardError where error.kind == .invalid {
+            return try await renderSettings(campaign, session, error: error.message, status: .unprocessableContent)
+        }
     }
 
     func saveSettings(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
@@ -157,13 +183,15 @@ extension Console {
             user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign),
             tabs: Self.tabs(campaign.id, current: "senders"), notice: notice, error: error, search: search ?? "",
             senders: list.senders.map {
-                SendersPage.Row(handle: $0.handle, name: $0.name, active: $0.active, open: $0.counts.total
+                SendersPage.Row(handle: $0.handle, name: $0.name, active: $0.active, available: $0.available,
+                                skills: $0.skills.joined(separator: ", "), open: $0.counts.total
                                     - $0.counts[.closed] - $0.counts[.optedOut],
                                 lastActive: $0.lastActiveAt.map(Words.time) ?? "Never",
                                 viewAs: Self.queueURL(campaign.id, viewingAs: $0.handle))
             },
             candidates: candidates.map { SendersPage.Candidate(handle: $0.handle, name: $0.name, role: $0.role.rawValue) },
-            hasCandidates: !candidates.isEmpty)
+            hasCandidates: !candidates.isEmpty, hasSenders: !list.senders.isEmpty,
+            policy: campaign.routing.policy == .manual ? "manual: back to Unassigned" : Words.policy(campaign.routing.policy))
         return try render("senders", page, status: status)
     }
 
@@ -186,6 +214,16 @@ extension Console {
             case "reactivate":
                 try await senders.add(campaignID: campaign.id, handles: handles)
                 done = "Reactivated \(handles.joined(separator: ", "))."
+            case "away", "available":
+                let available = try form.value("action") == "available"
+                for handle in handles {
+                    try await RoutingService(database).setAvailability(campaignID: campaign.id, handle: handle,
+                                                                       available: available, orgID: session.user.orgID)
+                }
+                done = "\(handles.joined(separator: ", ")) \(handles.count == 1 ? "is" : "are") \(available ? "available" : "away"): routing \(available ? "gives them replies again" : "gives them nothing")."
+            case "skills":
+                let handle = handles[0]
+                done = try await setSkills(campaign, handle: handle, text: try form.value("skills") ?? "", session)
             default:
                 try await senders.add(campaignID: campaign.id, handles: handles)
                 done = "Added \(handles.joined(separator: ", ")) as senders."

@@ -72,6 +72,11 @@ struct Console: Sendable {
         router.post("campaigns/:id/invites") { try await self.page($0, $1) { try await self.createInvite($0, $1, $2) } }
         router.post("invites/:id/revoke") { try await self.page($0, $1) { try await self.revokeInvite($0, $1, $2) } }
         router.get("campaigns/:id/senders") { try await self.page($0, $1) { try await self.sendersPage($0, $1, $2) } }
+        router.post("campaigns/:id/routing") { try await self.page($0, $1) { try await self.saveRouting($0, $1, $2) } }
+        router.post("campaigns/:id/handoff") { try await self.page($0, $1) { try await self.handoff($0, $1, $2) } }
+        router.post("campaigns/:id/availability") {
+            try await self.page($0, $1, manager: false) { try await self.availability($0, $1, $2) }
+        }
         router.post("campaigns/:id/senders") { try await self.page($0, $1) { try await self.changeSenders($0, $1, $2) } }
         router.get("campaigns/:id/contacts") { try await self.page($0, $1) { try await self.contactsPage($0, $1, $2) } }
         router.post("campaigns/:id/contacts") {

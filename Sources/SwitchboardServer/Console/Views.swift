@@ -107,6 +107,7 @@ struct OverviewPage {
         let link: String
         let selected: Bool
         let deactivated: Bool
+        var away = false
         let progress: String
         let needsReply: Int
         let notStarted: Int
@@ -197,6 +198,8 @@ struct OverviewPage {
     let manySenders: Bool
     /// The selected sender's messenger, for "Viewing as".
     let viewAs: String?
+    /// The campaign's routing and its backlog, in a sentence.
+    var routing = ""
 }
 
 struct PreviewPage {
@@ -264,6 +267,7 @@ struct HistoryPage {
         let unchanged: Int
         let undoneBy: Int64?
         let canUndo: Bool
+        let note: String?
     }
 
     let title = "History"
@@ -322,7 +326,19 @@ enum Words {
         case "release": "Release"
         case "claim": "Claim by reply"
         case "undo": "Undo"
+        case "route": "Routed reply"
+        case "handoff": "Shift handoff"
+        case "release_stale": "Released stale replies"
         default: kind
+        }
+    }
+
+    static func policy(_ policy: RoutingPolicy) -> String {
+        switch policy {
+        case .manual: "manual"
+        case .roundRobin: "round robin"
+        case .leastLoaded: "least loaded"
+        case .skill: "by skill"
         }
     }
 

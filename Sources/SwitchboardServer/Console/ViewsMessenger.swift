@@ -47,6 +47,12 @@ struct QueuePage {
     let canRelease: Bool
     let live: String
     let empty: String
+    /// The texter's own Away / Available switch (not while viewing as someone).
+    var availability: Availability? = nil
+
+    struct Availability {
+        let available: Bool
+    }
 }
 
 struct ReleasePage {
@@ -104,6 +110,8 @@ struct SettingsForm {
     var hasInvites = false
     var tabs: [Tab] = []
     let defaultDays = InviteService.defaultDays
+    /// The routing form (the settings page of an existing campaign only).
+    var routing: RoutingForm?
 
     init(title: String, user: UserView, csrf: String, campaign: CampaignView?, name: String, settings: SelfAssignSettings) {
         self.title = title
@@ -127,11 +135,33 @@ struct SettingsForm {
     }
 }
 
+/// How the campaign routes replies nobody owns, as the settings page shows it.
+struct RoutingForm {
+    let policies: [Option]
+    let fallbacks: [Option]
+    let releaseStaleAfter: String
+
+    static let labels: [(RoutingPolicy, String)] = [
+        (.manual, "Manual: replies wait in Unassigned"), (.roundRobin, "Round robin among available senders"),
+        (.leastLoaded, "Least loaded available sender"), (.skill, "By skill, then least loaded"),
+    ]
+
+    init(_ routing: RoutingSettings) {
+        policies = Self.labels.map { Option(value: $0.0.rawValue, label: $0.1, selected: $0.0 == routing.policy) }
+        fallbacks = Self.labels.filter { $0.0 != .skill }.map {
+            Option(value: $0.0.rawValue, label: $0.1, selected: $0.0 == routing.fallback)
+        }
+        releaseStaleAfter = routing.releaseStaleAfter.map(String.init) ?? ""
+    }
+}
+
 struct SendersPage {
     struct Row {
         let handle: String
         let name: String
         let active: Bool
+        let available: Bool
+        let skills: String
         let open: Int
         let lastActive: String
         let viewAs: String
@@ -154,6 +184,10 @@ struct SendersPage {
     let senders: [Row]
     let candidates: [Candidate]
     let hasCandidates: Bool
+    /// The handoff form: shown when there are senders; its routing policy; its double-post guard.
+    let hasSenders: Bool
+    let policy: String
+    let formKey = ConsoleAuth.randomToken(bytes: 16)
 }
 
 struct ContactsPage {

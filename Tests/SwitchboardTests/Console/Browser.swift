@@ -239,6 +239,16 @@ final class Browser: @unchecked Sendable {
             """, name, in: section))
     }
 
+    /// Clicks the button with these words in the table row whose first cell starts with `row`.
+    func press(_ name: String, inRow row: String) async throws {
+        try await click(try await element("""
+            const [button, rowName] = name.split('\\u0001');
+            const tr = [...root.querySelectorAll('tbody tr')]
+                .find(r => r.children[0] && r.children[0].textContent.trim().startsWith(rowName));
+            return tr ? [...tr.querySelectorAll('button')].find(b => b.textContent.trim() === button) || null : null;
+            """, name + "\u{1}" + row, in: nil))
+    }
+
     /// Follows the link with these words.
     func follow(_ name: String, in section: String? = nil) async throws {
         try await click(try await element("""

@@ -42,7 +42,7 @@ struct RoutingTests {
             let f = try await Fixture.make(database, conversations: 3)
             let ids = try await f.conversationIDs()
             let recorded = try await f.reply(ids[0])
-            #expect(recorded.conversation.assignee == nil && recorded.routeBatchID == nil)
+            #expect(recorded.conversation.assignee == nil)
             let backlog = try await f.routing.backlog(campaignID: f.campaign.id)
             #expect(backlog.count == 1 && backlog.conversations.map(\.id) == [ids[0]] && backlog.policy == .manual)
             let list = try await SenderService(database).list(campaignID: f.campaign.id)
@@ -67,9 +67,37 @@ struct RoutingTests {
             #expect(history.map(\.kind) == ["route"] && history[0].to == "amy" && history[0].actor == "routing")
             // A reply on a conversation that has an assignee is not routed again.
             let again = try await f.reply(first, "Me again")
-            #expect(again.conversation.assignee == "amy" && again.routeBatchID == nil)
+            #expect(again.conversation.assignee == "amy")
+            #expect(try await HistoryService(database).conversation(id: first).count == 1)
             #expect(try await f.countsAddUp())
             #expect(try await f.historyReplays())
+        }
+    }
+
+    @Test("a reply and its routing commit together: when the route batch cannot be written, the message is not stored either")
+    func routedWithTheMessage() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, conversations: 2)
+            try await f.route(by: .roundRobin)
+            let ids = try await f.conversationIDs()
+            // A fault in the middle of the routing: writing its batch row fails.
+            try await database.query("""
+                CREATE FUNCTION fail_route() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'disk full while routing'; END $$
+                """)
+            try await database.query("""
+                CREATE TRIGGER fail_route BEFORE INSERT ON assignment_batches FOR EACH ROW
+                WHEN (NEW.kind = 'route') EXECUTE FUNCTION fail_route()
+                """)
+            await #expect(throws: (any Error).self) { try await f.reply(ids[0]) }
+            let stored = try await database.query("SELECT count(*) FROM messages WHERE campaign_id = \(f.campaign.id)")
+            #expect(try stored[0].decode(Int.self) == 0)
+            let conversation = try await ConversationService(database).conversation(id: ids[0])
+            #expect(conversation.status == .notStarted && conversation.assignee == nil)
+            try await database.query("DROP TRIGGER fail_route ON assignment_batches")
+            let recorded = try await f.reply(ids[0])
+            #expect(recorded.conversation.assignee == "kevin")
+            #expect(try await f.countsAddUp())
         }
     }
 
@@ -90,7 +118,7 @@ struct RoutingTests {
             #expect(order == ["cat", "bob", "cat", "amy", "bob", "cat"])
             // Everybody is at the cap: the seventh stays unassigned and shows in the backlog.
             let seventh = try await f.reply(ids[6])
-            #expect(seventh.conversation.assignee == nil && seventh.routeBatchID == nil)
+            #expect(seventh.conversation.assignee == nil)
             #expect(try await f.routing.backlog(campaignID: f.campaign.id).count == 1)
             #expect(try await f.openLoads() == ["amy": 3, "bob": 3, "cat": 3])
             #expect(try await f.countsAddUp())
@@ -209,6 +237,10 @@ struct RoutingTests {
                 _ = try await f.routing.escalate(conversationID: ids[3], skill: "legal", actor: "ada")
             }
             #expect(try await f.assignees() == before)
+            // The escalation undoes cleanly: the conversation goes back to amy.
+            let undone = try await f.assignments.undo(batchID: batch.id, actor: "ada")
+            #expect(undone.moved == 1 && undone.perSender == [SenderReceipt(handle: "amy", received: 1)])
+            #expect(try await f.historyReplays())
         }
     }
 

@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import SwitchboardCore
+
+/// The console's routing pages: a sender's skills, the shift handoff, and a texter's own Away / Available.
+extension Console {
+    /// Sets a sender's skills to the comma-separated `text` (adding and removing the difference); returns the
+    /// banner's sentence.
+    func setSkills(_ campaign: Campaign, handle: String, text: String, _ session: ConsoleAuth.Session) async throws
+        -> String
+    {
+        let routing = RoutingService(database)
+        let wanted = try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map {
+            try RoutingService.validate(tag: String($0), kind: "skill")
+        }
+        let held = try await routing.skills(campaignID: campaign.id, orgID: session.user.orgID)[handle] ?? []
+        let removed = held.filter { !wanted.contains($0) }
+        let added = wanted.filter { !held.contains($0) }
+        if !removed.isEmpty {
+            try await routing.removeSkills(campaignID: campaign.id, handle: handle, skills: removed, orgID: session.user.orgID)
+        }
+        if !added.isEmpty {
+            try await routing.addSkills(campaignID: campaign.id, handle: handle, skills: added, orgID: session.user.orgID)
+        }
+        return wanted.isEmpty ? "\(handle) has no skills now." : "\(handle)'s skills: \(Set(wanted).sorted().joined(separator: ", "))."
+    }
+
+    /// The shift handoff from the Senders page: one batch, undoable from the banner's History link.
+    func handoff(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let form = context.form
+        do {
+            guard let from = try form.value("from"), !from.isEmpty else {
+                throw SwitchboardError(.invalid, "missing_field", "Choose whose shift ends.")
+            }
+            let to = try form.value("to") ?? "policy"
+            let handoff = RoutingService.HandoffRequest(
+                campaignID: campaign.id, from: from, to: to == "policy" ? nil : to,
+                status: try StatusFilter(parsing: try form.value("status") ?? "any"), actor: session.user.handle,
+                note: try AssignmentService.validate(note: try form.value("note")), orgID: session.user.orgID)
+            let result = try await once(form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
+                [database] in try await RoutingService(database).handoff(handoff)
+            }
+            let moved = Self.field("moved", of: result) ?? 0
+            let batch = Self.field("batch_id", of: result)
+            var done = "Handed off \(Words.conversations(moved)) from \(from), who is now away."
+            if let batch { done += " Batch \(batch): undo it in History." }
+            var components = URLComponents()
+            components.path = "/campaigns/\(campaign.id)/senders"
+            components.queryItems = [URLQueryItem(name: "done", value: done)]
+            return redirect(components.string ?? components.path)
+        } catch let error as SwitchboardError where error.kind != .unavailable {
+            return try await renderSenders(request, campaign, session, error: error.message, status: .unprocessableContent)
+        }
+    }
+
+    /// A texter marks themselves away (routing gives them nothing) or available, from their messenger.
+    func availability(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
+        -> Response
+    {
+        let id = try context.parameters.require("id", as: Int64.self)
+        let available = try context.form.value("available") == "on"
+        try await RoutingService(database).setAvailability(campaignID: id, handle: session.user.handle,
+                                                           available: available, orgID: session.user.orgID)
+        return redirect("/campaigns/\(id)/queue")
+    }
+}
