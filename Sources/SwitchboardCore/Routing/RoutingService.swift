@@ -15,7 +15,7 @@ public struct RoutingService: Sendable {
 
     // MARK: Availability
 
-    /// Marks a sender away (routing gives them nothing) or available. Returns the sender's new state.
+    /// Marks a sender away (routing gives them nothing) or available.
     public func setAvailability(campaignID: Int64, handle: String, available: Bool, orgID: Int64? = nil) async throws {
         _ = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
         let sender = try await SenderService(database).sender(campaignID: campaignID, handle: handle)
@@ -276,6 +276,12 @@ public struct RoutingService: Sendable {
     /// The shift change: a sender's open conversations go to one sender or by the routing policy, and the sender
     /// is marked away, as one batch (undo gives the conversations back; the sender stays away).
     public func handoff(_ request: HandoffRequest) async throws -> BatchResult {
+        try await Telemetry.batch(.handoff, campaignID: request.campaignID, actor: request.actor, logger: logger) {
+            try await applyHandoff(request)
+        }
+    }
+
+    private func applyHandoff(_ request: HandoffRequest) async throws -> BatchResult {
         try AssignmentService.validate(actor: request.actor)
         let note = try AssignmentService.validate(note: request.note)
         if request.to != nil && request.policy != nil {
@@ -317,6 +323,14 @@ public struct RoutingService: Sendable {
     /// or a refusal naming why nobody could take it.
     public func escalate(conversationID: Int64, skill: String, actor: String, note: String? = nil,
                          dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try await Telemetry.batch(.reassign, campaignID: nil, actor: actor, logger: logger) {
+            try await applyEscalation(conversationID: conversationID, skill: skill, actor: actor, note: note,
+                                      dryRun: dryRun, orgID: orgID)
+        }
+    }
+
+    private func applyEscalation(conversationID: Int64, skill: String, actor: String, note: String?, dryRun: Bool,
+                                 orgID: Int64?) async throws -> BatchResult {
         try AssignmentService.validate(actor: actor)
         let note = try AssignmentService.validate(note: note)
         let skill = try Self.validate(tag: skill, kind: "skill")
