@@ -56,7 +56,7 @@ extension Console {
         let messages = try await MessageService(database).messages(conversationID: id, orgID: orgID)
         let moves = try await HistoryService(database).conversation(id: id, orgID: orgID)
         let senders = try await SenderService(database).list(campaignID: campaign.id).senders.filter(\.active)
-        let page = ConversationPage(
+        var page = ConversationPage(
             title: conversation.name.isEmpty ? conversation.phone : conversation.name, user: UserView(session.user),
             csrf: session.csrfToken, campaign: CampaignView(campaign),
             back: Self.overviewURL(campaign.id, sender: conversation.assignee ?? "unassigned"), id: id,
@@ -72,6 +72,7 @@ extension Console {
                                       to: move.to ?? "Unassigned", kind: Words.operation(move.kind), batchID: move.batchID)
             },
             error: error)
+        page.tags = try await RoutingService(database).tags(conversationID: id, orgID: orgID).joined(separator: ", ")
         return try render("conversation", page, status: status)
     }
 
@@ -80,6 +81,18 @@ extension Console {
         let id = try context.parameters.require("id", as: Int64.self)
         let action = try context.form.value("action") ?? "reassign"
         do {
+            switch action {
+            case "escalate":
+                _ = try await RoutingService(database).escalate(
+                    conversationID: id, skill: try context.form.value("skill") ?? "", actor: session.user.handle,
+                    note: try context.form.value("note"), orgID: session.user.orgID)
+                return redirect("/conversations/\(id)")
+            case "tags":
+                try await setTags(id, text: try context.form.value("tags") ?? "", session)
+                return redirect("/conversations/\(id)")
+            default:
+                break
+            }
             let to = action == "unassign" ? nil : try context.form.value("to")
             if action != "unassign" && to == nil {
                 throw SwitchboardError(.invalid, "missing_target", "Choose the sender to reassign this conversation to.")
@@ -88,7 +101,7 @@ extension Console {
                                                                orgID: session.user.orgID)
             return redirect("/conversations/\(id)")
         } catch let error as SwitchboardError where error.kind == .invalid || error.kind == .conflict
-            || error.kind == .refused
+            || error.kind == .refused || error.kind == .notFound
         {
             return try await renderConversation(context, session, error: error.message, status: .unprocessableContent)
         }

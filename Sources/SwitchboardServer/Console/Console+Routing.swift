@@ -25,6 +25,19 @@ extension Console {
         return wanted.isEmpty ? "\(handle) has no skills now." : "\(handle)'s skills: \(Set(wanted).sorted().joined(separator: ", "))."
     }
 
+    /// Sets a conversation's tags to the comma-separated `text`.
+    func setTags(_ id: Int64, text: String, _ session: ConsoleAuth.Session) async throws {
+        let routing = RoutingService(database)
+        let wanted = try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map {
+            try RoutingService.validate(tag: String($0), kind: "tag")
+        }
+        let held = try await routing.tags(conversationID: id, orgID: session.user.orgID)
+        let removed = held.filter { !wanted.contains($0) }
+        let added = wanted.filter { !held.contains($0) }
+        if !removed.isEmpty { try await routing.removeTags(conversationID: id, tags: removed, orgID: session.user.orgID) }
+        if !added.isEmpty { try await routing.addTags(conversationID: id, tags: added, orgID: session.user.orgID) }
+    }
+
     /// The shift handoff from the Senders page: one batch, undoable from the banner's History link.
     func handoff(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)

@@ -254,6 +254,8 @@ struct ConversationPage {
     let targets: [OverviewPage.Target]
     let history: [Move]
     let error: String?
+    /// The conversation's tags, joined by commas (skill routing matches them to senders' skills).
+    var tags = ""
 }
 
 struct HistoryPage {

@@ -42,6 +42,19 @@ extension ConsoleTests {
             let text = try await browser.text()
             #expect(text.contains("Routing: least loaded. 0 replies nobody owns"), "\(text.prefix(600))")
 
+            // A third conversation: tagged, then escalated to the billing skill (Rebecca's; Kevin is away).
+            try await browser.open("\(base)/conversations/\(ids[2])")
+            try await browser.fill("Tags", with: "billing", in: "Manage Conversation")
+            try await browser.press("Save tags")
+            #expect(try await browser.waitFor { try await RoutingService(f.database).tags(conversationID: ids[2]) == ["billing"] })
+            try await browser.fill("Escalate to a skill", with: "legal", in: "Manage Conversation")
+            try await browser.press("Escalate")
+            #expect(try await browser.waitFor { try await browser.text().contains("No sender of campaign \(c) has the skill 'legal'.") })
+            try await browser.fill("Escalate to a skill", with: "billing", in: "Manage Conversation")
+            try await browser.fill("Note (optional, shown in History)", with: "invoice question", in: "Manage Conversation")
+            try await browser.press("Escalate")
+            #expect(try await browser.waitFor { try await browser.text().contains("Assigned to: rebecca") })
+
             // Rebecca's shift ends: her open conversations go to Kevin, with a note.
             try await browser.open("\(base)/campaigns/\(c)/senders")
             try await browser.press("Mark available", inRow: "Kevin")
@@ -50,11 +63,12 @@ extension ConsoleTests {
             try await browser.choose("Kevin (kevin)", from: "To", in: "Shift handoff")
             try await browser.fill("Note (optional, shown in History)", with: "Rebecca's shift ended", in: "Shift handoff")
             try await browser.press("Hand off")
-            #expect(try await browser.waitFor { try await browser.text().contains("Handed off 2 conversations from rebecca, who is now away.") })
-            #expect(try await f.count(of: "kevin") == 2)
+            #expect(try await browser.waitFor { try await browser.text().contains("Handed off 3 conversations from rebecca, who is now away.") })
+            #expect(try await f.count(of: "kevin") == 3)
             try await browser.open("\(base)/campaigns/\(c)/history")
             #expect(try await browser.waitFor { try await browser.text().contains("Rebecca's shift ended") })
-            #expect(try await browser.text().contains("Shift handoff"))
+            let history = try await browser.text()
+            #expect(history.contains("Shift handoff") && history.contains("invoice question"))
             #expect(try await f.countsAddUp())
         }
     }
