@@ -48,6 +48,10 @@ struct RoutingRoutes {
     @Sendable func setRouting(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await campaigns.managedCampaign(context)
         let body = try await JSONBody.read(request, context: context, allowed: ["policy", "fallback", "release_stale_after"])
+        guard !body.fields.isEmpty else {
+            throw SwitchboardError(.invalid, "missing_field",
+                                   "Give at least one of 'policy', 'fallback' and 'release_stale_after'.")
+        }
         let policy = try body.string("policy").map { try RoutingPolicy(parsing: $0) }
         let fallback = try body.string("fallback").map { try RoutingPolicy(parsing: $0) }
         let clear: Bool

@@ -85,6 +85,7 @@ struct RoutingAPITests {
             let long = String(repeating: "x", count: 501)
             let cases: [(HTTPRequest.Method, String, String?, HTTPResponse.Status, String)] = [
                 (.put, "/v1/campaigns/\(c)/routing", #"{"policy": "fastest"}"#, .unprocessableContent, "invalid_policy"),
+                (.put, "/v1/campaigns/\(c)/routing", nil, .unprocessableContent, "missing_field"),
                 (.put, "/v1/campaigns/\(c)/routing", #"{"fallback": "skill"}"#, .unprocessableContent, "invalid_policy"),
                 (.put, "/v1/campaigns/\(c)/routing", #"{"release_stale_after": 0}"#, .unprocessableContent, "invalid_release_stale_after"),
                 (.post, "/v1/campaigns/\(c)/handoff", #"{"from": "zzz"}"#, .notFound, "unknown_sender"),
