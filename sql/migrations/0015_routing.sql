@@ -5,7 +5,8 @@
 -- lock, key (7402665, campaign)), so decisions are made one at a time on what the previous ones committed:
 -- round robin takes turns exactly and least loaded reads loads that include every earlier routing. The lock is
 -- taken after the message is written, so it is held only for the choice, the move and the commit. An advisory
--- lock rather than the campaign's row, so that routing never dirties or blocks the campaign row itself.
+-- lock rather than a lock on the campaign's row, so that routing never waits behind other writers of that row
+-- (round robin does record its last turn there, under the advisory lock).
 
 -- A note on every batch, the way teams "update internal notes" when they fix an assignment.
 ALTER TABLE assignment_batches ADD COLUMN note text CHECK (note IS NULL OR char_length(note) BETWEEN 1 AND 500);
