@@ -172,40 +172,25 @@ public struct RoutingService: Sendable {
         let assignments = AssignmentService(database)
         let batchID = try await assignments.nextBatchID(on: connection)
         let rows = try await connection.rows("""
-            SELECT r.conversation_id, r.from_id, r.to_id, t.handle
+            SELECT r.conversation_id, r.from_id, f.handle, r.to_id, t.handle
             FROM switchboard_route(\(route.campaign.id), \(route.ids)::bigint[], \(route.policy.rawValue), \(route.skill),
                                    \(route.target), \(route.release), \(batchID)) r
+            LEFT JOIN users f ON f.id = r.from_id
             LEFT JOIN users t ON t.id = r.to_id
             """, logger: logger)
         var moves: [(id: Int64, to: String?)] = []
         var tallies: [Int64: AssignmentService.Tally] = [:]
-        var handles: [Int64: String] = [:]
-        var fromIDs: [Int64] = []
         for row in rows {
-            let (id, from, to, handle) = try row.decode((Int64, Int64?, Int64?, String?).self)
-            moves.append((id, handle))
-            if let to, let handle {
-                handles[to] = handle
-                tallies[to, default: .init(userID: to, handle: handle, received: 0, removed: 0)].received += 1
+            let (id, from, fromHandle, to, toHandle) = try row.decode((Int64, Int64?, String?, Int64?, String?).self)
+            moves.append((id, toHandle))
+            if let to, let toHandle {
+                tallies[to, default: .init(userID: to, handle: toHandle, received: 0, removed: 0)].received += 1
             }
-            if let from {
-                fromIDs.append(from)
-                tallies[from, default: .init(userID: from, handle: "", received: 0, removed: 0)].removed += 1
+            if let from, let fromHandle {
+                tallies[from, default: .init(userID: from, handle: fromHandle, received: 0, removed: 0)].removed += 1
             }
         }
-        let unknown = Set(fromIDs).subtracting(handles.keys)
-        if !unknown.isEmpty {
-            for try await (id, handle) in try await connection.query(
-                "SELECT id, handle FROM users WHERE id = ANY(\(Array(unknown))::bigint[])", logger: logger
-            ).decode((Int64, String).self) {
-                handles[id] = handle
-            }
-        }
-        let list = tallies.values.map { tally in
-            var tally = tally
-            tally.handle = handles[tally.userID] ?? tally.handle
-            return tally
-        }.sorted { $0.handle < $1.handle }
+        let list = tallies.values.sorted { $0.handle < $1.handle }
         let outcome = AssignmentService.MoveOutcome(matched: route.ids.count, moved: moves.count, tallies: list)
         let recorded = try await assignments.recordIfMoved(batchID, campaignID: route.campaign.id, kind: route.kind,
                                                            actor: route.actor, statusFilter: route.statusFilter,

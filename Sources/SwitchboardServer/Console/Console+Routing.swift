@@ -4,38 +4,43 @@ import SwitchboardCore
 
 /// The console's routing pages: a sender's skills, the shift handoff, and a texter's own Away / Available.
 extension Console {
-    /// Sets a sender's skills to the comma-separated `text` (adding and removing the difference); returns the
-    /// banner's sentence.
+    /// Sets a sender's skills to the comma-separated `text`; returns the banner's sentence.
     func setSkills(_ campaign: Campaign, handle: String, text: String, _ session: ConsoleAuth.Session) async throws
         -> String
     {
         let routing = RoutingService(database)
-        let wanted = try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map {
-            try RoutingService.validate(tag: String($0), kind: "skill")
-        }
-        let held = try await routing.skills(campaignID: campaign.id, orgID: session.user.orgID)[handle] ?? []
-        let removed = held.filter { !wanted.contains($0) }
-        let added = wanted.filter { !held.contains($0) }
-        if !removed.isEmpty {
-            try await routing.removeSkills(campaignID: campaign.id, handle: handle, skills: removed, orgID: session.user.orgID)
-        }
-        if !added.isEmpty {
-            try await routing.addSkills(campaignID: campaign.id, handle: handle, skills: added, orgID: session.user.orgID)
-        }
-        return wanted.isEmpty ? "\(handle) has no skills now." : "\(handle)'s skills: \(Set(wanted).sorted().joined(separator: ", "))."
+        let orgID = session.user.orgID
+        let wanted = try await replace(
+            text, kind: "skill", held: routing.skills(campaignID: campaign.id, orgID: orgID)[handle] ?? [],
+            remove: { try await routing.removeSkills(campaignID: campaign.id, handle: handle, skills: $0, orgID: orgID) },
+            add: { try await routing.addSkills(campaignID: campaign.id, handle: handle, skills: $0, orgID: orgID) })
+        return wanted.isEmpty ? "\(handle) has no skills now." : "\(handle)'s skills: \(wanted.joined(separator: ", "))."
     }
 
     /// Sets a conversation's tags to the comma-separated `text`.
     func setTags(_ id: Int64, text: String, _ session: ConsoleAuth.Session) async throws {
         let routing = RoutingService(database)
-        let wanted = try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map {
-            try RoutingService.validate(tag: String($0), kind: "tag")
-        }
-        let held = try await routing.tags(conversationID: id, orgID: session.user.orgID)
+        let orgID = session.user.orgID
+        _ = try await replace(
+            text, kind: "tag", held: routing.tags(conversationID: id, orgID: orgID),
+            remove: { try await routing.removeTags(conversationID: id, tags: $0, orgID: orgID) },
+            add: { try await routing.addTags(conversationID: id, tags: $0, orgID: orgID) })
+    }
+
+    /// Replaces the set `held` by the skills or tags typed in `text` (separated by commas or spaces), removing and
+    /// adding only the difference; returns the new set, sorted.
+    private func replace(_ text: String, kind: String, held: [String],
+                         remove: ([String]) async throws -> [String], add: ([String]) async throws -> [String])
+        async throws -> [String]
+    {
+        let wanted = Set(try text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map {
+            try RoutingService.validate(tag: String($0), kind: kind)
+        })
         let removed = held.filter { !wanted.contains($0) }
-        let added = wanted.filter { !held.contains($0) }
-        if !removed.isEmpty { try await routing.removeTags(conversationID: id, tags: removed, orgID: session.user.orgID) }
-        if !added.isEmpty { try await routing.addTags(conversationID: id, tags: added, orgID: session.user.orgID) }
+        let added = wanted.subtracting(held).sorted()
+        if !removed.isEmpty { _ = try await remove(removed) }
+        if !added.isEmpty { _ = try await add(added) }
+        return wanted.sorted()
     }
 
     /// The shift handoff from the Senders page: one batch, undoable from the banner's History link.
