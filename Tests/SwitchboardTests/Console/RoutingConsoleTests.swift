@@ -31,6 +31,7 @@ extension ConsoleTests {
             try await browser.fill("Skills of rebecca", with: "Spanish, billing")
             try await browser.press("Save", inRow: "Rebecca")
             #expect(try await browser.waitFor { try await browser.text().contains("rebecca's skills: billing, spanish.") })
+            print("routing senders page saved at \(try await browser.screenshot("routing-senders").path)")
 
             // Two replies nobody owns: both go to Rebecca, the only available sender.
             let ids = try await f.conversationIDs()
