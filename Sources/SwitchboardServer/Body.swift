@@ -111,6 +111,17 @@ struct JSONBody: Sendable {
         }
     }
 
+    /// Unassign All's source: `"from": HANDLE`, or `"from_anyone": true` for every sender (Bulk Unassign All);
+    /// exactly one. Nil means every sender.
+    func unassignSource() throws -> String? {
+        let from = try string("from")
+        let anyone = try bool("from_anyone") ?? false
+        guard (from != nil) != anyone else {
+            throw SwitchboardError(.invalid, "invalid_source", "Give exactly one of 'from' (a handle) and 'from_anyone': true.")
+        }
+        return from
+    }
+
     func status() throws -> StatusFilter {
         try StatusFilter(parsing: try string("status") ?? "any")
     }

@@ -51,12 +51,7 @@ struct CampaignRoutes {
         if let value = query.get("assignee") { assignee = value == "unassigned" ? .unassigned : .sender(value) }
         var status: ConversationStatus? = nil
         if let value = query.get("status") { status = try StatusFilter(parsing: value).status }
-        let limit = try query.get("limit").map { text throws(SwitchboardError) -> Int in
-            guard let limit = Int(text) else {
-                throw SwitchboardError(.invalid, "invalid_limit", "Limit '\(text)' is not a whole number.")
-            }
-            return limit
-        } ?? 100
+        let limit = try wholeNumber(query, "limit") ?? 100
         let page = try await ConversationService(database).list(campaignID: campaign.id, assignee: assignee, status: status,
                                                                  limit: limit, cursor: query.get("cursor"))
         return try jsonResponse(PageBody(conversations: page.conversations, nextCursor: page.nextCursor))
@@ -86,9 +81,9 @@ struct CampaignRoutes {
 
     @Sendable func preview(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
-        let body = try await JSONBody.read(request, context: context, allowed: ["from", "status"])
+        let body = try await JSONBody.read(request, context: context, allowed: ["from", "from_anyone", "status"])
         let preview = try await AssignmentService(database).previewUnassignAll(
-            campaignID: campaign.id, from: try body.requireString("from"), status: try body.status(), actor: user.handle,
+            campaignID: campaign.id, from: try body.unassignSource(), status: try body.status(), actor: user.handle,
             orgID: user.orgID)
         return try jsonResponse(PreviewBody(count: preview.count, confirmationToken: preview.confirmationToken,
                                             expiresAt: preview.expiresAt))
@@ -97,8 +92,9 @@ struct CampaignRoutes {
     @Sendable func unassignAll(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["from", "status", "confirmation_token", "dry_run", "note"])
-        let from = try body.requireString("from")
+                                           allowed: ["from", "from_anyone", "status", "confirmation_token", "dry_run",
+                                                     "note"])
+        let from = try body.unassignSource()
         let status = try body.status()
         let dryRun = try body.bool("dry_run") ?? false
         let token = try body.string("confirmation_token")

@@ -16,6 +16,7 @@ struct ConversationRoutes {
         group.post("conversations/:id/messages", use: message)
         group.post("conversations/:id/close", use: close)
         group.post("conversations/:id/read", use: markRead)
+        group.get("me", use: me)
         group.get("me/conversations", use: myConversations)
         group.get("me/events", use: events)
         group.get("batches/:id", use: batch)
@@ -36,9 +37,14 @@ struct ConversationRoutes {
     @Sendable func assign(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (conversation, user) = try await visibleConversation(context)
         _ = try context.requireManager()
-        let body = try await JSONBody.read(request, context: context, allowed: ["handle", "skill", "dry_run", "note"])
+        let body = try await JSONBody.read(request, context: context,
+                                           allowed: ["handle", "skill", "dry_run", "note", "campaign_id"])
         let dryRun = try body.bool("dry_run") ?? false
         let note = try body.string("note")
+        if let campaignID = try body.int("campaign_id"), campaignID != conversation.campaignID {
+            throw SwitchboardError(.invalid, "wrong_campaign",
+                                   "Conversation \(conversation.id) is not in campaign \(campaignID).")
+        }
         // Escalation: to a skill instead of a person.
         if let skill = try body.string("skill") {
             guard try body.string("handle") == nil else {
@@ -48,7 +54,9 @@ struct ConversationRoutes {
                 conversationID: conversation.id, skill: skill, actor: user.handle, note: note, dryRun: dryRun,
                 orgID: user.orgID))
         }
-        let handle = try body.requireString("handle")
+        // `"handle": null` unassigns, like DELETE, but takes a note and a dry run.
+        let handle: String?
+        if case .null? = body.fields["handle"] { handle = nil } else { handle = try body.requireString("handle") }
         return try jsonResponse(try await AssignmentService(database).reassign(
             conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, note: note, orgID: user.orgID))
     }
@@ -88,6 +96,13 @@ struct ConversationRoutes {
         _ = try await JSONBody.read(request, context: context, allowed: [])
         return try jsonResponse(try await MessageService(database).open(conversationID: conversation.id, by: user.id,
                                                                         orgID: user.orgID))
+    }
+
+    /// Whom the token signs in as.
+    @Sendable func me(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        let organization = try await Directory(database).organization(String(user.orgID))
+        return try jsonResponse(Identity(user: user, organization: organization))
     }
 
     @Sendable func myConversations(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -63,10 +63,7 @@ struct RoutingRoutes {
 
     @Sendable func backlog(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await campaigns.managedCampaign(context)
-        let text = request.uri.queryParameters.get("limit") ?? "100"
-        guard let limit = Int(text) else {
-            throw SwitchboardError(.invalid, "invalid_limit", "Limit '\(text)' is not a whole number.")
-        }
+        let limit = try wholeNumber(request.uri.queryParameters, "limit") ?? 100
         return try jsonResponse(try await RoutingService(database).backlog(campaignID: campaign.id, limit: limit,
                                                                             orgID: user.orgID))
     }

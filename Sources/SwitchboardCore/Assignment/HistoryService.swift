@@ -7,7 +7,7 @@ public struct HistoryService: Sendable {
 
     public init(_ database: Database) { self.database = database }
 
-    public struct Batch: Sendable, Equatable, Encodable {
+    public struct Batch: Sendable, Equatable, Codable {
         public let id: Int64
         public let campaignID: Int64
         public let kind: String
@@ -30,7 +30,7 @@ public struct HistoryService: Sendable {
     }
 
     /// One conversation's move within a batch.
-    public struct Change: Sendable, Equatable, Encodable {
+    public struct Change: Sendable, Equatable, Codable {
         public let batchID: Int64
         public let conversationID: Int64
         public let from: String?
@@ -42,6 +42,27 @@ public struct HistoryService: Sendable {
         enum CodingKeys: String, CodingKey {
             case batchID = "batch_id", conversationID = "conversation_id", from, to, kind, actor, at
         }
+    }
+
+    /// `switchboard history --batch` and `GET /v1/batches/{id}/changes`: a batch and its moves.
+    public struct BatchChanges: Sendable, Codable {
+        public let batch: Batch
+        public let changes: [Change]
+        public init(batch: Batch, changes: [Change]) { self.batch = batch; self.changes = changes }
+    }
+
+    /// `history --conversation` and `GET /v1/conversations/{id}/history`: every move of one conversation.
+    public struct ConversationHistory: Sendable, Codable {
+        public let conversation_id: Int64
+        public let changes: [Change]
+        public init(conversation_id: Int64, changes: [Change]) { self.conversation_id = conversation_id; self.changes = changes }
+    }
+
+    /// `history --campaign` and `GET /v1/campaigns/{id}/history`: a campaign's batches, newest first.
+    public struct CampaignHistory: Sendable, Codable {
+        public let campaign_id: Int64
+        public let batches: [Batch]
+        public init(campaign_id: Int64, batches: [Batch]) { self.campaign_id = campaign_id; self.batches = batches }
     }
 
     static let batchColumns = """
@@ -71,8 +92,10 @@ public struct HistoryService: Sendable {
     }
 
     /// A batch's moves, by conversation id: the first `limit` after conversation `after`.
-    public func changes(batchID: Int64, limit: Int = 1000, after: Int64? = nil) async throws -> [Change] {
-        let batch = try await batch(id: batchID)
+    public func changes(batchID: Int64, limit: Int = 1000, after: Int64? = nil, orgID: Int64? = nil) async throws
+        -> [Change] {
+        try Self.validate(limit: limit)
+        let batch = try await batch(id: batchID, orgID: orgID)
         let rows = try await database.query("""
             SELECT ch.batch_id, ch.conversation_id, f.handle, t.handle, \(batch.kind), \(batch.actor), \(batch.createdAt)
             FROM assignment_changes ch
@@ -111,12 +134,20 @@ public struct HistoryService: Sendable {
 
     /// A campaign's batches, newest first; with `before`, those older than that batch.
     public func campaign(id: Int64, limit: Int = 100, before: Int64? = nil, orgID: Int64? = nil) async throws -> [Batch] {
+        try Self.validate(limit: limit)
         _ = try await CampaignService(database).campaign(id: id, orgID: orgID)
         let rows = try await database.query("""
             SELECT \(unescaped: Self.batchColumns) FROM assignment_batches b
             WHERE b.campaign_id = \(id) AND b.id < \(before ?? Int64.max) ORDER BY b.id DESC LIMIT \(limit)
             """)
         return try rows.map(Self.batch(from:))
+    }
+
+    /// History is read in pages of 1 to 10,000 rows.
+    static func validate(limit: Int) throws(SwitchboardError) {
+        guard (1...10_000).contains(limit) else {
+            throw .invalid("invalid_limit", "Limit \(limit) is out of range; it must be from 1 to 10000.")
+        }
     }
 
     /// The statement that records the moves of a CTE `source` with columns (id, from_id, to_id) as history: one

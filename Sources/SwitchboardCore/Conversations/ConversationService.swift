@@ -17,6 +17,11 @@ public struct ConversationService: Sendable {
         public let conversations: [Conversation]
         /// Pass back to get the next page; nil on the last page.
         public let nextCursor: String?
+
+        public init(conversations: [Conversation], nextCursor: String?) {
+            self.conversations = conversations
+            self.nextCursor = nextCursor
+        }
     }
 
     public static let maximumLimit = 1000

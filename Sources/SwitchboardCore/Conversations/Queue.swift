@@ -113,9 +113,9 @@ extension ConversationService {
 
     /// Every conversation of a campaign as CSV lines (header first), streamed: even never-replied ones, with
     /// status, assignee and message counts.
-    public func export(campaignID: Int64, line: (String) -> Void) async throws {
-        _ = try await CampaignService(database).campaign(id: campaignID)
-        line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
+    public func export(campaignID: Int64, orgID: Int64? = nil, line: (String) async throws -> Void) async throws {
+        _ = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        try await line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
         let rows = try await database.client.query("""
             SELECT c.id, p.phone, p.name, c.status, coalesce(u.handle, ''), c.unread,
                    coalesce(to_char(c.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
@@ -134,7 +134,7 @@ extension ConversationService {
             """, logger: database.logger)
         for try await (id, phone, name, status, assignee, unread, last, created, inbound, outbound) in rows.decode(
             (Int64, String, String, String, String, Bool, String, String, Int64, Int64).self) {
-            line([String(id), phone, Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,
+            try await line([String(id), phone, Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,
                   String(inbound), String(outbound)].joined(separator: ","))
         }
     }

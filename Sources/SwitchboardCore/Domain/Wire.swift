@@ -148,3 +148,155 @@ extension SwitchboardError: Encodable {
         try body.encode(message, forKey: .message)
     }
 }
+
+// Reading the same shapes back: the CLI in remote mode receives them from the API (issue 22).
+
+extension JSONDecoder {
+    /// Reads what `JSONEncoder.switchboard` writes.
+    public static let switchboard: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            let formatter = ISO8601DateFormatter()
+            if let date = formatter.date(from: text) { return date }
+            formatter.formatOptions.insert(.withFractionalSeconds)
+            if let date = formatter.date(from: text) { return date }
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "Date '\(text)'"))
+        }
+        return decoder
+    }()
+}
+
+extension BatchResult: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let operation = try container.decode(String.self, forKey: .operation)
+        guard let kind = BatchKind(rawValue: operation) else {
+            throw DecodingError.dataCorruptedError(forKey: .operation, in: container,
+                                                   debugDescription: "Operation '\(operation)' is unknown.")
+        }
+        self.init(batchID: try container.decodeIfPresent(Int64.self, forKey: .batchID), operation: kind,
+                  campaignID: try container.decode(Int64.self, forKey: .campaignID),
+                  statusFilter: try container.decode(String.self, forKey: .statusFilter),
+                  matched: try container.decode(Int.self, forKey: .matched),
+                  moved: try container.decode(Int.self, forKey: .moved),
+                  unchanged: try container.decode(Int.self, forKey: .unchanged),
+                  dryRun: try container.decode(Bool.self, forKey: .dryRun),
+                  perSender: try container.decode([SenderReceipt].self, forKey: .perSender),
+                  requested: try container.decodeIfPresent(Int.self, forKey: .requested),
+                  skipped: try container.decodeIfPresent(Int.self, forKey: .skipped))
+    }
+}
+
+extension StatusCounts: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init([
+            .notStarted: try container.decode(Int.self, forKey: .notStarted),
+            .needsReply: try container.decode(Int.self, forKey: .needsReply),
+            .waiting: try container.decode(Int.self, forKey: .waiting),
+            .closed: try container.decode(Int.self, forKey: .closed),
+            .optedOut: try container.decode(Int.self, forKey: .optedOut),
+        ])
+    }
+}
+
+extension SenderList: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var list = try container.nestedUnkeyedContainer(forKey: .senders)
+        var senders: [SenderCounts] = []
+        while !list.isAtEnd {
+            let sender = try list.superDecoder()
+            let keys = try sender.container(keyedBy: SenderKeys.self)
+            senders.append(SenderCounts(
+                handle: try keys.decode(String.self, forKey: .handle), name: try keys.decode(String.self, forKey: .name),
+                active: try keys.decode(Bool.self, forKey: .active),
+                available: try keys.decodeIfPresent(Bool.self, forKey: .available) ?? true,
+                skills: try keys.decodeIfPresent([String].self, forKey: .skills) ?? [],
+                counts: try StatusCounts(from: sender)))
+        }
+        self.init(campaignID: try container.decode(Int64.self, forKey: .campaignID), senders: senders,
+                  unassigned: try container.decode(StatusCounts.self, forKey: .unassigned))
+    }
+}
+
+extension Conversation: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let status = try container.decode(String.self, forKey: .status)
+        guard let parsed = ConversationStatus(rawValue: status) else {
+            throw DecodingError.dataCorruptedError(forKey: .status, in: container, debugDescription: "Status '\(status)'.")
+        }
+        self.init(id: try container.decode(Int64.self, forKey: .id),
+                  campaignID: try container.decode(Int64.self, forKey: .campaignID),
+                  phone: try container.decode(String.self, forKey: .phone), name: try container.decode(String.self, forKey: .name),
+                  status: parsed, assignee: try container.decodeIfPresent(String.self, forKey: .assignee),
+                  unread: try container.decode(Bool.self, forKey: .unread),
+                  lastMessageAt: try container.decodeIfPresent(Date.self, forKey: .lastMessageAt),
+                  createdAt: try container.decode(Date.self, forKey: .createdAt))
+    }
+}
+
+extension Campaign: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let settings = SelfAssignSettings(
+            selfAssign: try container.decode(Bool.self, forKey: .selfAssign),
+            batchSize: try container.decode(Int.self, forKey: .batchSize),
+            maxOpen: try container.decodeIfPresent(Int.self, forKey: .maxOpen),
+            requireFinishedBatch: try container.decode(Bool.self, forKey: .requireFinishedBatch))
+        self.init(id: try container.decode(Int64.self, forKey: .id), orgID: try container.decode(Int64.self, forKey: .orgID),
+                  name: try container.decode(String.self, forKey: .name), settings: settings,
+                  createdAt: try container.decode(Date.self, forKey: .createdAt),
+                  routing: RoutingSettings(
+                      policy: try RoutingPolicy(parsing: container.decode(String.self, forKey: .routingPolicy)),
+                      fallback: try RoutingPolicy(parsing: container.decode(String.self, forKey: .routingFallback)),
+                      releaseStaleAfter: try container.decodeIfPresent(Int.self, forKey: .releaseStaleAfter)))
+    }
+}
+
+extension RoutingService.Backlog: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(campaignID: try container.decode(Int64.self, forKey: .campaignID),
+                  policy: try RoutingPolicy(parsing: container.decode(String.self, forKey: .policy)),
+                  count: try container.decode(Int.self, forKey: .count),
+                  conversations: try container.decode([Conversation].self, forKey: .conversations))
+    }
+}
+
+
+extension SwitchboardError {
+    /// The API's error body, `{"error": {"code", "message"}}`, with the kind its HTTP status stands for.
+    public init?(body: Data, status: Int) {
+        struct Body: Decodable { struct Inner: Decodable { let code: String; let message: String }; let error: Inner }
+        guard let decoded = try? JSONDecoder().decode(Body.self, from: body) else { return nil }
+        let kind: Kind = switch status {
+        case 400, 422: .invalid
+        case 404: .notFound
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 409: .conflict
+        default: status < 500 ? .refused : .unavailable
+        }
+        self.init(kind, decoded.error.code, decoded.error.message)
+    }
+}
+
+/// `GET /v1/me`: whom a token signs in as (what `switchboard login` shows).
+public struct Identity: Sendable, Codable, Equatable {
+    public let handle: String
+    public let name: String
+    public let role: String
+    public let org_id: Int64
+    public let organization: String
+
+    public init(user: User, organization org: Organization) {
+        handle = user.handle
+        name = user.name
+        role = user.role.rawValue
+        org_id = org.id
+        organization = org.name
+    }
+}

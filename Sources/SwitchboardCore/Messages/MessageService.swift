@@ -35,6 +35,12 @@ public struct MessageService: Sendable {
         /// The `claim` batch when the reply made its sender the assignee. (A reply routed to a sender shows in
         /// `conversation.assignee`; its `route` batch is in the conversation's history.)
         public let claimBatchID: Int64?
+
+        public init(messageID: Int64, conversation: Conversation, claimBatchID: Int64?) {
+            self.messageID = messageID
+            self.conversation = conversation
+            self.claimBatchID = claimBatchID
+        }
     }
 
     public static let optOutKeywords: Set<String> = ["STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL"]
