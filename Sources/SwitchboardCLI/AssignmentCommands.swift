@@ -15,12 +15,12 @@ struct ReassignAll: AsyncParsableCommand {
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
-        let result = try await options.withDatabase { database in
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             try await options.withProgress { onStart in
-                try await AssignmentService(database).reassignAll(
+                try await backend.bulk(
                     .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun, note: batch.note,
-                          availableOnly: target.availableOnly),
+                          distribution: target.distribution, actor: try batch.actor(backend), dryRun: batch.dryRun,
+                          note: batch.note, availableOnly: target.availableOnly),
                     onStart: onStart)
             }
         }
@@ -42,12 +42,12 @@ struct ReassignSome: AsyncParsableCommand {
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
-        let result = try await options.withDatabase { database in
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             try await options.withProgress { onStart in
-                try await AssignmentService(database).reassignSome(
+                try await backend.bulk(
                     .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          count: count, distribution: target.distribution, actor: batch.actor, dryRun: batch.dryRun,
-                          note: batch.note, availableOnly: target.availableOnly),
+                          count: count, distribution: target.distribution, actor: try batch.actor(backend),
+                          dryRun: batch.dryRun, note: batch.note, availableOnly: target.availableOnly),
                     onStart: onStart)
             }
         }
@@ -76,19 +76,20 @@ struct UnassignAll: AsyncParsableCommand {
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
-        let result = try await options.withDatabase { database in
-            let service = AssignmentService(database)
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
+            let actor = try batch.actor(backend)
             if batch.dryRun {
-                return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
-                                                     confirmationToken: nil, dryRun: true, note: batch.note)
+                return try await backend.unassignAll(campaignID: campaign, from: from, status: status, actor: actor,
+                                                     token: nil, dryRun: true, note: batch.note)
             }
-            let preview = try await service.previewUnassignAll(campaignID: campaign, from: from, status: status,
-                                                               actor: batch.actor)
+            // The preview's token is bound to campaign, sender, filter and actor; the server checks it the same way.
+            let preview = try await backend.previewUnassignAll(campaignID: campaign, from: from, status: status,
+                                                               actor: actor)
             try options.confirm("This unassigns \(preview.count) conversations (status \(status.name)) from "
                                 + "\(from.map { "'\($0)'" } ?? "every sender") in campaign \(campaign).",
                                 expected: from ?? "unassign", yes: yes)
-            return try await service.unassignAll(campaignID: campaign, from: from, status: status, actor: batch.actor,
-                                                 confirmationToken: preview.confirmationToken, note: batch.note)
+            return try await backend.unassignAll(campaignID: campaign, from: from, status: status, actor: actor,
+                                                 token: preview.token, dryRun: false, note: batch.note)
         }
         try options.emit(result)
     }
@@ -113,14 +114,14 @@ struct Reassign: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let result = try await options.withDatabase { database in
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
+            let actor = try batch.actor(backend)
             if let toSkill {
-                return try await RoutingService(database).escalate(conversationID: conversation, skill: toSkill,
-                                                                   actor: batch.actor, note: batch.note,
-                                                                   dryRun: batch.dryRun)
+                return try await backend.escalate(conversationID: conversation, skill: toSkill, actor: actor,
+                                                  dryRun: batch.dryRun, note: batch.note)
             }
-            return try await AssignmentService(database).reassign(conversationID: conversation, to: to, actor: batch.actor,
-                                                                  dryRun: batch.dryRun, note: batch.note, campaignID: campaign)
+            return try await backend.reassign(conversationID: conversation, to: to, actor: actor, dryRun: batch.dryRun,
+                                              note: batch.note, campaignID: campaign)
         }
         try options.emit(result)
     }
@@ -136,14 +137,14 @@ struct Undo: AsyncParsableCommand {
     @Flag(help: "Do not ask; confirm up front.") var yes = false
 
     func run() async throws {
-        let result = try await options.withDatabase { database in
-            let service = AssignmentService(database)
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
+            let actor = try batch.actor(backend)
             if !batch.dryRun {
-                let found = try await HistoryService(database).batch(id: batchID)
+                let found = try await backend.batch(id: batchID)
                 try options.confirm("This reverses batch \(batchID) (\(found.kind), \(found.moved) moved, by \(found.actor)).",
                                     expected: "undo", yes: yes)
             }
-            return try await service.undo(batchID: batchID, actor: batch.actor, dryRun: batch.dryRun, note: batch.note)
+            return try await backend.undo(batchID: batchID, actor: actor, dryRun: batch.dryRun, note: batch.note)
         }
         try options.emit(result)
     }
@@ -166,23 +167,16 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         let options = options
-        try await options.withDatabase { database in
-            let history = HistoryService(database)
+        try await options.withBackend { backend in
             if let batch {
-                let found = try await history.batch(id: batch)
-                let changes = try await history.changes(batchID: batch, limit: limit)
-                struct Output: Encodable { let batch: HistoryService.Batch; let changes: [HistoryService.Change] }
-                try options.emit(Output(batch: found, changes: changes)) {
-                    History.describe([found]) + "\n" + History.describe(changes)
-                }
+                let found = try await backend.batchChanges(id: batch, limit: limit)
+                try options.emit(found) { History.describe([found.batch]) + "\n" + History.describe(found.changes) }
             } else if let conversation {
-                let changes = try await history.conversation(id: conversation)
-                struct Output: Encodable { let conversation_id: Int64; let changes: [HistoryService.Change] }
-                try options.emit(Output(conversation_id: conversation, changes: changes)) { History.describe(changes) }
+                let found = try await backend.conversationHistory(id: conversation)
+                try options.emit(found) { History.describe(found.changes) }
             } else if let campaign {
-                let batches = try await history.campaign(id: campaign, limit: limit)
-                struct Output: Encodable { let campaign_id: Int64; let batches: [HistoryService.Batch] }
-                try options.emit(Output(campaign_id: campaign, batches: batches)) { History.describe(batches) }
+                let found = try await backend.campaignHistory(id: campaign, limit: limit)
+                try options.emit(found) { History.describe(found.batches) }
             }
         }
     }

@@ -18,6 +18,8 @@ struct Bench: AsyncParsableCommand {
     var only: Benchmark.Scenario?
 
     func run() async throws {
+
+        try options.requireDirect()
         var settings = Benchmark.Options(quick: quick)
         if let conversations { settings.conversations = conversations }
         if let senders { settings.senders = senders }

@@ -108,7 +108,7 @@ struct CampaignCommand: AsyncParsableCommand {
         @Argument(help: "Campaign id.") var campaign: Int64
 
         func run() async throws {
-            let found = try await options.withDatabase { try await CampaignService($0).campaign(id: campaign) }
+            let found = try await options.withBackend { try await $0.campaign(id: campaign) }
             try options.emit(found) { CampaignCommand.describe(found) }
         }
     }
@@ -220,8 +220,8 @@ extension Sender {
     }
 
     static func setAvailability(_ options: GlobalOptions, campaign: Int64, handle: String, available: Bool) async throws {
-        try await options.withDatabase {
-            try await RoutingService($0).setAvailability(campaignID: campaign, handle: handle, available: available)
+        try await options.withBackend {
+            try await $0.setAvailability(campaignID: campaign, handle: handle, available: available)
         }
         struct Output: Encodable { let campaign_id: Int64; let handle: String; let available: Bool }
         try options.emit(Output(campaign_id: campaign, handle: handle, available: available)) {
@@ -237,7 +237,7 @@ struct Senders: AsyncParsableCommand {
     @Option(help: "Campaign id.") var campaign: Int64
 
     func run() async throws {
-        let list = try await options.withDatabase { try await SenderService($0).list(campaignID: campaign) }
+        let list = try await options.withBackend { try await $0.senders(campaignID: campaign) }
         try options.emit(list) {
             func row(_ handle: String, _ active: String, _ available: String, _ counts: StatusCounts,
                      _ skills: [String]) -> [String] {

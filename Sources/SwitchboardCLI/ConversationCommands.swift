@@ -60,9 +60,9 @@ struct Conversations: AsyncParsableCommand {
             }
             return status
         }
-        let page = try await options.withDatabase { database in
-            try await ConversationService(database).list(campaignID: campaign, assignee: filter, status: status,
-                                                         limit: limit, cursor: cursor)
+        let page = try await options.withBackend { backend in
+            try await backend.conversations(campaignID: campaign, assignee: filter, status: status, limit: limit,
+                                            cursor: cursor)
         }
         struct Output: Encodable { let conversations: [Conversation]; let next_cursor: String? }
         try options.emit(Output(conversations: page.conversations, next_cursor: page.nextCursor)) {

@@ -13,6 +13,8 @@ struct DB: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
+
+            try options.requireDirect()
             let cluster = EmbeddedCluster.forProject()
             let url = try cluster.start()
             try options.emit(JSONObject(["running": .bool(true), "directory": .string(cluster.directory.path),
@@ -27,6 +29,8 @@ struct DB: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
+
+            try options.requireDirect()
             let cluster = EmbeddedCluster.forProject()
             try cluster.stop()
             try options.emit(JSONObject(["running": .bool(false), "directory": .string(cluster.directory.path)])) {
@@ -41,6 +45,8 @@ struct DB: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
+
+            try options.requireDirect()
             let cluster = EmbeddedCluster.forProject()
             let running = try cluster.isRunning()
             let url = cluster.isInitialized ? try cluster.url().description : nil
@@ -76,6 +82,8 @@ struct DB: AsyncParsableCommand {
         var yes = false
 
         func run() async throws {
+
+            try options.requireDirect()
             let cluster: EmbeddedCluster
             if let directory {
                 let path = URL(fileURLWithPath: directory).standardizedFileURL.path
@@ -106,6 +114,8 @@ struct DB: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
 
         func run() async throws {
+
+            try options.requireDirect()
             let url = try EmbeddedCluster.forProject().url()
             try options.emit(JSONObject(["url": .string(url.connectionString)])) { url.connectionString }
         }
@@ -118,6 +128,8 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
+
+        try options.requireDirect()
         let (url, _) = try options.resolveURL()
         let applied = try await Database.withDatabase(url: url) { try await Migrator.bundled().migrate($0) }
         struct Output: Encodable { let applied: [String] }

@@ -26,9 +26,9 @@ struct Message: AsyncParsableCommand {
         let direction = try MessageService.Direction(parsing: direction)
         let address: MessageService.Address = conversation.map { .conversation($0) }
             ?? .phone(campaignID: campaign!, phone: phone!)
-        let recorded = try await options.withDatabase { database in
-            try await MessageService(database).record(address, direction: direction, body: body, sender: sender,
-                                                      leaveUnassigned: leaveUnassigned)
+        let recorded = try await options.withBackend { backend in
+            try await backend.message(address, direction: direction, body: body, sender: sender,
+                                      leaveUnassigned: leaveUnassigned)
         }
         struct Output: Encodable { let message_id: Int64; let conversation: Conversation; let claim_batch_id: Int64? }
         try options.emit(Output(message_id: recorded.messageID, conversation: recorded.conversation,
@@ -48,8 +48,8 @@ struct Close: AsyncParsableCommand {
     @Option(help: "The sender closing it.") var sender: String?
 
     func run() async throws {
-        let closed = try await options.withDatabase { database in
-            try await MessageService(database).close(conversationID: conversation, sender: sender)
+        let closed = try await options.withBackend { backend in
+            try await backend.close(conversationID: conversation, sender: sender)
         }
         try options.emit(closed) { "Conversation \(closed.id) is closed." }
     }
@@ -131,8 +131,8 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Campaign id.") var campaign: Int64
 
     func run() async throws {
-        try await options.withDatabase { database in
-            try await ConversationService(database).export(campaignID: campaign) { print($0) }
+        try await options.withBackend { backend in
+            try await backend.export(campaignID: campaign) { print($0) }
         }
     }
 }

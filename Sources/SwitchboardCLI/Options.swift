@@ -11,8 +11,51 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL (else DATABASE_URL, else the embedded local cluster).")
     var databaseURL: String?
 
+    @Option(help: ArgumentHelp("Run through this Switchboard server's API instead of the database (else SWITCHBOARD_SERVER), "
+                               + "with the token of SWITCHBOARD_TOKEN or of 'switchboard login'.", valueName: "url"))
+    var server: String?
+
+    /// Remote mode's server and token (issue 22), or nil in direct mode.
+    func remote() throws -> (server: URL, token: String)? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = server ?? environment["SWITCHBOARD_SERVER"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        if databaseURL != nil {
+            throw SwitchboardError(.invalid, "conflicting_options", "Give --server or --database-url, not both.")
+        }
+        let url = try Credentials.serverURL(text)
+        if let token = environment["SWITCHBOARD_TOKEN"], !token.isEmpty { return (url, token) }
+        if let stored = try Credentials.load(), stored.server == url.absoluteString { return (url, stored.token) }
+        throw SwitchboardError(.invalid, "missing_token",
+                               "No token for server \(url.absoluteString): set SWITCHBOARD_TOKEN or run 'switchboard login --server \(url.absoluteString)'.")
+    }
+
+    /// Refuses remote mode: for the commands that have no API route.
+    func requireDirect() throws {
+        guard try remote() == nil else {
+            throw SwitchboardError(.invalid, "no_api_route",
+                                   "This command has no API route; run it against the database with --database-url instead of --server.")
+        }
+    }
+
+    /// Runs `body` with the API (remote mode) or with Core over the database (direct mode). A command written
+    /// against `Backend` is written once for both.
+    func withBackend<T: Sendable>(idempotencyKey: String? = nil, _ body: (any Backend) async throws -> T) async throws -> T {
+        guard let (server, token) = try remote() else {
+            if idempotencyKey != nil {
+                throw SwitchboardError(.invalid, "idempotency_key_refused",
+                                       "--idempotency-key needs --server; against the database a command runs once.")
+            }
+            return try await withDatabase { try await body(DirectBackend(database: $0)) }
+        }
+        do {
+            return try await body(RemoteBackend(server: server, token: token,
+                                                idempotencyKey: idempotencyKey ?? UUID().uuidString.lowercased()))
+        }
+    }
+
     /// The database to use: --database-url, DATABASE_URL, or the project's embedded cluster (started on demand).
     func resolveURL() throws -> (url: DatabaseURL, embedded: Bool) {
+        try requireDirect()
         if let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
             return (try DatabaseURL(parsing: text), false)
         }
@@ -53,14 +96,34 @@ struct GlobalOptions: ParsableArguments {
 
 /// Flags of the batch commands.
 struct BatchOptions: ParsableArguments {
-    @Option(help: "Who is doing this, for history (default: the OS user).")
-    var actor: String = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+    @Option(name: .customLong("actor"), help: "Who is doing this, for history (default: the OS user; refused with --server, where history names the token's user).")
+    var givenActor: String?
+
+    @Option(help: "With --server: the Idempotency-Key to send (default: a new one per run); a repeat returns the first result.")
+    var idempotencyKey: String?
 
     @Flag(help: "Report what would change, and change nothing.")
     var dryRun = false
 
     @Option(help: "A note stored with the batch and shown in history (at most 500 characters).")
     var note: String?
+}
+
+extension BatchOptions {
+    /// The actor for history: `--actor` or the OS user in direct mode. Remote mode records the token's user, so
+    /// `--actor` is refused there (the server ignores what is sent).
+    func actor(_ backend: any Backend) throws -> String {
+        if backend.isRemote {
+            if givenActor != nil {
+                throw SwitchboardError(.invalid, "actor_refused",
+                                       "--actor is refused with --server: history records the token's user.")
+            }
+            return "token"
+        }
+        return givenActor ?? Self.osUser
+    }
+
+    static var osUser: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }
 }
 
 /// A line of progress on stderr, redrawn in place.

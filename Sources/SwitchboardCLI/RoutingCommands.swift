@@ -13,38 +13,33 @@ struct Skill: AsyncParsableCommand {
         let skills: [String]
     }
 
-    struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Give a sender skills (free tags such as spanish).")
+    /// What `add` and `remove` take; `change` runs either.
+    struct Arguments: ParsableArguments {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Campaign id.") var campaign: Int64
         @Argument(help: "The sender's handle.") var handle: String
         @Argument(help: "Skills.") var skills: [String] = []
 
-        func run() async throws {
-            let held = try await options.withDatabase {
-                try await RoutingService($0).addSkills(campaignID: campaign, handle: handle, skills: skills)
-            }
-            try options.emit(Output(campaign_id: campaign, handle: handle, skills: held)) {
-                "\(handle) now has: \(held.joined(separator: ", "))."
-            }
-        }
-    }
-
-    struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take skills away from a sender.")
-        @OptionGroup var options: GlobalOptions
-        @Option(help: "Campaign id.") var campaign: Int64
-        @Argument(help: "The sender's handle.") var handle: String
-        @Argument(help: "Skills.") var skills: [String] = []
-
-        func run() async throws {
-            let held = try await options.withDatabase {
-                try await RoutingService($0).removeSkills(campaignID: campaign, handle: handle, skills: skills)
+        func change(add: Bool) async throws {
+            let held = try await options.withBackend {
+                try await $0.changeSkills(campaignID: campaign, handle: handle, skills: skills, add: add)
             }
             try options.emit(Output(campaign_id: campaign, handle: handle, skills: held)) {
                 held.isEmpty ? "\(handle) has no skills now." : "\(handle) now has: \(held.joined(separator: ", "))."
             }
         }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give a sender skills (free tags such as spanish).")
+        @OptionGroup var arguments: Arguments
+        func run() async throws { try await arguments.change(add: true) }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take skills away from a sender.")
+        @OptionGroup var arguments: Arguments
+        func run() async throws { try await arguments.change(add: false) }
     }
 
     struct List: AsyncParsableCommand {
@@ -53,7 +48,7 @@ struct Skill: AsyncParsableCommand {
         @Option(help: "Campaign id.") var campaign: Int64
 
         func run() async throws {
-            let skills = try await options.withDatabase { try await RoutingService($0).skills(campaignID: campaign) }
+            let skills = try await options.withBackend { try await $0.skills(campaignID: campaign) }
             struct Listed: Encodable { let campaign_id: Int64; let skills: [String: [String]] }
             try options.emit(Listed(campaign_id: campaign, skills: skills)) {
                 skills.isEmpty ? "No sender of campaign \(campaign) has skills."
@@ -73,31 +68,15 @@ struct Tag: AsyncParsableCommand {
         let tags: [String]
     }
 
-    struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Tag a conversation (skill routing matches tags to skills).")
+    /// What `add` and `remove` take; `change` runs either.
+    struct Arguments: ParsableArguments {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Conversation id.") var conversation: Int64
         @Argument(help: "Tags.") var tags: [String] = []
 
-        func run() async throws {
-            let now = try await options.withDatabase {
-                try await RoutingService($0).addTags(conversationID: conversation, tags: tags)
-            }
-            try options.emit(Output(conversation_id: conversation, tags: now)) {
-                "Conversation \(conversation) is tagged: \(now.joined(separator: ", "))."
-            }
-        }
-    }
-
-    struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove tags from a conversation.")
-        @OptionGroup var options: GlobalOptions
-        @Option(help: "Conversation id.") var conversation: Int64
-        @Argument(help: "Tags.") var tags: [String] = []
-
-        func run() async throws {
-            let now = try await options.withDatabase {
-                try await RoutingService($0).removeTags(conversationID: conversation, tags: tags)
+        func change(add: Bool) async throws {
+            let now = try await options.withBackend {
+                try await $0.changeTags(conversationID: conversation, tags: tags, add: add)
             }
             try options.emit(Output(conversation_id: conversation, tags: now)) {
                 now.isEmpty ? "Conversation \(conversation) has no tags now."
@@ -106,13 +85,25 @@ struct Tag: AsyncParsableCommand {
         }
     }
 
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Tag a conversation (skill routing matches tags to skills).")
+        @OptionGroup var arguments: Arguments
+        func run() async throws { try await arguments.change(add: true) }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove tags from a conversation.")
+        @OptionGroup var arguments: Arguments
+        func run() async throws { try await arguments.change(add: false) }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A conversation's tags.")
         @OptionGroup var options: GlobalOptions
         @Option(help: "Conversation id.") var conversation: Int64
 
         func run() async throws {
-            let tags = try await options.withDatabase { try await RoutingService($0).tags(conversationID: conversation) }
+            let tags = try await options.withBackend { try await $0.tags(conversationID: conversation) }
             try options.emit(Output(conversation_id: conversation, tags: tags)) {
                 tags.isEmpty ? "Conversation \(conversation) has no tags." : tags.joined(separator: "\n")
             }
@@ -140,9 +131,9 @@ struct Handoff: AsyncParsableCommand {
     func run() async throws {
         let status = try StatusFilter(parsing: status)
         let policy = try policy.map { try RoutingPolicy(parsing: $0) }
-        let result = try await options.withDatabase { database in
-            try await RoutingService(database).handoff(.init(
-                campaignID: campaign, from: from, to: to, policy: policy, status: status, actor: batch.actor,
+        let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
+            try await backend.handoff(.init(
+                campaignID: campaign, from: from, to: to, policy: policy, status: status, actor: try batch.actor(backend),
                 note: batch.note, dryRun: batch.dryRun))
         }
         try options.emit(result)
@@ -159,8 +150,8 @@ struct ReleaseStale: AsyncParsableCommand {
     @Option(help: "Campaign id (default: every campaign with release_stale_after set).") var campaign: Int64?
 
     func run() async throws {
-        let results = try await options.withDatabase { database in
-            try await RoutingService(database).releaseStale(campaignID: campaign, actor: batch.actor, dryRun: batch.dryRun)
+        let results = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
+            try await backend.releaseStale(campaignID: campaign, actor: try batch.actor(backend), dryRun: batch.dryRun)
         }
         try options.emit(results) {
             guard !results.isEmpty else { return "No campaign releases stale replies." }
@@ -184,9 +175,7 @@ struct Backlog: AsyncParsableCommand {
     @Option(help: "List at most this many.") var limit = 100
 
     func run() async throws {
-        let backlog = try await options.withDatabase {
-            try await RoutingService($0).backlog(campaignID: campaign, limit: limit)
-        }
+        let backlog = try await options.withBackend { try await $0.backlog(campaignID: campaign, limit: limit) }
         try options.emit(backlog) {
             "Campaign \(campaign) (routing \(backlog.policy.rawValue)): \(backlog.count) replies nobody owns.\n"
                 + backlog.conversations.map { "  \($0.id)  \($0.phone)  \($0.name)" }.joined(separator: "\n")

@@ -10,13 +10,15 @@ struct RequestMore: AsyncParsableCommand {
     @Option(help: "Campaign id.") var campaign: Int64
     @Option(help: "The texter requesting.") var sender: String
     @Option(help: "How many (default and maximum: the campaign's batch size).") var count: Int?
-    @Option(help: "Who is doing this, for history (default: the sender).") var actor: String?
+    @Option(help: "Who is doing this, for history (default: the sender; refused with --server).") var actor: String?
+    @Option(help: "With --server: the Idempotency-Key to send (default: a new one per run).") var idempotencyKey: String?
 
     func run() async throws {
-        let grant = try await options.withDatabase { database in
-            try await SelfAssignService(database).requestMore(campaignID: campaign, sender: sender, count: count, actor: actor)
+        let result = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
+            try await backend.requestMore(campaignID: campaign, sender: sender, count: count,
+                                          actor: try remoteRefusesActor(actor, backend))
         }
-        try options.emit(grant.result)
+        try options.emit(result)
     }
 }
 
@@ -27,12 +29,22 @@ struct Release: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @Option(help: "Campaign id.") var campaign: Int64
     @Option(help: "The texter releasing.") var sender: String
-    @Option(help: "Who is doing this, for history (default: the sender).") var actor: String?
+    @Option(help: "Who is doing this, for history (default: the sender; refused with --server).") var actor: String?
+    @Option(help: "With --server: the Idempotency-Key to send (default: a new one per run).") var idempotencyKey: String?
 
     func run() async throws {
-        let result = try await options.withDatabase { database in
-            try await SelfAssignService(database).release(campaignID: campaign, sender: sender, actor: actor)
+        let result = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
+            try await backend.release(campaignID: campaign, sender: sender, actor: try remoteRefusesActor(actor, backend))
         }
         try options.emit(result)
     }
+}
+
+/// Request and release name the sender themselves; with --server the token's user must be that sender, and
+/// `--actor` is refused as for every batch command.
+func remoteRefusesActor(_ actor: String?, _ backend: any Backend) throws -> String? {
+    if backend.isRemote && actor != nil {
+        throw SwitchboardError(.invalid, "actor_refused", "--actor is refused with --server: history records the token's user.")
+    }
+    return actor
 }

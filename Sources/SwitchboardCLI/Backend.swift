@@ -1,0 +1,174 @@
+import Foundation
+import SwitchboardCore
+
+/// What the commands ask of Switchboard, written once: `DirectBackend` answers from Core over the database,
+/// `RemoteBackend` through the HTTP API with a token (issue 22). Both return Core's values, so a command prints the
+/// same thing, human or `--json`, and fails with the same `SwitchboardError` (hence the same exit code) either way.
+protocol Backend: Sendable {
+    /// Remote mode: history records the token's user and `--actor` is refused.
+    var isRemote: Bool { get }
+
+    func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
+        -> (count: Int, token: String)
+    func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
+                     dryRun: Bool, note: String?) async throws -> BatchResult
+    func reassign(conversationID: Int64, to: String?, actor: String, dryRun: Bool, note: String?, campaignID: Int64?)
+        async throws -> BatchResult
+    func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult
+    func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult
+    func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult
+    func releaseStale(campaignID: Int64?, actor: String, dryRun: Bool) async throws -> [BatchResult]
+    func skills(campaignID: Int64) async throws -> [String: [String]]
+    /// Adds (`add`) or removes skills; returns the sender's skills after.
+    func changeSkills(campaignID: Int64, handle: String, skills: [String], add: Bool) async throws -> [String]
+    func tags(conversationID: Int64) async throws -> [String]
+    /// Adds (`add`) or removes tags; returns the conversation's tags after.
+    func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String]
+
+    func batch(id: Int64) async throws -> HistoryService.Batch
+    func batchChanges(id: Int64, limit: Int) async throws -> HistoryService.BatchChanges
+    func conversationHistory(id: Int64) async throws -> HistoryService.ConversationHistory
+    func campaignHistory(id: Int64, limit: Int) async throws -> HistoryService.CampaignHistory
+
+    func campaign(id: Int64) async throws -> Campaign
+    func senders(campaignID: Int64) async throws -> SenderList
+    func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
+                       limit: Int, cursor: String?) async throws -> ConversationService.Page
+    func backlog(campaignID: Int64, limit: Int) async throws -> RoutingService.Backlog
+    func setAvailability(campaignID: Int64, handle: String, available: Bool) async throws
+    func export(campaignID: Int64, line: (String) async throws -> Void) async throws
+
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult
+    func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult
+    func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
+                 leaveUnassigned: Bool) async throws -> MessageService.Recorded
+    func close(conversationID: Int64, sender: String?) async throws -> Conversation
+}
+
+/// Core, over a connected database: the CLI's direct mode, as before issue 22.
+struct DirectBackend: Backend {
+    let database: Database
+    var isRemote: Bool { false }
+
+    func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
+        let service = AssignmentService(database)
+        return request.count == nil ? try await service.reassignAll(request, onStart: onStart)
+            : try await service.reassignSome(request, onStart: onStart)
+    }
+
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
+        -> (count: Int, token: String) {
+        let preview = try await AssignmentService(database).previewUnassignAll(campaignID: campaignID, from: from,
+                                                                               status: status, actor: actor)
+        return (preview.count, preview.confirmationToken)
+    }
+
+    func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
+                     dryRun: Bool, note: String?) async throws -> BatchResult {
+        try await AssignmentService(database).unassignAll(campaignID: campaignID, from: from, status: status, actor: actor,
+                                                          confirmationToken: token, dryRun: dryRun, note: note)
+    }
+
+    func reassign(conversationID: Int64, to: String?, actor: String, dryRun: Bool, note: String?, campaignID: Int64?)
+        async throws -> BatchResult {
+        try await AssignmentService(database).reassign(conversationID: conversationID, to: to, actor: actor,
+                                                       dryRun: dryRun, note: note, campaignID: campaignID)
+    }
+
+    func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult {
+        try await RoutingService(database).escalate(conversationID: conversationID, skill: skill, actor: actor,
+                                                    note: note, dryRun: dryRun)
+    }
+
+    func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult {
+        try await AssignmentService(database).undo(batchID: batchID, actor: actor, dryRun: dryRun, note: note)
+    }
+
+    func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult {
+        try await RoutingService(database).handoff(request)
+    }
+
+    func releaseStale(campaignID: Int64?, actor: String, dryRun: Bool) async throws -> [BatchResult] {
+        try await RoutingService(database).releaseStale(campaignID: campaignID, actor: actor, dryRun: dryRun)
+    }
+
+    func skills(campaignID: Int64) async throws -> [String: [String]] {
+        try await RoutingService(database).skills(campaignID: campaignID)
+    }
+
+    func changeSkills(campaignID: Int64, handle: String, skills: [String], add: Bool) async throws -> [String] {
+        let routing = RoutingService(database)
+        return add ? try await routing.addSkills(campaignID: campaignID, handle: handle, skills: skills)
+            : try await routing.removeSkills(campaignID: campaignID, handle: handle, skills: skills)
+    }
+
+    func tags(conversationID: Int64) async throws -> [String] {
+        try await RoutingService(database).tags(conversationID: conversationID)
+    }
+
+    func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String] {
+        let routing = RoutingService(database)
+        return add ? try await routing.addTags(conversationID: conversationID, tags: tags)
+            : try await routing.removeTags(conversationID: conversationID, tags: tags)
+    }
+
+    func batch(id: Int64) async throws -> HistoryService.Batch { try await HistoryService(database).batch(id: id) }
+
+    func batchChanges(id: Int64, limit: Int) async throws -> HistoryService.BatchChanges {
+        let history = HistoryService(database)
+        let batch = try await history.batch(id: id)
+        return .init(batch: batch, changes: try await history.changes(batchID: id, limit: limit))
+    }
+
+    func conversationHistory(id: Int64) async throws -> HistoryService.ConversationHistory {
+        .init(conversation_id: id, changes: try await HistoryService(database).conversation(id: id))
+    }
+
+    func campaignHistory(id: Int64, limit: Int) async throws -> HistoryService.CampaignHistory {
+        .init(campaign_id: id, batches: try await HistoryService(database).campaign(id: id, limit: limit))
+    }
+
+    func campaign(id: Int64) async throws -> Campaign { try await CampaignService(database).campaign(id: id) }
+
+    func senders(campaignID: Int64) async throws -> SenderList { try await SenderService(database).list(campaignID: campaignID) }
+
+    func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
+                       limit: Int, cursor: String?) async throws -> ConversationService.Page {
+        try await ConversationService(database).list(campaignID: campaignID, assignee: assignee, status: status,
+                                                     limit: limit, cursor: cursor)
+    }
+
+    func backlog(campaignID: Int64, limit: Int) async throws -> RoutingService.Backlog {
+        try await RoutingService(database).backlog(campaignID: campaignID, limit: limit)
+    }
+
+    func setAvailability(campaignID: Int64, handle: String, available: Bool) async throws {
+        try await RoutingService(database).setAvailability(campaignID: campaignID, handle: handle, available: available)
+    }
+
+    func export(campaignID: Int64, line: (String) async throws -> Void) async throws {
+        try await ConversationService(database).export(campaignID: campaignID, line: line)
+    }
+
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {
+        try await SelfAssignService(database).requestMore(campaignID: campaignID, sender: sender, count: count,
+                                                          actor: actor).result
+    }
+
+    func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult {
+        try await SelfAssignService(database).release(campaignID: campaignID, sender: sender, actor: actor)
+    }
+
+    func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
+                 leaveUnassigned: Bool) async throws -> MessageService.Recorded {
+        try await MessageService(database).record(address, direction: direction, body: body, sender: sender,
+                                                  leaveUnassigned: leaveUnassigned)
+    }
+
+    func close(conversationID: Int64, sender: String?) async throws -> Conversation {
+        try await MessageService(database).close(conversationID: conversationID, sender: sender)
+    }
+}

@@ -1,0 +1,371 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SwitchboardCore
+
+/// The commands over the HTTP API with a bearer token: the CLI's remote mode (issue 22). History records the
+/// token's user; organization isolation and roles apply as they do to every API client.
+///
+/// The client is async-http-client rather than Foundation's `URLSession`: on Linux `URLSession` goes through
+/// libcurl (one more system library in the image) and cannot stream a response body, which `export` needs; the
+/// NIO client is the one the rest of the stack already runs on, with explicit connect and read deadlines.
+struct RemoteBackend: Backend {
+    let server: URL
+    let token: String
+    /// Sent on every POST that changes assignments; one per command run, so the one retry cannot apply twice.
+    let idempotencyKey: String
+    var isRemote: Bool { true }
+
+    /// A batch over a million conversations can take a minute; nothing waits longer than this.
+    static let deadline: TimeAmount = .minutes(15)
+
+    // MARK: The requests
+
+    enum Retry { case never, once }
+
+    /// One call: JSON in, JSON out. An error body becomes the server's `SwitchboardError` (so the exit code is that
+    /// of the same Core error); a dropped connection or a 503 is retried once when `retry` allows it.
+    func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:],
+                                 body: [String: JSONValue]? = nil, retry: Retry = .never,
+                                 as: Answer.Type = Answer.self) async throws -> Answer {
+        let data = try await send(method, path, query: query, body: body, retry: retry)
+        do {
+            return try JSONDecoder.switchboard.decode(Answer.self, from: data)
+        } catch {
+            throw SwitchboardError(.unavailable, "unexpected_answer",
+                                   "The server at \(server.absoluteString) answered \(method) \(path) with something this CLI cannot read.")
+        }
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:], body: [String: JSONValue]? = nil,
+              retry: Retry) async throws -> Data {
+        let request = try makeRequest(method, path, query: query, body: body)
+        do {
+            return try await execute(request)
+        } catch let error as Transient where retry == .once {
+            try await Task.sleep(for: .seconds(min(error.retryAfter ?? 1, 5)))
+            do { return try await execute(request) } catch let again as Transient { throw again.error }
+        } catch let error as Transient {
+            throw error.error
+        }
+    }
+
+    /// Streams a text body line by line (the CSV export).
+    func lines(_ path: String, _ line: (String) async throws -> Void) async throws {
+        let request = try makeRequest(.GET, path, query: [:], body: nil)
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, deadline: .now() + Self.deadline)
+        } catch {
+            throw unreachable(error).error
+        }
+        guard response.status == .ok else {
+            throw failure(status: Int(response.status.code), body: try await collect(response), retryAfter: nil).error
+        }
+        var pending = Data()
+        for try await chunk in response.body {
+            pending.append(contentsOf: chunk.readableBytesView)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                try await line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending.removeSubrange(pending.startIndex...newline)
+            }
+        }
+        if !pending.isEmpty { try await line(String(decoding: pending, as: UTF8.self)) }
+    }
+
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: [String: JSONValue]?)
+        throws -> HTTPClientRequest {
+        var components = URLComponents(url: server.appendingPathComponent("v1" + path), resolvingAgainstBaseURL: false)!
+        let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+        if !items.isEmpty { components.queryItems = items.sorted { $0.name < $1.name } }
+        var request = HTTPClientRequest(url: components.url!.absoluteString)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "User-Agent", value: "switchboard-cli")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            if method == .POST { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.switchboard.encode(JSONObject(body))))
+        }
+        return request
+    }
+
+    /// A failure worth one more try (the connection dropped, or the server said 503), holding the error to report
+    /// if the retry fails too.
+    struct Transient: Error {
+        let error: SwitchboardError
+        let retryAfter: Int?
+    }
+
+    private func execute(_ request: HTTPClientRequest) async throws -> Data {
+        let response: HTTPClientResponse
+        let data: Data
+        do {
+            response = try await HTTPClient.shared.execute(request, deadline: .now() + Self.deadline)
+            data = try await collect(response)
+        } catch {
+            throw unreachable(error)
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            throw failure(status: status, body: data, retryAfter: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+        }
+        return data
+    }
+
+    private func collect(_ response: HTTPClientResponse) async throws -> Data {
+        Data(buffer: try await response.body.collect(upTo: 256 << 20))
+    }
+
+    private func unreachable(_ error: any Error) -> Transient {
+        Transient(error: SwitchboardError(.unavailable, "server_unreachable",
+                                          "The server at \(server.absoluteString) cannot be reached: \(Self.reason(error))."),
+                  retryAfter: nil)
+    }
+
+    /// What went wrong on the wire, short: "connection refused", "connection closed", "timed out".
+    static func reason(_ error: any Error) -> String {
+        let text = String(describing: error)
+        for (needle, reason) in [("refused", "connection refused"), ("Timeout", "timed out"), ("timeout", "timed out"),
+                                 ("closed", "connection closed"), ("reset", "connection reset")] where text.contains(needle) {
+            return reason
+        }
+        return text.trimmingCharacters(in: CharacterSet(charactersIn: "."))
+    }
+
+    /// Non-2xx: the server's sentence with the kind of its status. Throws `Transient` for a 503, else the error.
+    private func failure(status: Int, body: Data, retryAfter: Int?) -> Transient {
+        let error = SwitchboardError(body: body, status: status)
+            ?? SwitchboardError(status >= 500 ? .unavailable : .invalid, "http_\(status)",
+                                "The server at \(server.absoluteString) answered HTTP \(status).")
+        return Transient(error: error, retryAfter: status == 503 ? (retryAfter ?? 1) : nil)
+    }
+
+    // MARK: Backend
+
+    func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
+        var body: [String: JSONValue] = [
+            "source": .object(Self.source(request.source)), "status": .string(request.status.name),
+            "dry_run": .bool(request.dryRun), "balance": .bool(request.distribution == .balance),
+            "available_only": .bool(request.availableOnly),
+        ]
+        switch request.target {
+        case .allActive: body["to"] = .string("all")
+        case .senders(let handles): body["to"] = .array(handles.map { .string($0) })
+        }
+        if let note = request.note { body["note"] = .string(note) }
+        if let count = request.count { body["count"] = .int(Int64(count)) }
+        let path = "/campaigns/\(request.campaignID)/\(request.count == nil ? "reassign-all" : "reassign-some")"
+        return try await call(.POST, path, body: body, retry: .once)
+    }
+
+    static func source(_ source: Source) -> [String: JSONValue] {
+        switch source {
+        case .sender(let handle): ["sender": .string(handle)]
+        case .unassigned: ["unassigned": .bool(true)]
+        case .anyone: ["anyone": .bool(true)]
+        }
+    }
+
+    static func unassignSource(_ from: String?) -> [String: JSONValue] {
+        from.map { ["from": .string($0)] } ?? ["from_anyone": .bool(true)]
+    }
+
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
+        -> (count: Int, token: String) {
+        struct Preview: Decodable { let count: Int; let confirmation_token: String }
+        var body = Self.unassignSource(from)
+        body["status"] = .string(status.name)
+        let preview = try await call(.POST, "/campaigns/\(campaignID)/unassign-all/preview", body: body, retry: .once,
+                                     as: Preview.self)
+        return (preview.count, preview.confirmation_token)
+    }
+
+    func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
+                     dryRun: Bool, note: String?) async throws -> BatchResult {
+        var body = Self.unassignSource(from)
+        body["status"] = .string(status.name)
+        body["dry_run"] = .bool(dryRun)
+        if let token { body["confirmation_token"] = .string(token) }
+        if let note { body["note"] = .string(note) }
+        return try await call(.POST, "/campaigns/\(campaignID)/unassign-all", body: body, retry: .once)
+    }
+
+    func reassign(conversationID: Int64, to: String?, actor: String, dryRun: Bool, note: String?, campaignID: Int64?)
+        async throws -> BatchResult {
+        var body: [String: JSONValue] = ["handle": .string(to), "dry_run": .bool(dryRun)]
+        if let note { body["note"] = .string(note) }
+        if let campaignID { body["campaign_id"] = .int(campaignID) }
+        // PUT is idempotent by itself: the second of two identical moves finds nothing to change.
+        return try await call(.PUT, "/conversations/\(conversationID)/assignee", body: body, retry: .once)
+    }
+
+    func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult {
+        var body: [String: JSONValue] = ["skill": .string(skill), "dry_run": .bool(dryRun)]
+        if let note { body["note"] = .string(note) }
+        // Not retried: a second escalation could pick another sender.
+        return try await call(.PUT, "/conversations/\(conversationID)/assignee", body: body)
+    }
+
+    func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult {
+        var body: [String: JSONValue] = ["dry_run": .bool(dryRun)]
+        if let note { body["note"] = .string(note) }
+        return try await call(.POST, "/batches/\(batchID)/undo", body: body, retry: .once)
+    }
+
+    func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult {
+        var body: [String: JSONValue] = ["from": .string(request.from), "status": .string(request.status.name),
+                                         "dry_run": .bool(request.dryRun)]
+        if let to = request.to { body["to"] = .string(to) }
+        if let policy = request.policy { body["policy"] = .string(policy.rawValue) }
+        if let note = request.note { body["note"] = .string(note) }
+        return try await call(.POST, "/campaigns/\(request.campaignID)/handoff", body: body, retry: .once)
+    }
+
+    func releaseStale(campaignID: Int64?, actor: String, dryRun: Bool) async throws -> [BatchResult] {
+        guard let campaignID else {
+            throw SwitchboardError(.invalid, "missing_campaign",
+                                   "With --server, release-stale needs --campaign: the API releases one campaign at a time.")
+        }
+        // Not retried: conversations released and routed by the first try could be stale again for the second.
+        return [try await call(.POST, "/campaigns/\(campaignID)/release-stale", body: ["dry_run": .bool(dryRun)])]
+    }
+
+    func skills(campaignID: Int64) async throws -> [String: [String]] {
+        struct Answer: Decodable { let skills: [String: [String]] }
+        return try await call(.GET, "/campaigns/\(campaignID)/skills", retry: .once, as: Answer.self).skills
+    }
+
+    /// Adding is one POST; removing is one DELETE per skill (each answers with what the sender holds after).
+    func changeSkills(campaignID: Int64, handle: String, skills: [String], add: Bool) async throws -> [String] {
+        struct Answer: Decodable { let skills: [String] }
+        let path = "/campaigns/\(campaignID)/senders/\(Self.segment(handle))/skills"
+        if add {
+            return try await call(.POST, path, body: ["skills": .array(skills.map { .string($0) })], retry: .once,
+                                  as: Answer.self).skills
+        }
+        var held: [String]? = nil
+        for skill in skills {
+            held = try await call(.DELETE, path + "/" + Self.segment(skill), retry: .once, as: Answer.self).skills
+        }
+        if let held { return held }
+        return try await self.skills(campaignID: campaignID)[handle] ?? []
+    }
+
+    func tags(conversationID: Int64) async throws -> [String] {
+        struct Answer: Decodable { let tags: [String] }
+        return try await call(.GET, "/conversations/\(conversationID)/tags", retry: .once, as: Answer.self).tags
+    }
+
+    func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String] {
+        struct Answer: Decodable { let tags: [String] }
+        let path = "/conversations/\(conversationID)/tags"
+        if add {
+            return try await call(.POST, path, body: ["tags": .array(tags.map { .string($0) })], retry: .once,
+                                  as: Answer.self).tags
+        }
+        var now: [String]? = nil
+        for tag in tags {
+            now = try await call(.DELETE, path + "/" + Self.segment(tag), retry: .once, as: Answer.self).tags
+        }
+        if let now { return now }
+        return try await self.tags(conversationID: conversationID)
+    }
+
+    /// A handle, skill or tag as one path segment.
+    static func segment(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
+    }
+
+    func batch(id: Int64) async throws -> HistoryService.Batch { try await call(.GET, "/batches/\(id)", retry: .once) }
+
+    func batchChanges(id: Int64, limit: Int) async throws -> HistoryService.BatchChanges {
+        try await call(.GET, "/batches/\(id)/changes", query: ["limit": String(limit)], retry: .once)
+    }
+
+    func conversationHistory(id: Int64) async throws -> HistoryService.ConversationHistory {
+        try await call(.GET, "/conversations/\(id)/history", retry: .once)
+    }
+
+    func campaignHistory(id: Int64, limit: Int) async throws -> HistoryService.CampaignHistory {
+        try await call(.GET, "/campaigns/\(id)/history", query: ["limit": String(limit)], retry: .once)
+    }
+
+    func campaign(id: Int64) async throws -> Campaign { try await call(.GET, "/campaigns/\(id)", retry: .once) }
+
+    func senders(campaignID: Int64) async throws -> SenderList {
+        try await call(.GET, "/campaigns/\(campaignID)/senders", retry: .once)
+    }
+
+    func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
+                       limit: Int, cursor: String?) async throws -> ConversationService.Page {
+        struct Page: Decodable { let conversations: [Conversation]; let next_cursor: String? }
+        let assigneeQuery: String? = switch assignee {
+        case .anyone: nil
+        case .unassigned: "unassigned"
+        case .sender(let handle): handle
+        }
+        let page = try await call(.GET, "/campaigns/\(campaignID)/conversations",
+                                  query: ["assignee": assigneeQuery, "status": status?.filterName,
+                                          "limit": String(limit), "cursor": cursor],
+                                  retry: .once, as: Page.self)
+        return .init(conversations: page.conversations, nextCursor: page.next_cursor)
+    }
+
+    func backlog(campaignID: Int64, limit: Int) async throws -> RoutingService.Backlog {
+        try await call(.GET, "/campaigns/\(campaignID)/routing/backlog", query: ["limit": String(limit)], retry: .once)
+    }
+
+    func setAvailability(campaignID: Int64, handle: String, available: Bool) async throws {
+        struct Answer: Decodable { let available: Bool }
+        _ = try await call(.POST, "/campaigns/\(campaignID)/me/availability",
+                           body: ["handle": .string(handle), "available": .bool(available)], retry: .once, as: Answer.self)
+    }
+
+    func export(campaignID: Int64, line: (String) async throws -> Void) async throws {
+        try await lines("/campaigns/\(campaignID)/export", line)
+    }
+
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {
+        var body: [String: JSONValue] = ["sender": .string(sender)]
+        if let count { body["count"] = .int(Int64(count)) }
+        return try await call(.POST, "/campaigns/\(campaignID)/requests", body: body, retry: .once)
+    }
+
+    func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult {
+        try await call(.POST, "/campaigns/\(campaignID)/release", body: ["sender": .string(sender)], retry: .once)
+    }
+
+    func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
+                 leaveUnassigned: Bool) async throws -> MessageService.Recorded {
+        guard case .conversation(let id) = address else {
+            throw SwitchboardError(.invalid, "no_route",
+                                   "Addressing a message by --campaign and --phone has no API route; use --conversation ID.")
+        }
+        try await requireSelf(sender)
+        struct Answer: Decodable { let message_id: Int64; let conversation: Conversation; let claim_batch_id: Int64? }
+        // Not retried: a message has no idempotency key, and a retry could record it twice.
+        let answer = try await call(.POST, "/conversations/\(id)/messages", body: [
+            "direction": .string(direction == .inbound ? "in" : "out"), "body": .string(body),
+            "leave_unassigned": .bool(leaveUnassigned),
+        ], as: Answer.self)
+        return .init(messageID: answer.message_id, conversation: answer.conversation, claimBatchID: answer.claim_batch_id)
+    }
+
+    func close(conversationID: Int64, sender: String?) async throws -> Conversation {
+        try await requireSelf(sender)
+        return try await call(.POST, "/conversations/\(conversationID)/close", body: [:])
+    }
+
+    /// Over the API one acts as the token's user: `--sender` may only name them.
+    func requireSelf(_ sender: String?) async throws {
+        guard let sender else { return }
+        let identity: Identity = try await call(.GET, "/me", retry: .once)
+        guard identity.handle == sender else {
+            throw SwitchboardError(.invalid, "sender_refused",
+                                   "With --server you act as '\(identity.handle)', the token's user; --sender '\(sender)' is refused.")
+        }
+    }
+}
