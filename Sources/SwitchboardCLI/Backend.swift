@@ -45,6 +45,9 @@ protocol Backend: Sendable {
     func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
                  leaveUnassigned: Bool) async throws -> MessageService.Recorded
     func close(conversationID: Int64, sender: String?) async throws -> Conversation
+    /// Assignment notifications as they arrive, until cancelled: every one of the
+    /// database's in direct mode, the token's user's over the API.
+    func watch(_ event: (Notifications.Event) async throws -> Void) async throws
 }
 
 /// Core, over a connected database: the CLI's direct mode, as before issue 22.
@@ -170,5 +173,14 @@ struct DirectBackend: Backend {
 
     func close(conversationID: Int64, sender: String?) async throws -> Conversation {
         try await MessageService(database).close(conversationID: conversationID, sender: sender)
+    }
+
+    func watch(_ event: (Notifications.Event) async throws -> Void) async throws {
+        try await database.client.withConnection { connection in
+            for try await notification in try await connection.listen(Notifications.channel) {
+                guard let decoded = try? Notifications.Event(payload: notification.payload) else { continue }
+                try await event(decoded)
+            }
+        }
     }
 }

@@ -142,23 +142,21 @@ struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print assignment notifications (to or away from a sender) as they arrive; Ctrl-C stops.")
     @OptionGroup var options: GlobalOptions
-    @Option(help: "Only this sender's notifications.") var sender: String?
+    @Option(help: "Only this sender's notifications (with --server: the token's user's, always).") var sender: String?
     @Option(help: "Only this organization (id).") var org: Int64?
 
     func run() async throws {
-        let (url, _) = try options.resolveURL()
         let options = options
-        try await Database.withDatabase(url: url) { database in
-            try await database.client.withConnection { connection in
-                for try await notification in try await connection.listen(Notifications.channel) {
-                    guard let event = try? Notifications.Event(payload: notification.payload) else { continue }
-                    if let sender, event.sender != sender { continue }
-                    if let org, event.orgID != org { continue }
-                    let line = options.json ? notification.payload : event.batchID.map {
-                        "batch \($0) (\(event.kind)) campaign \(event.campaignID): \(event.sender) +\(event.received) -\(event.removed)"
-                    } ?? "\(event.kind) on conversation \(event.conversationID ?? 0) campaign \(event.campaignID): \(event.sender)"
-                    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-                }
+        try await options.withBackend { backend in
+            if backend.isRemote, let remote = backend as? RemoteBackend { try await remote.requireSelf(sender) }
+            try await backend.watch { event in
+                if let sender, event.sender != sender { return }
+                if let org, event.orgID != org { return }
+                let json = options.json ? try String(decoding: JSONEncoder.switchboard.encode(event), as: UTF8.self) : nil
+                let line = json ?? event.batchID.map {
+                    "batch \($0) (\(event.kind)) campaign \(event.campaignID): \(event.sender) +\(event.received) -\(event.removed)"
+                } ?? "\(event.kind) on conversation \(event.conversationID ?? 0) campaign \(event.campaignID): \(event.sender)"
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
             }
         }
     }

@@ -51,12 +51,12 @@ struct RemoteBackend: Backend {
         }
     }
 
-    /// Streams a text body line by line (the CSV export).
-    func lines(_ path: String, _ line: (String) async throws -> Void) async throws {
+    /// Streams a text body line by line (the CSV export, the event stream) with `client`.
+    func lines(_ path: String, client: HTTPClient = .shared, _ line: (String) async throws -> Void) async throws {
         let request = try makeRequest(.GET, path, query: [:], body: nil)
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, deadline: .now() + Self.deadline)
+            response = try await client.execute(request, deadline: .now() + Self.deadline)
         } catch {
             throw unreachable(error).error
         }
@@ -357,6 +357,25 @@ struct RemoteBackend: Backend {
     func close(conversationID: Int64, sender: String?) async throws -> Conversation {
         try await requireSelf(sender)
         return try await call(.POST, "/conversations/\(conversationID)/close", body: [:])
+    }
+
+    /// `GET /v1/me/events`: the server sends a heartbeat every 15 seconds, so a stream silent for 45 is dead
+    /// (exit 1) rather than waited on for ever.
+    func watch(_ event: (Notifications.Event) async throws -> Void) async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(45))))
+        do {
+            try await lines("/me/events", client: client) { line in
+                guard line.hasPrefix("data: ") else { return }
+                let data = String(line.dropFirst(6))
+                guard let decoded = try? Notifications.Event(payload: data) else { return }
+                try await event(decoded)
+            }
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
     }
 
     /// Over the API one acts as the token's user: `--sender` may only name them.

@@ -35,10 +35,12 @@ extension AssignmentService {
                                                    statusFilter: .any,
                                                    parameters: ["conversation": String(conversationID), "to": handle ?? ""],
                                                    outcome: outcome, note: note, on: connection)
-            return BatchResult(batchID: recorded, operation: .reassign, campaignID: campaign.id, statusFilter: "any",
-                               matched: outcome.matched, moved: outcome.moved, unchanged: outcome.matched - outcome.moved,
-                               dryRun: dryRun,
-                               perSender: target.map { [SenderReceipt(handle: $0.handle, received: outcome.moved)] } ?? [])
+            var result = BatchResult(batchID: recorded, operation: .reassign, campaignID: campaign.id, statusFilter: "any",
+                                     matched: outcome.matched, moved: outcome.moved,
+                                     unchanged: outcome.matched - outcome.moved, dryRun: dryRun,
+                                     perSender: target.map { [SenderReceipt(handle: $0.handle, received: outcome.moved)] } ?? [])
+            result.removedBySender = Self.removed(outcome)
+            return result
         }
     }
 }

@@ -35,10 +35,12 @@ extension AssignmentService {
                                                        statusFilter: .any, parameters: ["batch": String(batchID)],
                                                        outcome: outcome.move, undoes: batchID, note: note,
                                                        on: connection)
-                return BatchResult(batchID: recorded, operation: .undo, campaignID: batch.campaignID, statusFilter: "any",
-                                   matched: outcome.move.matched, moved: outcome.move.moved, unchanged: 0,
-                                   dryRun: dryRun, perSender: outcome.receipts,
-                                   skipped: outcome.move.matched - outcome.move.moved)
+                var result = BatchResult(batchID: recorded, operation: .undo, campaignID: batch.campaignID,
+                                         statusFilter: "any", matched: outcome.move.matched, moved: outcome.move.moved,
+                                         unchanged: 0, dryRun: dryRun, perSender: outcome.receipts,
+                                         skipped: outcome.move.matched - outcome.move.moved)
+                result.removedBySender = Self.removed(outcome.move)
+                return result
             }
         } catch let error as SwitchboardError {
             throw error

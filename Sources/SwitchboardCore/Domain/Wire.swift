@@ -15,7 +15,8 @@ extension JSONEncoder {
 extension BatchResult: Encodable {
     enum CodingKeys: String, CodingKey {
         case batchID = "batch_id", operation, campaignID = "campaign_id", statusFilter = "status_filter", matched,
-             moved, unchanged, dryRun = "dry_run", perSender = "per_sender", requested, skipped
+             moved, unchanged, dryRun = "dry_run", perSender = "per_sender", requested, skipped,
+             removedBySender = "removed_by_sender"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -31,6 +32,8 @@ extension BatchResult: Encodable {
         try container.encode(perSender, forKey: .perSender)
         try container.encodeIfPresent(requested, forKey: .requested)
         try container.encodeIfPresent(skipped, forKey: .skipped)
+        // A preview also says whom it would take from (handle → count), so a plan of several steps can be added up.
+        if dryRun { try container.encode(removedBySender, forKey: .removedBySender) }
     }
 }
 
@@ -185,6 +188,7 @@ extension BatchResult: Decodable {
                   perSender: try container.decode([SenderReceipt].self, forKey: .perSender),
                   requested: try container.decodeIfPresent(Int.self, forKey: .requested),
                   skipped: try container.decodeIfPresent(Int.self, forKey: .skipped))
+        removedBySender = try container.decodeIfPresent([String: Int].self, forKey: .removedBySender) ?? [:]
     }
 }
 
