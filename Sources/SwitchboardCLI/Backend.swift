@@ -19,6 +19,8 @@ protocol Backend: Sendable {
         -> BatchResult
     func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult
     func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult
+    /// Rehearses a plan: every step for real in one transaction that is rolled back.
+    func preview(_ plan: Plan, actor: String) async throws -> PlanPreview
     func releaseStale(campaignID: Int64?, actor: String, dryRun: Bool) async throws -> [BatchResult]
     func skills(campaignID: Int64) async throws -> [String: [String]]
     /// Adds (`add`) or removes skills; returns the sender's skills after.
@@ -92,6 +94,10 @@ struct DirectBackend: Backend {
 
     func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult {
         try await RoutingService(database).handoff(request)
+    }
+
+    func preview(_ plan: Plan, actor: String) async throws -> PlanPreview {
+        try await PlanService(database).preview(plan, actor: actor)
     }
 
     func releaseStale(campaignID: Int64?, actor: String, dryRun: Bool) async throws -> [BatchResult] {

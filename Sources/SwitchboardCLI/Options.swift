@@ -112,7 +112,10 @@ struct BatchOptions: ParsableArguments {
 extension BatchOptions {
     /// The actor for history: `--actor` or the OS user in direct mode. Remote mode records the token's user, so
     /// `--actor` is refused there (the server ignores what is sent).
-    func actor(_ backend: any Backend) throws -> String {
+    func actor(_ backend: any Backend) throws -> String { try Self.actor(givenActor, backend) }
+
+    /// The rule itself, for commands (such as `apply`) that take `--actor` without the other batch flags.
+    static func actor(_ givenActor: String?, _ backend: any Backend) throws -> String {
         if backend.isRemote {
             if givenActor != nil {
                 throw SwitchboardError(.invalid, "actor_refused",

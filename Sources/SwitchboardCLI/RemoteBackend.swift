@@ -39,8 +39,9 @@ struct RemoteBackend: Backend {
     }
 
     func send(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:], body: [String: JSONValue]? = nil,
-              retry: Retry) async throws -> Data {
-        let request = try makeRequest(method, path, query: query, body: body)
+              raw: Data? = nil, retry: Retry) async throws -> Data {
+        let request = try makeRequest(method, path, query: query,
+                                      body: try raw ?? body.map { try JSONEncoder.switchboard.encode(JSONObject($0)) })
         do {
             return try await execute(request)
         } catch let error as Transient where retry == .once {
@@ -74,7 +75,7 @@ struct RemoteBackend: Backend {
         if !pending.isEmpty { try await line(String(decoding: pending, as: UTF8.self)) }
     }
 
-    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: [String: JSONValue]?)
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: Data?)
         throws -> HTTPClientRequest {
         var components = URLComponents(url: server.appendingPathComponent("v1" + path), resolvingAgainstBaseURL: false)!
         let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
@@ -86,7 +87,7 @@ struct RemoteBackend: Backend {
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             if method == .POST { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.switchboard.encode(JSONObject(body))))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         return request
     }
@@ -277,6 +278,16 @@ struct RemoteBackend: Backend {
     /// A handle, skill or tag as one path segment.
     static func segment(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
+    }
+
+    func preview(_ plan: Plan, actor: String) async throws -> PlanPreview {
+        let data = try await send(.POST, "/plans/preview", raw: plan.json, retry: .once)
+        do {
+            return try JSONDecoder.switchboard.decode(PlanPreview.self, from: data)
+        } catch {
+            throw SwitchboardError(.unavailable, "unexpected_answer",
+                                   "The server at \(server.absoluteString) answered the plan preview with something this CLI cannot read.")
+        }
     }
 
     func batch(id: Int64) async throws -> HistoryService.Batch { try await call(.GET, "/batches/\(id)", retry: .once) }

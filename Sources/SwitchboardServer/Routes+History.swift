@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import SwitchboardCore
 
-/// The audit trail and the campaign export, for managers: what `switchboard history` and `switchboard export`
-/// print, over HTTP (issue 22). The JSON shapes are the CLI's `--json` output.
+/// The audit trail, the campaign export and plan previews, for managers: what `switchboard history`, `export` and
+/// `apply --dry-run` need over HTTP (issue 22). The JSON shapes are the CLI's `--json` output.
 struct HistoryRoutes {
     let database: Database
     let campaigns: CampaignRoutes
@@ -13,6 +13,17 @@ struct HistoryRoutes {
         group.get("campaigns/:id/export", use: export)
         group.get("conversations/:id/history", use: conversationHistory)
         group.get("batches/:id/changes", use: batchChanges)
+        group.post("plans/preview", use: previewPlan)
+    }
+
+    /// `{"campaign"?, "steps": [...]}` as in an `apply` file: every step rehearsed in one transaction that is
+    /// rolled back, each seeing the ones before it; the senders' counts before and after.
+    @Sendable func previewPlan(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let user = try context.requireUser()
+        _ = try context.requireManager()
+        let body = try await JSONBody.read(request, context: context, allowed: ["campaign", "steps"])
+        let plan = try Plan(json: Data(buffer: body.raw))
+        return try jsonResponse(try await PlanService(database).preview(plan, actor: user.handle, orgID: user.orgID))
     }
 
     /// `?limit=` (1–10000, default 100) and `?before=BATCH` for older ones; newest first.

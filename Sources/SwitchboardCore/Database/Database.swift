@@ -68,6 +68,7 @@ public struct Database: Sendable {
     /// to what is left of the caller's `RequestDeadline`, and the wait cut to `DatabaseHealth.waitWhenDown` while
     /// the database is known to be down.
     public func withConnection<T>(_ body: @escaping (PostgresConnection) async throws -> T) async throws -> T {
+        if let rehearsal = Self.rehearsal { return try await body(rehearsal) }
         guard var wait = connectionWait else { return try await client.withConnection(body) }
         var work = workLimit
         if health.isDown { wait = min(wait, DatabaseHealth.waitWhenDown) }
@@ -143,9 +144,43 @@ public struct Database: Sendable {
         }
     }
 
-    /// BEGIN, `body`, and COMMIT (recording the response of an idempotent request first), or ROLLBACK.
+    /// The connection of a rehearsal in progress in this task (see `rehearse`).
+    @TaskLocal static var rehearsal: PostgresConnection?
+
+    /// Runs `body` as a rehearsal: every statement it sends, through any service, goes to one connection inside
+    /// one transaction, which is rolled back at the end. Each `transaction` inside becomes a savepoint, so a step
+    /// that fails is undone alone and the next step sees the ones before it. This is how a plan of several batches
+    /// is previewed with each step seeing the steps before it (`PlanService`); nothing of it is ever committed, and
+    /// notifications sent inside are dropped with the rollback.
+    public func rehearse<T: Sendable>(_ body: @escaping () async throws -> T) async throws -> T {
+        try await withConnection { [logger] connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await Self.$rehearsal.withValue(connection) { try await body() }
+                try await connection.query("ROLLBACK", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// BEGIN, `body`, and COMMIT (recording the response of an idempotent request first), or ROLLBACK. Inside a
+    /// rehearsal: a savepoint, released or rolled back to.
     private static func run<T: Sendable>(_ isolation: Isolation, _ body: (PostgresConnection) async throws -> T,
                                on connection: PostgresConnection, logger: Logger) async throws -> T {
+        if rehearsal != nil {
+            try await connection.query("SAVEPOINT rehearsal_step", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("RELEASE SAVEPOINT rehearsal_step", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK TO SAVEPOINT rehearsal_step", logger: logger)
+                throw error
+            }
+        }
         try await connection.query("BEGIN ISOLATION LEVEL \(unescaped: isolation.rawValue)", logger: logger)
         do {
             let value = try await body(connection)
