@@ -20,6 +20,16 @@ struct RemoteBackend: Backend {
     /// A batch over a million conversations can take a minute; nothing waits longer than this.
     static let deadline: TimeAmount = .minutes(15)
 
+    /// One client for the process. A refused connection fails at once (the command's own single retry covers a
+    /// flaky network) rather than being retried by the pool until the deadline; an unanswered one after 10 s.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(read: nil))
+
+    static func configuration(read: TimeAmount?) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: read))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
+    }
+
     // MARK: The requests
 
     enum Retry { case never, once }
@@ -53,7 +63,7 @@ struct RemoteBackend: Backend {
     }
 
     /// Streams a text body line by line (the CSV export, the event stream) with `client`.
-    func lines(_ path: String, client: HTTPClient = .shared, _ line: (String) async throws -> Void) async throws {
+    func lines(_ path: String, client: HTTPClient = RemoteBackend.client, _ line: (String) async throws -> Void) async throws {
         let request = try makeRequest(.GET, path, query: [:], body: nil)
         let response: HTTPClientResponse
         do {
@@ -103,7 +113,7 @@ struct RemoteBackend: Backend {
         let response: HTTPClientResponse
         let data: Data
         do {
-            response = try await HTTPClient.shared.execute(request, deadline: .now() + Self.deadline)
+            response = try await Self.client.execute(request, deadline: .now() + Self.deadline)
             data = try await collect(response)
         } catch {
             throw unreachable(error)
@@ -373,8 +383,7 @@ struct RemoteBackend: Backend {
     /// `GET /v1/me/events`: the server sends a heartbeat every 15 seconds, so a stream silent for 45 is dead
     /// (exit 1) rather than waited on for ever.
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(45))))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.configuration(read: .seconds(45)))
         do {
             try await lines("/me/events", client: client) { line in
                 guard line.hasPrefix("data: ") else { return }

@@ -41,10 +41,7 @@ struct ConversationRoutes {
                                            allowed: ["handle", "skill", "dry_run", "note", "campaign_id"])
         let dryRun = try body.bool("dry_run") ?? false
         let note = try body.string("note")
-        if let campaignID = try body.int("campaign_id"), campaignID != conversation.campaignID {
-            throw SwitchboardError(.invalid, "wrong_campaign",
-                                   "Conversation \(conversation.id) is not in campaign \(campaignID).")
-        }
+        let campaignID = try body.int("campaign_id")
         // Escalation: to a skill instead of a person.
         if let skill = try body.string("skill") {
             guard try body.string("handle") == nil else {
@@ -58,7 +55,8 @@ struct ConversationRoutes {
         let handle: String?
         if case .null? = body.fields["handle"] { handle = nil } else { handle = try body.requireString("handle") }
         return try jsonResponse(try await AssignmentService(database).reassign(
-            conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, note: note, orgID: user.orgID))
+            conversationID: conversation.id, to: handle, actor: user.handle, dryRun: dryRun, note: note,
+            campaignID: campaignID.map(Int64.init), orgID: user.orgID))
     }
 
     @Sendable func unassign(_ request: Request, context: AppRequestContext) async throws -> Response {
