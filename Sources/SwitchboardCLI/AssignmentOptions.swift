@@ -72,11 +72,14 @@ extension GlobalOptions {
             progress.finish()
         }
         return try await body { count in
-            guard progress.enabled, count >= 20_000 else { return }
+            // A negative count: the server does the moving and has not said how many (remote mode).
+            guard progress.enabled, count >= 20_000 || count < 0 else { return }
             box.start(Task.detached {
+                if count < 0 { try? await Task.sleep(for: .seconds(2)) }
                 while !Task.isCancelled {
                     let seconds = (ContinuousClock.now - started).components.seconds
-                    progress.update("Moving \(count) conversations in one transaction… \(seconds)s")
+                    progress.update(count < 0 ? "Waiting for the server to move them in one transaction… \(seconds)s"
+                                    : "Moving \(count) conversations in one transaction… \(seconds)s")
                     try? await Task.sleep(for: .milliseconds(500))
                 }
             })

@@ -47,6 +47,12 @@ protocol Backend: Sendable {
     func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
                  leaveUnassigned: Bool) async throws -> MessageService.Recorded
     func close(conversationID: Int64, sender: String?) async throws -> Conversation
+    /// The sender opened the conversation (clears `unread` if they are its assignee).
+    func markRead(conversationID: Int64, sender: String) async throws -> Conversation
+    /// A sender's "Assigned to Me" queue (`org` or `campaign` names their organization), or a campaign's
+    /// unassigned view (`sender` nil), newest activity first; `status` as `QueueFilter` reads it.
+    func queue(sender: String?, org: String?, campaignID: Int64?, status: String?, limit: Int, cursor: String?)
+        async throws -> ConversationService.Page
     /// Assignment notifications as they arrive, until cancelled: every one of the
     /// database's in direct mode, the token's user's over the API.
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws
@@ -179,6 +185,32 @@ struct DirectBackend: Backend {
 
     func close(conversationID: Int64, sender: String?) async throws -> Conversation {
         try await MessageService(database).close(conversationID: conversationID, sender: sender)
+    }
+
+    func markRead(conversationID: Int64, sender: String) async throws -> Conversation {
+        let found = try await ConversationService(database).conversation(id: conversationID)
+        let campaign = try await CampaignService(database).campaign(id: found.campaignID)
+        let user = try await Directory(database).user(orgID: campaign.orgID, handle: sender)
+        return try await MessageService(database).open(conversationID: conversationID, by: user.id)
+    }
+
+    func queue(sender: String?, org: String?, campaignID: Int64?, status: String?, limit: Int, cursor: String?)
+        async throws -> ConversationService.Page {
+        let filter = try ConversationService.QueueFilter(parsing: status)
+        var userID: Int64? = nil
+        if let sender {
+            guard org != nil || campaignID != nil else {
+                throw SwitchboardError(.invalid, "usage", "--sender needs --org or --campaign.")
+            }
+            var orgReference = org ?? ""
+            if let campaignID { orgReference = String(try await CampaignService(database).campaign(id: campaignID).orgID) }
+            let organization = try await Directory(database).organization(orgReference)
+            userID = try await Directory(database).user(orgID: organization.id, handle: sender).id
+        } else if let campaignID {
+            _ = try await CampaignService(database).campaign(id: campaignID)
+        }
+        return try await ConversationService(database).queue(userID: userID, campaignID: campaignID, filter: filter,
+                                                             limit: limit, cursor: cursor)
     }
 
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws {

@@ -64,12 +64,7 @@ struct MarkRead: AsyncParsableCommand {
     @Option(help: "The sender opening it (only its assignee clears the mark).") var sender: String
 
     func run() async throws {
-        let opened = try await options.withDatabase { database in
-            let found = try await ConversationService(database).conversation(id: conversation)
-            let campaign = try await CampaignService(database).campaign(id: found.campaignID)
-            let user = try await Directory(database).user(orgID: campaign.orgID, handle: sender)
-            return try await MessageService(database).open(conversationID: conversation, by: user.id)
-        }
+        let opened = try await options.withBackend { try await $0.markRead(conversationID: conversation, sender: sender) }
         try options.emit(opened) {
             opened.unread ? "Conversation \(opened.id) stays unread: \(sender) is not its assignee."
                 : "Conversation \(opened.id) is read."
@@ -82,7 +77,7 @@ struct Queue: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A sender's 'Assigned to Me' queue, or a campaign's unassigned view, newest activity first.")
     @OptionGroup var options: GlobalOptions
-    @Option(help: "Organization id or name (with --sender).") var org: String?
+    @Option(help: "Organization id or name (with --sender, directly; over the API it is the token's).") var org: String?
     @Option(help: "The sender.") var sender: String?
     @Flag(help: "The campaign's unassigned conversations.") var unassigned = false
     @Option(help: "Only this campaign.") var campaign: Int64?
@@ -93,23 +88,13 @@ struct Queue: AsyncParsableCommand {
     func validate() throws {
         if unassigned == (sender != nil) { throw ValidationError("Give --sender HANDLE or --unassigned.") }
         if unassigned && campaign == nil { throw ValidationError("--unassigned needs --campaign.") }
-        if sender != nil && org == nil && campaign == nil { throw ValidationError("--sender needs --org or --campaign.") }
     }
 
     func run() async throws {
-        let filter = try ConversationService.QueueFilter(parsing: status)
-        let page = try await options.withDatabase { database in
-            var userID: Int64? = nil
-            if let sender {
-                var orgReference = self.org ?? ""
-                if let campaign { orgReference = String(try await CampaignService(database).campaign(id: campaign).orgID) }
-                let org = try await Directory(database).organization(orgReference)
-                userID = try await Directory(database).user(orgID: org.id, handle: sender).id
-            } else if let campaign {
-                _ = try await CampaignService(database).campaign(id: campaign)
-            }
-            return try await ConversationService(database).queue(userID: userID, campaignID: campaign, filter: filter,
-                                                                  limit: limit, cursor: cursor)
+        _ = try ConversationService.QueueFilter(parsing: status)
+        let page = try await options.withBackend { backend in
+            try await backend.queue(sender: sender, org: org, campaignID: campaign, status: status, limit: limit,
+                                    cursor: cursor)
         }
         struct Output: Encodable { let conversations: [Conversation]; let next_cursor: String? }
         try options.emit(Output(conversations: page.conversations, next_cursor: page.nextCursor)) {

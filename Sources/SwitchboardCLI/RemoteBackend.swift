@@ -168,6 +168,7 @@ struct RemoteBackend: Backend {
         if let note = request.note { body["note"] = .string(note) }
         if let count = request.count { body["count"] = .int(Int64(count)) }
         let path = "/campaigns/\(request.campaignID)/\(request.count == nil ? "reassign-all" : "reassign-some")"
+        onStart?(-1)  // the count is the server's to know: the ticker just says it waits
         return try await call(.POST, path, body: body, retry: .once)
     }
 
@@ -378,6 +379,27 @@ struct RemoteBackend: Backend {
     func close(conversationID: Int64, sender: String?) async throws -> Conversation {
         try await requireSelf(sender)
         return try await call(.POST, "/conversations/\(conversationID)/close", body: [:])
+    }
+
+    func markRead(conversationID: Int64, sender: String) async throws -> Conversation {
+        try await requireSelf(sender)
+        return try await call(.POST, "/conversations/\(conversationID)/read", body: [:], retry: .once)
+    }
+
+    /// `GET /v1/me/conversations`: the token's user's queue. The unassigned view has no route.
+    func queue(sender: String?, org: String?, campaignID: Int64?, status: String?, limit: Int, cursor: String?)
+        async throws -> ConversationService.Page {
+        guard sender != nil else {
+            throw SwitchboardError(.invalid, "no_api_route",
+                                   "The unassigned queue has no API route; use 'conversations --campaign C --unassigned' with --server.")
+        }
+        try await requireSelf(sender)
+        struct Page: Decodable { let conversations: [Conversation]; let next_cursor: String? }
+        let page = try await call(.GET, "/me/conversations",
+                                  query: ["status": status, "campaign": campaignID.map(String.init), "limit": String(limit),
+                                          "cursor": cursor],
+                                  retry: .once, as: Page.self)
+        return .init(conversations: page.conversations, nextCursor: page.next_cursor)
     }
 
     /// `GET /v1/me/events`: the server sends a heartbeat every 15 seconds, so a stream silent for 45 is dead

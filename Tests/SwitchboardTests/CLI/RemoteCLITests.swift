@@ -155,6 +155,8 @@ struct RemoteCLITests {
                 (["tag", "add", "--conversation", "4", "spanish"], false, 0),
                 (["tag", "list", "--conversation", "4"], false, 0),
                 (["reassign", "--conversation", "4", "--to-skill", "spanish"], true, nil),
+                (["mark-read", "--conversation", "3", "--sender", "ada"], false, 0),
+                (["queue", "--sender", "ada", "--campaign", c, "--status", "open"], false, 0),
                 (["senders", "--campaign", c], false, 0),
             ]
             for step in steps {
