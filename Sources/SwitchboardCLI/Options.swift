@@ -47,10 +47,8 @@ struct GlobalOptions: ParsableArguments {
             }
             return try await withDatabase { try await body(DirectBackend(database: $0)) }
         }
-        do {
-            return try await body(RemoteBackend(server: server, token: token,
-                                                idempotencyKey: idempotencyKey ?? UUID().uuidString.lowercased()))
-        }
+        return try await body(RemoteBackend(server: server, token: token,
+                                            idempotencyKey: idempotencyKey ?? UUID().uuidString.lowercased()))
     }
 
     /// The database to use: --database-url, DATABASE_URL, or the project's embedded cluster (started on demand).
@@ -116,14 +114,15 @@ extension BatchOptions {
 
     /// The rule itself, for commands (such as `apply`) that take `--actor` without the other batch flags.
     static func actor(_ givenActor: String?, _ backend: any Backend) throws -> String {
-        if backend.isRemote {
-            if givenActor != nil {
-                throw SwitchboardError(.invalid, "actor_refused",
-                                       "--actor is refused with --server: history records the token's user.")
-            }
-            return "token"
+        try refuseRemote(givenActor, backend)
+        return backend.isRemote ? "token" : givenActor ?? Self.osUser
+    }
+
+    /// `--actor` with --server is refused, not ignored: the server records the token's user whatever is sent.
+    static func refuseRemote(_ givenActor: String?, _ backend: any Backend) throws {
+        if backend.isRemote && givenActor != nil {
+            throw SwitchboardError(.invalid, "actor_refused", "--actor is refused with --server: history records the token's user.")
         }
-        return givenActor ?? Self.osUser
     }
 
     static var osUser: String { ProcessInfo.processInfo.environment["USER"] ?? NSUserName() }

@@ -63,11 +63,12 @@ struct RemoteBackend: Backend {
     }
 
     /// Streams a text body line by line (the CSV export, the event stream) with `client`.
-    func lines(_ path: String, client: HTTPClient = RemoteBackend.client, _ line: (String) async throws -> Void) async throws {
+    func lines(_ path: String, client: HTTPClient = RemoteBackend.client, deadline: NIODeadline = .now() + RemoteBackend.deadline,
+               _ line: (String) async throws -> Void) async throws {
         let request = try makeRequest(.GET, path, query: [:], body: nil)
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, deadline: .now() + Self.deadline)
+            response = try await client.execute(request, deadline: deadline)
         } catch {
             throw unreachable(error).error
         }
@@ -77,10 +78,13 @@ struct RemoteBackend: Backend {
         var pending = Data()
         for try await chunk in response.body {
             pending.append(contentsOf: chunk.readableBytesView)
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                try await line(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-                pending.removeSubrange(pending.startIndex...newline)
+            // Every whole line of the chunk, then what is left kept once (not shifted line by line).
+            var start = pending.startIndex
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                try await line(String(decoding: pending[start..<newline], as: UTF8.self))
+                start = pending.index(after: newline)
             }
+            pending = Data(pending[start...])
         }
         if !pending.isEmpty { try await line(String(decoding: pending, as: UTF8.self)) }
     }
@@ -115,6 +119,10 @@ struct RemoteBackend: Backend {
         do {
             response = try await Self.client.execute(request, deadline: .now() + Self.deadline)
             data = try await collect(response)
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            // Not retried: waiting the whole deadline again would double an already long wait.
+            throw SwitchboardError(.unavailable, "server_timeout",
+                                   "The server at \(server.absoluteString) did not answer within \(Self.deadline.nanoseconds / 60_000_000_000) minutes; check the batch's outcome with 'switchboard history'.")
         } catch {
             throw unreachable(error)
         }
@@ -407,7 +415,8 @@ struct RemoteBackend: Backend {
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.configuration(read: .seconds(45)))
         do {
-            try await lines("/me/events", client: client) { line in
+            // No overall deadline: it runs until stopped; the read timeout catches a dead stream.
+            try await lines("/me/events", client: client, deadline: .distantFuture) { line in
                 guard line.hasPrefix("data: ") else { return }
                 let data = String(line.dropFirst(6))
                 guard let decoded = try? Notifications.Event(payload: data) else { return }

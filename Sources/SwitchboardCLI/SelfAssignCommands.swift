@@ -15,8 +15,8 @@ struct RequestMore: AsyncParsableCommand {
 
     func run() async throws {
         let result = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
-            try await backend.requestMore(campaignID: campaign, sender: sender, count: count,
-                                          actor: try remoteRefusesActor(actor, backend))
+            try BatchOptions.refuseRemote(actor, backend)
+            return try await backend.requestMore(campaignID: campaign, sender: sender, count: count, actor: actor)
         }
         try options.emit(result)
     }
@@ -34,17 +34,9 @@ struct Release: AsyncParsableCommand {
 
     func run() async throws {
         let result = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
-            try await backend.release(campaignID: campaign, sender: sender, actor: try remoteRefusesActor(actor, backend))
+            try BatchOptions.refuseRemote(actor, backend)
+            return try await backend.release(campaignID: campaign, sender: sender, actor: actor)
         }
         try options.emit(result)
     }
-}
-
-/// Request and release name the sender themselves; with --server the token's user must be that sender, and
-/// `--actor` is refused as for every batch command.
-func remoteRefusesActor(_ actor: String?, _ backend: any Backend) throws -> String? {
-    if backend.isRemote && actor != nil {
-        throw SwitchboardError(.invalid, "actor_refused", "--actor is refused with --server: history records the token's user.")
-    }
-    return actor
 }

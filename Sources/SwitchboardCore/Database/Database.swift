@@ -198,6 +198,8 @@ public struct Database: Sendable {
     /// Runs a single statement outside any explicit transaction.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        // In a rehearsal a failing statement must not abort the whole transaction: it gets a savepoint too.
+        if Self.rehearsal != nil { return try await transaction { [logger] in try await $0.rows(query, logger: logger) } }
         do {
             return try await withConnection { [logger] connection in try await connection.rows(query, logger: logger) }
         } catch {
