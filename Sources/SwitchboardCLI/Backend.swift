@@ -35,6 +35,14 @@ protocol Backend: Sendable {
     func campaignHistory(id: Int64, limit: Int) async throws -> HistoryService.CampaignHistory
 
     func campaign(id: Int64) async throws -> Campaign
+    /// `org` is an id or a name; over the API it must be the token's organization.
+    func createCampaign(org: String, name: String, settings: SelfAssignSettings) async throws -> Campaign
+    func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign
+    func addSenders(campaignID: Int64, handles: [String]) async throws
+    func deactivateSender(campaignID: Int64, handle: String) async throws
+    /// Imports a CSV, all rows or none; returns how many.
+    func importContacts(campaignID: Int64, data: Data, fileName: String, progress: @escaping @Sendable (Int) -> Void)
+        async throws -> Int
     func senders(campaignID: Int64) async throws -> SenderList
     func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
                        limit: Int, cursor: String?) async throws -> ConversationService.Page
@@ -56,6 +64,24 @@ protocol Backend: Sendable {
     /// Assignment notifications as they arrive, until cancelled: every one of the
     /// database's in direct mode, the token's user's over the API.
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws
+}
+
+/// What `campaign set` changes; nil leaves a setting as it is.
+struct CampaignChange: Sendable {
+    var selfAssign: Bool?
+    var batchSize: Int?
+    var maxOpen: Int?
+    var clearMaxOpen = false
+    var requireFinishedBatch: Bool?
+    var policy: RoutingPolicy?
+    var fallback: RoutingPolicy?
+    var releaseStaleAfter: Int?
+    var clearReleaseStale = false
+
+    var touchesRouting: Bool { policy != nil || fallback != nil || releaseStaleAfter != nil || clearReleaseStale }
+    var touchesSelfAssign: Bool {
+        selfAssign != nil || batchSize != nil || maxOpen != nil || clearMaxOpen || requireFinishedBatch != nil
+    }
 }
 
 /// Core, over a connected database: the CLI's direct mode, as before issue 22.
@@ -147,6 +173,37 @@ struct DirectBackend: Backend {
     }
 
     func campaign(id: Int64) async throws -> Campaign { try await CampaignService(database).campaign(id: id) }
+
+    func createCampaign(org: String, name: String, settings: SelfAssignSettings) async throws -> Campaign {
+        let organization = try await Directory(database).organization(org)
+        return try await CampaignService(database).create(orgID: organization.id, name: name, settings: settings)
+    }
+
+    func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
+        let service = CampaignService(database)
+        if change.touchesRouting {
+            _ = try await service.updateRouting(id: id, policy: change.policy, fallback: change.fallback,
+                                                releaseStaleAfter: change.releaseStaleAfter,
+                                                clearReleaseStale: change.clearReleaseStale)
+        }
+        return try await service.update(id: id, selfAssign: change.selfAssign, batchSize: change.batchSize,
+                                         maxOpen: change.maxOpen, clearMaxOpen: change.clearMaxOpen,
+                                         requireFinishedBatch: change.requireFinishedBatch)
+    }
+
+    func addSenders(campaignID: Int64, handles: [String]) async throws {
+        try await SenderService(database).add(campaignID: campaignID, handles: handles)
+    }
+
+    func deactivateSender(campaignID: Int64, handle: String) async throws {
+        try await SenderService(database).deactivate(campaignID: campaignID, handle: handle)
+    }
+
+    func importContacts(campaignID: Int64, data: Data, fileName: String, progress: @escaping @Sendable (Int) -> Void)
+        async throws -> Int {
+        try await ContactImporter(database).importCSV(campaignID: campaignID, data: data, fileName: fileName,
+                                                      progress: progress).imported
+    }
 
     func senders(campaignID: Int64) async throws -> SenderList { try await SenderService(database).list(campaignID: campaignID) }
 

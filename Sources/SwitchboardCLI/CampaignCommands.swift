@@ -94,9 +94,8 @@ struct CampaignCommand: AsyncParsableCommand {
             let settings = SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
                                               requireFinishedBatch: !noRequireFinishedBatch)
             try settings.validate()
-            let campaign = try await options.withDatabase { database in
-                let org = try await Directory(database).organization(self.org)
-                return try await CampaignService(database).create(orgID: org.id, name: name, settings: settings)
+            let campaign = try await options.withBackend {
+                try await $0.createCampaign(org: org, name: name, settings: settings)
             }
             try options.emit(campaign) { "Created campaign \(campaign.id) '\(campaign.name)'." }
         }
@@ -134,17 +133,11 @@ struct CampaignCommand: AsyncParsableCommand {
         func run() async throws {
             let policy = try routingPolicy.map { try RoutingPolicy(parsing: $0) }
             let fallback = try routingFallback.map { try RoutingPolicy(parsing: $0) }
-            let updated = try await options.withDatabase { database in
-                let service = CampaignService(database)
-                if policy != nil || fallback != nil || releaseStaleAfter != nil || noReleaseStale {
-                    _ = try await service.updateRouting(id: self.campaign, policy: policy, fallback: fallback,
-                                                        releaseStaleAfter: releaseStaleAfter,
-                                                        clearReleaseStale: noReleaseStale)
-                }
-                return try await service.update(
-                    id: self.campaign, selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
-                    clearMaxOpen: noMaxOpen, requireFinishedBatch: requireFinishedBatch)
-            }
+            let change = CampaignChange(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+                                        clearMaxOpen: noMaxOpen, requireFinishedBatch: requireFinishedBatch,
+                                        policy: policy, fallback: fallback, releaseStaleAfter: releaseStaleAfter,
+                                        clearReleaseStale: noReleaseStale)
+            let updated = try await options.withBackend { try await $0.updateCampaign(id: campaign, change) }
             try options.emit(updated) { CampaignCommand.describe(updated) }
         }
     }
@@ -174,7 +167,7 @@ struct Sender: AsyncParsableCommand {
         @Argument(help: "Handles.") var handles: [String]
 
         func run() async throws {
-            try await options.withDatabase { try await SenderService($0).add(campaignID: campaign, handles: handles) }
+            try await options.withBackend { try await $0.addSenders(campaignID: campaign, handles: handles) }
             struct Output: Encodable { let campaign_id: Int64; let added: [String] }
             try options.emit(Output(campaign_id: campaign, added: handles)) {
                 "Added \(handles.joined(separator: ", ")) to campaign \(campaign)."
@@ -190,7 +183,7 @@ struct Sender: AsyncParsableCommand {
         @Argument(help: "Handle.") var handle: String
 
         func run() async throws {
-            try await options.withDatabase { try await SenderService($0).deactivate(campaignID: campaign, handle: handle) }
+            try await options.withBackend { try await $0.deactivateSender(campaignID: campaign, handle: handle) }
             struct Output: Encodable { let campaign_id: Int64; let deactivated: String }
             try options.emit(Output(campaign_id: campaign, deactivated: handle)) {
                 "Deactivated \(handle) on campaign \(campaign); their conversations stay with them."

@@ -20,15 +20,15 @@ struct Contacts: AsyncParsableCommand {
                 throw SwitchboardError(.invalid, "unreadable_file", "File '\(file)' cannot be read.")
             }
             let progress = Progress(enabled: options.showsProgress)
-            let report = try await options.withDatabase { database in
-                try await ContactImporter(database).importCSV(campaignID: campaign, data: data, fileName: file) {
+            let imported = try await options.withBackend { backend in
+                try await backend.importContacts(campaignID: campaign, data: data, fileName: file) {
                     progress.update("Sent \($0) rows…")
                 }
             }
             progress.finish()
             struct Output: Encodable { let campaign_id: Int64; let imported: Int }
-            try options.emit(Output(campaign_id: report.campaignID, imported: report.imported)) {
-                "Imported \(report.imported) contacts into campaign \(report.campaignID)."
+            try options.emit(Output(campaign_id: campaign, imported: imported)) {
+                "Imported \(imported) contacts into campaign \(campaign)."
             }
         }
     }

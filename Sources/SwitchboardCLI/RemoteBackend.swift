@@ -49,9 +49,10 @@ struct RemoteBackend: Backend {
     }
 
     func send(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:], body: [String: JSONValue]? = nil,
-              raw: Data? = nil, retry: Retry) async throws -> Data {
+              raw: Data? = nil, contentType: String = "application/json", retry: Retry) async throws -> Data {
         let request = try makeRequest(method, path, query: query,
-                                      body: try raw ?? body.map { try JSONEncoder.switchboard.encode(JSONObject($0)) })
+                                      body: try raw ?? body.map { try JSONEncoder.switchboard.encode(JSONObject($0)) },
+                                      contentType: contentType)
         do {
             return try await execute(request)
         } catch let error as Transient where retry == .once {
@@ -89,8 +90,8 @@ struct RemoteBackend: Backend {
         if !pending.isEmpty { try await line(String(decoding: pending, as: UTF8.self)) }
     }
 
-    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: Data?)
-        throws -> HTTPClientRequest {
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: Data?,
+                             contentType: String = "application/json") throws -> HTTPClientRequest {
         var components = URLComponents(url: server.appendingPathComponent("v1" + path), resolvingAgainstBaseURL: false)!
         let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
         if !items.isEmpty { components.queryItems = items.sorted { $0.name < $1.name } }
@@ -99,7 +100,7 @@ struct RemoteBackend: Backend {
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.headers.add(name: "User-Agent", value: "switchboard-cli")
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Content-Type", value: contentType)
             if method == .POST { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
             request.body = .bytes(ByteBuffer(bytes: body))
         }
@@ -324,6 +325,67 @@ struct RemoteBackend: Backend {
     }
 
     func campaign(id: Int64) async throws -> Campaign { try await call(.GET, "/campaigns/\(id)", retry: .once) }
+
+    /// Not retried: a second try could make a second campaign.
+    func createCampaign(org: String, name: String, settings: SelfAssignSettings) async throws -> Campaign {
+        let identity: Identity = try await call(.GET, "/me", retry: .once)
+        guard org == identity.organization || org == String(identity.org_id) else {
+            throw SwitchboardError(.invalid, "org_refused",
+                                   "With --server you act in '\(identity.organization)', the token's organization; --org '\(org)' is refused.")
+        }
+        var body: [String: JSONValue] = ["name": .string(name), "self_assign": .bool(settings.selfAssign),
+                                         "batch_size": .int(Int64(settings.batchSize)),
+                                         "require_finished_batch": .bool(settings.requireFinishedBatch)]
+        if let maxOpen = settings.maxOpen { body["max_open"] = .int(Int64(maxOpen)) }
+        return try await call(.POST, "/campaigns", body: body)
+    }
+
+    /// Routing through `PUT …/routing`, self-assign through `PATCH`; each sets absolute values, so both retry.
+    func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
+        var updated: Campaign? = nil
+        if change.touchesRouting {
+            var body: [String: JSONValue] = [:]
+            if let policy = change.policy { body["policy"] = .string(policy.rawValue) }
+            if let fallback = change.fallback { body["fallback"] = .string(fallback.rawValue) }
+            if let minutes = change.releaseStaleAfter { body["release_stale_after"] = .int(Int64(minutes)) }
+            if change.clearReleaseStale { body["release_stale_after"] = .int(nil) }
+            updated = try await call(.PUT, "/campaigns/\(id)/routing", body: body, retry: .once)
+        }
+        if change.touchesSelfAssign {
+            var body: [String: JSONValue] = [:]
+            if let selfAssign = change.selfAssign { body["self_assign"] = .bool(selfAssign) }
+            if let batchSize = change.batchSize { body["batch_size"] = .int(Int64(batchSize)) }
+            if let maxOpen = change.maxOpen { body["max_open"] = .int(Int64(maxOpen)) }
+            if change.clearMaxOpen { body["max_open"] = .int(nil) }
+            if let finished = change.requireFinishedBatch { body["require_finished_batch"] = .bool(finished) }
+            updated = try await call(.PATCH, "/campaigns/\(id)", body: body, retry: .once)
+        }
+        if let updated { return updated }
+        return try await campaign(id: id)
+    }
+
+    func addSenders(campaignID: Int64, handles: [String]) async throws {
+        struct Answer: Decodable { let added: [String] }
+        _ = try await call(.POST, "/campaigns/\(campaignID)/senders", body: ["handles": .array(handles.map { .string($0) })],
+                           retry: .once, as: Answer.self)
+    }
+
+    func deactivateSender(campaignID: Int64, handle: String) async throws {
+        struct Answer: Decodable { let deactivated: String }
+        _ = try await call(.DELETE, "/campaigns/\(campaignID)/senders/\(Self.segment(handle))", retry: .once, as: Answer.self)
+    }
+
+    /// The file as the body. Not retried: an import that committed before the connection dropped would be
+    /// refused the second time (its phones exist), which reads as a failure of a run that worked.
+    func importContacts(campaignID: Int64, data: Data, fileName: String, progress: @escaping @Sendable (Int) -> Void)
+        async throws -> Int {
+        struct Answer: Decodable { let imported: Int }
+        // The name as given, so that the server's sentences name the file as a direct import does.
+        let answer = try JSONDecoder.switchboard.decode(
+            Answer.self, from: try await send(.POST, "/campaigns/\(campaignID)/contacts", query: ["file_name": fileName],
+                                              raw: data, contentType: "text/csv", retry: .never))
+        return answer.imported
+    }
 
     func senders(campaignID: Int64) async throws -> SenderList {
         try await call(.GET, "/campaigns/\(campaignID)/senders", retry: .once)

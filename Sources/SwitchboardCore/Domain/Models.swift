@@ -47,8 +47,9 @@ public struct SelfAssignSettings: Sendable, Codable, Equatable {
         guard Self.batchSizeRange.contains(batchSize) else {
             throw .invalid("invalid_batch_size", "Batch size \(batchSize) is out of range; it must be from 1 to 5000.")
         }
-        if let maxOpen, maxOpen < 1 {
-            throw .invalid("invalid_max_open", "Max open \(maxOpen) is out of range; it must be at least 1.")
+        // The column is a 32-bit integer; a cap beyond any campaign's size is refused, not overflowed.
+        if let maxOpen, !(1...100_000_000).contains(maxOpen) {
+            throw .invalid("invalid_max_open", "Max open \(maxOpen) is out of range; it must be from 1 to 100000000.")
         }
     }
 }

@@ -117,6 +117,9 @@ struct RemoteCLITests {
     func sameOutputs() async throws {
         try await withWorlds { w in
             let c = w.campaign
+            let csv = FileManager.default.temporaryDirectory.appendingPathComponent("sb-contacts-\(UUID().uuidString).csv")
+            try "phone,name,tags\n+15557000001,Ann,spanish\n+15557000002,\"Bo, Jr\",\n".write(to: csv, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: csv) }
             let steps: [(arguments: [String], batch: Bool, exit: Int32?)] = [
                 (["senders", "--campaign", c], false, 0),
                 (["reassign-some", "--campaign", c, "--from-unassigned", "--to", "kevin,rebecca", "--count", "4",
@@ -155,6 +158,14 @@ struct RemoteCLITests {
                 (["tag", "add", "--conversation", "4", "spanish"], false, 0),
                 (["tag", "list", "--conversation", "4"], false, 0),
                 (["reassign", "--conversation", "4", "--to-skill", "spanish"], true, nil),
+                (["campaign", "create", "--org", "Acme", "Second", "--self-assign", "--batch-size", "2"], false, 0),
+                (["campaign", "set", "2", "--max-open", "50", "--routing-policy", "least_loaded", "--json"], false, 0),
+                (["campaign", "set", "2", "--batch-size", "0"], false, 2),
+                (["sender", "add", "--campaign", "2", "kevin", "rebecca"], false, 0),
+                (["sender", "add", "--campaign", "2", "nobody"], false, 2),
+                (["contacts", "import", "--campaign", "2", csv.path], false, 0),
+                (["contacts", "import", "--campaign", "2", csv.path], false, 2),
+                (["sender", "deactivate", "--campaign", "2", "rebecca"], false, 0),
                 (["mark-read", "--conversation", "3", "--sender", "ada"], false, 0),
                 (["queue", "--sender", "ada", "--campaign", c, "--status", "open"], false, 0),
                 (["senders", "--campaign", c], false, 0),
