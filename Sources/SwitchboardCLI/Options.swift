@@ -52,8 +52,10 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The database to use: --database-url, DATABASE_URL, or the project's embedded cluster (started on demand).
-    func resolveURL() throws -> (url: DatabaseURL, embedded: Bool) {
-        try requireDirect()
+    /// `serve` is never remote, so SWITCHBOARD_SERVER in its environment (an admin's shell) does not stop it;
+    /// only an explicit --server does.
+    func resolveURL(serving: Bool = false) throws -> (url: DatabaseURL, embedded: Bool) {
+        if !serving || server != nil { try requireDirect() }
         if let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
             return (try DatabaseURL(parsing: text), false)
         }

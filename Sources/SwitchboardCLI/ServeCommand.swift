@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (url, embedded) = try options.resolveURL()
+        let (url, embedded) = try options.resolveURL(serving: true)
         if embedded { try EmbeddedCluster.forProject().waitUntilAccepting(timeout: .seconds(60)) }
         if logFormat == .json { LoggingSystem.bootstrap { JSONLogHandler(label: $0) } }
         var logger = Logger(label: "switchboard")

@@ -27,7 +27,8 @@ enum SwitchboardBinary {
 
     /// Runs it with only `environment` (plus PATH and a throwaway HOME), stdin `input` or nothing (not a terminal);
     /// killed after two minutes.
-    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) async throws -> Run {
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                    executable: URL = url) async throws -> Run {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sb-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -35,7 +36,7 @@ enum SwitchboardBinary {
         FileManager.default.createFile(atPath: outFile.path, contents: nil)
         FileManager.default.createFile(atPath: errFile.path, contents: nil)
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
                                "HOME": folder.path, "USER": "tester", "XDG_CONFIG_HOME": folder.path]
@@ -214,6 +215,34 @@ struct RemoteCLITests {
             // Nothing the refusals touched changed.
             let batches = try await w.remote.query("SELECT count(*)::int FROM assignment_batches")
             #expect(try batches[0].decode(Int.self) == 0)
+        }
+    }
+
+    @Test("remote Unassign All shows the server's count and asks for the handle at a terminal; a wrong answer changes nothing")
+    func confirmAtTerminal() async throws {
+        try await withWorlds { w in
+            let c = w.campaign
+            #expect(try await w.remote(["reassign-some", "--campaign", c, "--from-unassigned", "--to", "kevin",
+                                        "--count", "3"]).status == 0)
+            // util-linux `script` gives the command a terminal, as a person at a shell has.
+            func atTerminal(_ answer: String) async throws -> SwitchboardBinary.Run {
+                let command = ([SwitchboardBinary.url.path, "unassign-all", "--campaign", c, "--from", "kevin"])
+                    .joined(separator: " ")
+                return try await SwitchboardBinary.run(["-qec", command, "/dev/null"],
+                                                       environment: ["SWITCHBOARD_SERVER": w.server,
+                                                                     "SWITCHBOARD_TOKEN": w.ada],
+                                                       input: answer + "\n", executable: URL(fileURLWithPath: "/usr/bin/script"))
+            }
+            var run = try await atTerminal("rebecca")
+            #expect(run.status == 3, "\(run)")
+            #expect(run.out.contains("This unassigns 3 conversations (status any) from 'kevin' in campaign \(c)."), "\(run)")
+            #expect(run.out.contains("Not confirmed; nothing was changed."), "\(run)")
+            let held = try await w.remote.query("SELECT count(*)::int FROM conversations WHERE assignee_id IS NOT NULL")
+            #expect(try held[0].decode(Int.self) == 3)
+            run = try await atTerminal("kevin")
+            #expect(run.status == 0 && run.out.contains("Moved 3 of 3"), "\(run)")
+            let after = try await w.remote.query("SELECT count(*)::int FROM conversations WHERE assignee_id IS NOT NULL")
+            #expect(try after[0].decode(Int.self) == 0)
         }
     }
 
