@@ -400,16 +400,8 @@ final class DroppingProxy: @unchecked Sendable {
     private func handle(_ client: Int32) {
         defer { close(client) }
         guard let request = Self.readMessage(client) else { return }
-        let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let server = RawConnection.connectLoopback(port: upstream) else { return }
         defer { close(server) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(upstream).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return }
         Self.writeAll(server, request)
         guard let response = Self.readMessage(server) else { return }
         let drop = lock.withLock {
