@@ -216,7 +216,7 @@ struct APITests {
             for line in OpenAPI.document.split(separator: "\n") {
                 if line.hasPrefix("  /") { current = String(line.dropFirst(2).dropLast()) }
                 let trimmed = line.trimmingCharacters(in: .whitespaces)
-                if line.hasPrefix("    "), !line.hasPrefix("     "), ["get:", "post:", "put:", "delete:"].contains(trimmed), !current.isEmpty {
+                if line.hasPrefix("    "), !line.hasPrefix("     "), ["get:", "post:", "put:", "patch:", "delete:"].contains(trimmed), !current.isEmpty {
                     documented.insert("\(trimmed.dropLast()) \(current)")
                 }
             }
