@@ -39,7 +39,8 @@ public struct Switchboard: AsyncParsableCommand {
         } catch let error as SwitchboardError {
             return report(error, json: json)
         } catch let stopped as Apply.Failed {
-            // The step's error is in the report already printed.
+            // The report on stdout already holds the step's error; stderr gets its sentence, as for any error.
+            FileHandle.standardError.write(Data((stopped.error.message + "\n").utf8))
             return exitCode(for: stopped.error).rawValue
         } catch let error as PSQLError where error.serverInfo != nil {
             let message = error.serverInfo?[.message] ?? "unknown error"

@@ -343,6 +343,7 @@ struct RemoteCLITests {
                 // (The rehearsal drew batch ids from the sequence too: ids have gaps, never repeats.)
                 #expect(result.out.range(of: #"Stopped at step 3\. Ran: 1 \(batch \d+\), 2 \(batch \d+\)"#,
                                          options: .regularExpression) != nil, "\(mode): \(result)")
+                #expect(result.err.hasPrefix("User 'nobody' does not exist"), "\(mode): \(result)")
                 #expect(try await snapshot() == [2, before[1] - 4], "\(mode): two batches ran")
             }
         }
