@@ -103,14 +103,6 @@ struct Apply: AsyncParsableCommand {
     }
 }
 
-extension Backend {
-    /// Step N of a file sends its own Idempotency-Key, so that a retried step replays only itself.
-    func forStep(_ number: Int) -> any Backend {
-        guard let remote = self as? RemoteBackend else { return self }
-        return RemoteBackend(server: remote.server, token: remote.token, idempotencyKey: "\(remote.idempotencyKey)-\(number)")
-    }
-}
-
 /// What `apply` prints: each step's outcome and, for a dry run, the counts before → after.
 struct Report: Encodable {
     let dryRun: Bool

@@ -7,6 +7,10 @@ import SwitchboardCore
 protocol Backend: Sendable {
     /// Remote mode: history records the token's user and `--actor` is refused.
     var isRemote: Bool { get }
+    /// Over the API one acts as the token's user: refuses a `--sender` naming anyone else. Directly: nothing.
+    func requireSelf(_ sender: String?) async throws
+    /// The backend for step N of a plan (over the API: its own Idempotency-Key).
+    func forStep(_ number: Int) -> any Backend
 
     func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult
     func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
@@ -88,6 +92,8 @@ struct CampaignChange: Sendable {
 struct DirectBackend: Backend {
     let database: Database
     var isRemote: Bool { false }
+    func requireSelf(_ sender: String?) async throws {}
+    func forStep(_ number: Int) -> any Backend { self }
 
     func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
         let service = AssignmentService(database)

@@ -133,7 +133,7 @@ struct Watch: AsyncParsableCommand {
     func run() async throws {
         let options = options
         try await options.withBackend { backend in
-            if backend.isRemote, let remote = backend as? RemoteBackend { try await remote.requireSelf(sender) }
+            try await backend.requireSelf(sender)
             try await backend.watch { event in
                 if let sender, event.sender != sender { return }
                 if let org, event.orgID != org { return }

@@ -259,20 +259,9 @@ struct RemoteBackend: Backend {
         return try await call(.GET, "/campaigns/\(campaignID)/skills", retry: .once, as: Answer.self).skills
     }
 
-    /// Adding is one POST; removing is one DELETE per skill (each answers with what the sender holds after).
     func changeSkills(campaignID: Int64, handle: String, skills: [String], add: Bool) async throws -> [String] {
-        struct Answer: Decodable { let skills: [String] }
-        let path = "/campaigns/\(campaignID)/senders/\(Self.segment(handle))/skills"
-        if add {
-            return try await call(.POST, path, body: ["skills": .array(skills.map { .string($0) })], retry: .once,
-                                  as: Answer.self).skills
-        }
-        var held: [String]? = nil
-        for skill in skills {
-            held = try await call(.DELETE, path + "/" + Self.segment(skill), retry: .once, as: Answer.self).skills
-        }
-        if let held { return held }
-        return try await self.skills(campaignID: campaignID)[handle] ?? []
+        try await changeList("/campaigns/\(campaignID)/senders/\(Self.segment(handle))/skills", "skills", skills,
+                             add: add) { try await self.skills(campaignID: campaignID)[handle] ?? [] }
     }
 
     func tags(conversationID: Int64) async throws -> [String] {
@@ -281,18 +270,30 @@ struct RemoteBackend: Backend {
     }
 
     func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String] {
-        struct Answer: Decodable { let tags: [String] }
-        let path = "/conversations/\(conversationID)/tags"
+        try await changeList("/conversations/\(conversationID)/tags", "tags", tags, add: add) {
+            try await self.tags(conversationID: conversationID)
+        }
+    }
+
+    /// Skills and tags alike: adding is one POST of the list under `key`; removing is one DELETE per value. Each
+    /// answers with the list after; `current` reads it when nothing was sent.
+    private func changeList(_ path: String, _ key: String, _ values: [String], add: Bool,
+                            current: () async throws -> [String]) async throws -> [String] {
+        struct Listed: Decodable {
+            let skills: [String]?
+            let tags: [String]?
+            var values: [String] { skills ?? tags ?? [] }
+        }
         if add {
-            return try await call(.POST, path, body: ["tags": .array(tags.map { .string($0) })], retry: .once,
-                                  as: Answer.self).tags
+            return try await call(.POST, path, body: [key: .array(values.map { .string($0) })], retry: .once,
+                                  as: Listed.self).values
         }
-        var now: [String]? = nil
-        for tag in tags {
-            now = try await call(.DELETE, path + "/" + Self.segment(tag), retry: .once, as: Answer.self).tags
+        var after: [String]? = nil
+        for value in values {
+            after = try await call(.DELETE, path + "/" + Self.segment(value), retry: .once, as: Listed.self).values
         }
-        if let now { return now }
-        return try await self.tags(conversationID: conversationID)
+        if let after { return after }
+        return try await current()
     }
 
     /// A handle, skill or tag as one path segment.
@@ -489,6 +490,11 @@ struct RemoteBackend: Backend {
             throw error
         }
         try await client.shutdown()
+    }
+
+    /// Step N of a plan sends its own Idempotency-Key, so that a retried step replays only itself.
+    func forStep(_ number: Int) -> any Backend {
+        RemoteBackend(server: server, token: token, idempotencyKey: "\(idempotencyKey)-\(number)")
     }
 
     /// Over the API one acts as the token's user: `--sender` may only name them.
