@@ -177,6 +177,55 @@ struct RoutingTests {
         }
     }
 
+    @Test("least loaded in parallel: a reply skips a sender another reply is being routed to, and waits for it only when that sender stays lowest")
+    func leastLoadedInParallel() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, senders: ["amy", "bob", "cat"], conversations: 10)
+            try await f.route(by: .leastLoaded)
+            let ids = try await f.conversationIDs()
+            let assignee = { (id: Int64) in
+                try await database.query("""
+                    SELECT u.handle FROM conversations c LEFT JOIN users u ON u.id = c.assignee_id WHERE c.id = \(id)
+                    """)[0].decode(String?.self)
+            }
+            // Another transaction is giving amy (least loaded, first by handle) a reply and has not committed.
+            try await database.client.withConnection { other in
+                try await other.query("BEGIN", logger: database.logger)
+                try await other.query(
+                    "SELECT * FROM switchboard_route_reply(\(f.campaign.id), \(ids[0]), 'least_loaded')", logger: database.logger)
+                let reply = Task { try await f.reply(ids[1]) }
+                try await Task.sleep(for: .milliseconds(500))
+                // Counting that reply, amy is level with bob: this one goes to bob without waiting for the commit.
+                #expect(try await assignee(ids[1]) == "bob")
+                try await other.query("COMMIT", logger: database.logger)
+                try await reply.value
+            }
+            // amy 1, bob 1; by hand bob 3 and cat 3. A reply in flight to amy makes her 2, still below everyone
+            // else: the next reply must wait for that commit and go to amy too (bob would leave amy 2, bob 4).
+            for (index, handle) in [(4, "bob"), (5, "bob"), (6, "cat"), (7, "cat"), (8, "cat")] {
+                _ = try await f.assignments.reassign(conversationID: ids[index], to: handle, actor: "t")
+            }
+            try await database.client.withConnection { first in
+                try await first.query("BEGIN", logger: database.logger)
+                try await first.query(
+                    "SELECT * FROM switchboard_route_reply(\(f.campaign.id), \(ids[2]), 'least_loaded')", logger: database.logger)
+                let reply = Task { try await f.reply(ids[3]) }
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await assignee(ids[2]) == nil, "not committed yet")
+                #expect(try await assignee(ids[3]) == nil, "waits: amy, counting the reply in flight, is still lowest")
+                let waiting = try await database.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                #expect(try waiting[0].decode(Int.self) == 1)
+                try await first.query("COMMIT", logger: database.logger)
+                try await reply.value
+            }
+            #expect(try await assignee(ids[2]) == "amy")
+            #expect(try await assignee(ids[3]) == "amy")
+            #expect(try await f.openLoads() == ["amy": 3, "bob": 3, "cat": 3])
+            #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
+        }
+    }
+
     @Test("a handoff moves a sender's open conversations by policy, marks them away, is one batch and undoes cleanly")
     func handoff() async throws {
         try await TestDatabase.with { database in
