@@ -51,6 +51,7 @@ DECLARE
     v_skipped bigint;
     v_skipped_load bigint;
     v_full bigint[] := '{}';
+    v_holding boolean := false;
     v_round integer := 0;
     v_pieces bigint;
     v_candidates bigint;
@@ -89,14 +90,18 @@ BEGIN
         LOOP
             v_pieces := coalesce(v_pieces, r.pieces);
             v_candidates := coalesce(v_candidates, r.candidates);
-            IF v_skipped IS NOT NULL AND v_skipped_load + 1 < r.load THEN
+            IF v_skipped IS NOT NULL AND v_skipped_load + 1 < r.load AND NOT v_holding THEN
                 -- The sender being given a reply right now stays lowest even with it: wait for that reply's commit.
+                -- (Not when this choice already holds a sender from an earlier round: two choices each waiting for
+                -- the other's sender would deadlock. It then takes the first free one, which may be its own.)
                 PERFORM pg_advisory_xact_lock((p_campaign << 32) # v_skipped);
+                v_holding := true;
                 v_user := v_skipped;
                 v_load := v_skipped_load + 1;
                 EXIT;
             END IF;
             IF pg_try_advisory_xact_lock((p_campaign << 32) # r.user_id) THEN
+                v_holding := true;
                 v_user := r.user_id;
                 v_load := r.load;
                 EXIT;
@@ -107,8 +112,11 @@ BEGIN
             END IF;
         END LOOP;
         IF v_user IS NULL AND v_skipped IS NOT NULL THEN
-            -- Every candidate is being given a reply right now: wait for the least loaded one.
+            -- Every candidate is being given a reply right now: wait for the least loaded one. (A choice holding a
+            -- sender from an earlier round gets here only when that sender has reached max_open meanwhile; should
+            -- its wait ever close a cycle, PostgreSQL ends it as a deadlock and the message's transaction is retried.)
             PERFORM pg_advisory_xact_lock((p_campaign << 32) # v_skipped);
+            v_holding := true;
             v_user := v_skipped;
             v_load := v_skipped_load + 1;
         END IF;
@@ -122,6 +130,8 @@ BEGIN
         ELSIF v_fresh <= v_load OR v_round >= 4 THEN
             EXIT;
         END IF;
+        -- Otherwise another reply committed to this sender between the read and the lock: choose again on fresh
+        -- loads (this sender, whose lock is kept, is one of the candidates again).
     END LOOP;
 
     PERFORM switchboard_fold_counts(p_campaign, v_pieces, v_candidates);
