@@ -10,16 +10,18 @@
 --   routing lock EXCLUSIVE as before: it waits for the replies in flight and they wait for it, so it sees every
 --   earlier routing committed and makes its choices alone (every sender lock it asks for is then free).
 --
--- The choice under the shared lock, least loaded first: the candidates' committed loads are read, and the
--- candidates are tried in order (fewest open conversations, then handle) with pg_try_advisory_xact_lock. A sender
--- whose lock is held is being given a reply right now by exactly one other transaction: its true load is what is
--- committed plus one. So a locked sender is skipped unless, even with that reply counted, it would be at least one
--- below the next free candidate, in which case the choice waits for it (holding no sender lock, so waits cannot
--- form a cycle) and takes it. After the lock is granted the sender's load is read again (a fresh snapshot: READ
--- COMMITTED): when another reply committed to it between the read and the lock, or it has reached max_open, the
--- choice is made again. Every choice thereby goes to a sender whose load, counting the replies in flight, is the
--- lowest: loads stay within one of each other as they did when choices were made one at a time, but replies to
--- different senders no longer wait for each other's commits.
+-- The choice under the shared lock (switchboard_pick_least_loaded): the candidates' committed loads are read,
+-- and those at most one above the lowest are tried in order (fewest open conversations, then handle) with
+-- pg_try_advisory_xact_lock. A sender whose lock is held is being given a reply by another transaction right now
+-- and is passed over. With a lock granted, the sender's load is read again (a fresh snapshot: READ COMMITTED);
+-- if other replies committed to it meanwhile and it is now more than one above the lowest, or it has reached
+-- max_open, its lock is released again (it was taken inside a PL/pgSQL block left by an error, which undoes the
+-- block's locks) and the next is tried. When every sender near the lowest is busy, the choice waits for the
+-- lowest one's commit. So a reply goes to a sender at most one above the lowest committed load and every
+-- sender stays within two of the lowest at every moment -- at the end, when nothing is in flight, within one of
+-- the mean when the replies divide evenly -- and a choice never holds a sender's lock while it waits for another
+-- (no deadlock between choices). Sequentially (nothing in flight) the first candidate is always free, so the
+-- choice is exactly the least loaded, ties by handle, as before.
 
 -- Every routing adds count deltas; when the candidates' (p_pieces rows over p_candidates senders) have piled up,
 -- the campaign's are folded (as ConversationCounts.compact does, under its advisory lock; skipped while another
@@ -37,105 +39,115 @@ BEGIN
     END IF;
 END $$;
 
--- The least-loaded choice among the candidates of switchboard_pick_sender, with per-sender locks as described
--- above. p_cap is the campaign's max_open. Returns NULL when nobody can take it. Also folds the campaign's count
--- deltas when the candidates' have piled up.
+-- Takes sender p_user of campaign p_campaign for a routed reply: its lock (waiting for it when p_wait, else only
+-- when free), then its committed load read afresh. Returns 'taken' (the lock is kept to the commit), 'busy'
+-- (another reply holds it), 'full' (at max_open p_cap) or 'ahead' (its load is above p_most, the highest a
+-- sender may have and still be given the reply; no bound when NULL). The lock is released again unless taken:
+-- it is acquired inside this block, and leaving the block by an error undoes what the block did, lock included.
+CREATE FUNCTION switchboard_take_sender(p_campaign bigint, p_user bigint, p_most bigint, p_cap integer,
+                                        p_wait boolean) RETURNS text LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_load bigint;
+BEGIN
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock((p_campaign << 32) # p_user);
+    ELSIF NOT pg_try_advisory_xact_lock((p_campaign << 32) # p_user) THEN
+        RETURN 'busy';
+    END IF;
+    SELECT coalesce(sum(x.n), 0) INTO v_load FROM conversation_counts x
+    WHERE x.campaign_id = p_campaign AND x.assignee_id = p_user AND x.status IN ('not_started', 'needs_reply', 'waiting');
+    IF p_cap IS NOT NULL AND v_load >= p_cap THEN
+        RAISE SQLSTATE 'SB001';
+    ELSIF v_load > p_most THEN
+        RAISE SQLSTATE 'SB002';
+    END IF;
+    RETURN 'taken';
+EXCEPTION
+    WHEN SQLSTATE 'SB001' THEN RETURN 'full';
+    WHEN SQLSTATE 'SB002' THEN RETURN 'ahead';
+END $$;
+
+-- The least-loaded choice among the candidates of switchboard_pick_sender, as described at the top. p_cap is the
+-- campaign's max_open. Returns NULL when nobody can take it. Also folds the campaign's count deltas when the
+-- candidates' have piled up.
 CREATE FUNCTION switchboard_pick_least_loaded(p_campaign bigint, p_conversation bigint, p_policy text, p_skill text,
                                               p_exclude bigint, p_cap integer) RETURNS bigint LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    r record;
-    v_user bigint;
-    v_load bigint;
-    v_fresh bigint;
-    v_skipped bigint;
-    v_skipped_load bigint;
+    v_order bigint[];
+    v_loads bigint[];
+    v_lowest bigint;
+    v_most bigint;
     v_full bigint[] := '{}';
-    v_holding boolean := false;
     v_round integer := 0;
     v_pieces bigint;
     v_candidates bigint;
+    v_outcome text;
+    v_busy bigint;
+    v_moved boolean;
+    i integer;
 BEGIN
     LOOP
         v_round := v_round + 1;
-        v_user := NULL;
-        v_skipped := NULL;
-        v_skipped_load := NULL;
-        v_pieces := NULL;
-        v_candidates := NULL;
-        FOR r IN
-            WITH candidates AS (
-                SELECT s.user_id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
-                WHERE s.campaign_id = p_campaign AND s.active AND s.available AND s.user_id IS DISTINCT FROM p_exclude
-                  AND s.user_id <> ALL (v_full)
-                  AND (p_skill IS NULL OR EXISTS (
-                      SELECT 1 FROM sender_skills k WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = p_skill))
-                  AND (p_policy <> 'skill' OR NOT EXISTS (
-                      SELECT 1 FROM conversation_tags t
-                      WHERE t.campaign_id = p_campaign AND t.conversation_id = p_conversation AND NOT EXISTS (
-                          SELECT 1 FROM sender_skills k
-                          WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = t.tag)))
-            ),
-            loaded AS (
-                SELECT c.user_id, c.handle, x.load, x.pieces FROM candidates c
-                CROSS JOIN LATERAL (
-                    SELECT coalesce(sum(x.n), 0) AS load, count(*) AS pieces FROM conversation_counts x
-                    WHERE x.campaign_id = p_campaign AND x.assignee_id = c.user_id
-                      AND x.status IN ('not_started', 'needs_reply', 'waiting')
-                ) x
-            )
-            SELECT l.user_id, l.load, sum(l.pieces) OVER () AS pieces, count(*) OVER () AS candidates FROM loaded l
-            WHERE p_cap IS NULL OR l.load < p_cap
-            ORDER BY l.load, l.handle COLLATE "C"
-        LOOP
-            v_pieces := coalesce(v_pieces, r.pieces);
-            v_candidates := coalesce(v_candidates, r.candidates);
-            IF v_skipped IS NOT NULL AND v_skipped_load + 1 < r.load AND NOT v_holding THEN
-                -- The sender being given a reply right now stays lowest even with it: wait for that reply's commit.
-                -- (Not when this choice already holds a sender from an earlier round: two choices each waiting for
-                -- the other's sender would deadlock. It then takes the first free one, which may be its own.)
-                PERFORM pg_advisory_xact_lock((p_campaign << 32) # v_skipped);
-                v_holding := true;
-                v_user := v_skipped;
-                v_load := v_skipped_load + 1;
-                EXIT;
-            END IF;
-            IF pg_try_advisory_xact_lock((p_campaign << 32) # r.user_id) THEN
-                v_holding := true;
-                v_user := r.user_id;
-                v_load := r.load;
-                EXIT;
-            END IF;
-            IF v_skipped IS NULL THEN
-                v_skipped := r.user_id;
-                v_skipped_load := r.load;
+        WITH candidates AS (
+            SELECT s.user_id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id
+            WHERE s.campaign_id = p_campaign AND s.active AND s.available AND s.user_id IS DISTINCT FROM p_exclude
+              AND s.user_id <> ALL (v_full)
+              AND (p_skill IS NULL OR EXISTS (
+                  SELECT 1 FROM sender_skills k WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = p_skill))
+              AND (p_policy <> 'skill' OR NOT EXISTS (
+                  SELECT 1 FROM conversation_tags t
+                  WHERE t.campaign_id = p_campaign AND t.conversation_id = p_conversation AND NOT EXISTS (
+                      SELECT 1 FROM sender_skills k
+                      WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = t.tag)))
+        ),
+        loaded AS (
+            SELECT c.user_id, c.handle, x.load, x.pieces FROM candidates c
+            CROSS JOIN LATERAL (
+                SELECT coalesce(sum(x.n), 0) AS load, count(*) AS pieces FROM conversation_counts x
+                WHERE x.campaign_id = p_campaign AND x.assignee_id = c.user_id
+                  AND x.status IN ('not_started', 'needs_reply', 'waiting')
+            ) x
+        )
+        SELECT array_agg(l.user_id ORDER BY l.load, l.handle COLLATE "C"), array_agg(l.load ORDER BY l.load, l.handle COLLATE "C"),
+               min(l.load), sum(l.pieces), count(*)
+        INTO v_order, v_loads, v_lowest, v_pieces, v_candidates
+        FROM loaded l WHERE p_cap IS NULL OR l.load < p_cap;
+        IF v_order IS NULL THEN
+            RETURN NULL;
+        END IF;
+        -- At most one above the lowest; after many rounds (a campaign whose loads keep moving under it), anyone.
+        v_most := CASE WHEN v_round <= 50 THEN v_lowest + 1 END;
+        v_busy := NULL;
+        v_moved := false;
+        FOR i IN 1 .. array_length(v_order, 1) LOOP
+            EXIT WHEN v_loads[i] > v_most;
+            v_outcome := switchboard_take_sender(p_campaign, v_order[i], v_most, p_cap, false);
+            IF v_outcome = 'taken' THEN
+                PERFORM switchboard_fold_counts(p_campaign, v_pieces, v_candidates);
+                RETURN v_order[i];
+            ELSIF v_outcome = 'busy' THEN
+                v_busy := coalesce(v_busy, v_order[i]);
+            ELSE
+                v_moved := true;
+                IF v_outcome = 'full' THEN
+                    v_full := v_full || v_order[i];
+                END IF;
             END IF;
         END LOOP;
-        IF v_user IS NULL AND v_skipped IS NOT NULL THEN
-            -- Every candidate is being given a reply right now: wait for the least loaded one. (A choice holding a
-            -- sender from an earlier round gets here only when that sender has reached max_open meanwhile; should
-            -- its wait ever close a cycle, PostgreSQL ends it as a deadlock and the message's transaction is retried.)
-            PERFORM pg_advisory_xact_lock((p_campaign << 32) # v_skipped);
-            v_holding := true;
-            v_user := v_skipped;
-            v_load := v_skipped_load + 1;
+        IF v_busy IS NOT NULL AND NOT v_moved THEN
+            -- Every sender near the lowest is being given a reply right now: wait for the lowest one's commit.
+            v_outcome := switchboard_take_sender(p_campaign, v_busy, v_most, p_cap, true);
+            IF v_outcome = 'taken' THEN
+                PERFORM switchboard_fold_counts(p_campaign, v_pieces, v_candidates);
+                RETURN v_busy;
+            ELSIF v_outcome = 'full' THEN
+                v_full := v_full || v_busy;
+            END IF;
         END IF;
-        EXIT WHEN v_user IS NULL;
-        -- What is committed now, with the sender's lock held.
-        SELECT coalesce(sum(x.n), 0) INTO v_fresh FROM conversation_counts x
-        WHERE x.campaign_id = p_campaign AND x.assignee_id = v_user AND x.status IN ('not_started', 'needs_reply', 'waiting');
-        IF p_cap IS NOT NULL AND v_fresh >= p_cap THEN
-            v_full := v_full || v_user;
-            v_user := NULL;
-        ELSIF v_fresh <= v_load OR v_round >= 4 THEN
-            EXIT;
-        END IF;
-        -- Otherwise another reply committed to this sender between the read and the lock: choose again on fresh
-        -- loads (this sender, whose lock is kept, is one of the candidates again).
+        -- Otherwise loads moved since they were read: read them again.
     END LOOP;
-
-    PERFORM switchboard_fold_counts(p_campaign, v_pieces, v_candidates);
-    RETURN v_user;
 END $$;
 
 -- As in 0015, with least loaded and skill through switchboard_pick_least_loaded. Round robin is unchanged: its
