@@ -5,8 +5,7 @@ import PostgresNIO
 /// Routing and availability (issue 19): skills and tags, away and available, who receives a reply nobody owns,
 /// shift handoffs, escalation to a skill, and releasing replies left waiting. Every change of assignee here is a
 /// batch in history like any other; the choice of who receives is made in the database by
-/// `switchboard_pick_sender` (migrations 0015 and 0016): round robin one decision at a time per campaign, least
-/// loaded one at a time per sender (docs/routing.md).
+/// `switchboard_pick_sender` (migration 0015), one decision at a time per campaign.
 public struct RoutingService: Sendable {
     let database: Database
 
