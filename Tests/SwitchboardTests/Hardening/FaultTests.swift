@@ -6,7 +6,9 @@ import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
 
-@Suite("Hardening: faults of the database and of clients")
+/// Serialized: these tests time answers against the server's limit, so they do not compete with each other for
+/// the machine (one of them stops and starts a cluster of its own while another loops 24 clients).
+@Suite("Hardening: faults of the database and of clients", .serialized)
 struct FaultTests {
     static let limit: Duration = .seconds(5)
 
@@ -73,7 +75,7 @@ struct FaultTests {
     @Test("PostgreSQL stopped and started again: 503s within about a second, recovery without a restart",
           .timeLimit(.minutes(2)))
     func stoppedDatabase() async throws {
-        let (cluster, serverURL) = try EmbeddedCluster.throwaway(label: "outage")
+        let (cluster, serverURL) = try await offPool { try EmbeddedCluster.throwaway(label: "outage") }
         defer { try? cluster.stop() }
         try await Database.withDatabase(url: serverURL) { try await Migrator.bundled().migrate($0) }
         try await Database.withDatabase(url: serverURL, maximumConnections: 10, serverLimit: Self.limit) { database in
@@ -82,7 +84,7 @@ struct FaultTests {
                 #expect(try await client.call("GET", "/v1/me/conversations", token: world.kevin).status == 200)
                 // The throwaway cluster runs without durability and stops immediately: keep what the world wrote.
                 try await database.unbounded.query("CHECKPOINT")
-                try cluster.stop()
+                try await offPool { try cluster.stop() }
                 var answers: [LiveClient.Answer] = []
                 for _ in 0..<6 {
                     answers.append(try await client.call("GET", "/v1/me/conversations", token: world.kevin))
@@ -93,7 +95,7 @@ struct FaultTests {
                 // The first request's wait has the database probed; from then on it is known down.
                 #expect(answers.allSatisfy { $0.seconds < 2.5 }, "\(answers.map(\.seconds))")
                 #expect(health.status == 503 && health.retryAfter != nil)
-                try cluster.start()
+                try await offPool { try cluster.start() }
                 var recovered = false
                 var seen: [String] = []
                 for _ in 0..<60 where !recovered {
