@@ -121,7 +121,13 @@ struct RoutingTests {
             #expect(seventh.conversation.assignee == nil)
             #expect(try await f.routing.backlog(campaignID: f.campaign.id).count == 1)
             #expect(try await f.openLoads() == ["amy": 3, "bob": 3, "cat": 3])
+            // One route batch per routed reply, none for the one nobody could take (its batch row, written before
+            // the choice, was taken back).
+            let batches = try await database.query(
+                "SELECT count(*) FROM assignment_batches WHERE campaign_id = \(f.campaign.id) AND kind = 'route'")
+            #expect(try batches[0].decode(Int.self) == 6)
             #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
         }
     }
 
