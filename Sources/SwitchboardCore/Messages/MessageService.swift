@@ -105,13 +105,19 @@ public struct MessageService: Sendable {
                         \(direction == .outbound ? senderID : nil))
                 RETURNING id
                 """, logger: logger)
-            try await connection.query("""
-                UPDATE conversations SET status = \(newStatus.rawValue), unread = \(unread), last_message_at = now(),
-                    updated_at = now()
-                WHERE campaign_id = \(campaign.id) AND id = \(conversationID)
-                """, logger: logger)
             // A reply nobody owns is routed as this transaction commits (the deferred trigger `messages_route`,
-            // migration 0015), under the campaign's routing lock; its `route` batch notifies the sender.
+            // migrations 0015–0017), under the campaign's routing lock; its `route` batch notifies the sender.
+            // When the campaign routes, that trigger also writes this status change, in the same UPDATE as the
+            // assignee: the row is updated once instead of twice.
+            let leftToRouting = direction == .inbound && newStatus == .needsReply && current.assigneeID == nil
+                && campaign.routing.policy != .manual
+            if !leftToRouting {
+                try await connection.query("""
+                    UPDATE conversations SET status = \(newStatus.rawValue), unread = \(unread), last_message_at = now(),
+                        updated_at = now()
+                    WHERE campaign_id = \(campaign.id) AND id = \(conversationID)
+                    """, logger: logger)
+            }
             if claimBatch == nil {
                 try await Notifications.announceChange(conversationID: conversationID, campaignID: campaign.id,
                                                        kind: "message", on: connection, logger: logger)

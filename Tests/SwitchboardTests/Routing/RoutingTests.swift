@@ -101,6 +101,37 @@ struct RoutingTests {
         }
     }
 
+    @Test("a reply inserted with raw SQL needs a reply, routed or not; an opted-out conversation stays opted out")
+    func statusWithoutTheService() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, conversations: 3)
+            let ids = try await f.conversationIDs()
+            func insertReply(_ id: Int64) async throws {
+                try await database.query("""
+                    INSERT INTO messages (campaign_id, conversation_id, direction, body)
+                    VALUES (\(f.campaign.id), \(id), 'inbound', 'typed by another tool')
+                    """)
+            }
+            // Manual: the status alone. (The same branch covers a reply whose service read a routed policy that
+            // turned manual before the commit: it left the status change to the trigger.)
+            try await insertReply(ids[0])
+            var conversation = try await ConversationService(database).conversation(id: ids[0])
+            #expect(conversation.status == .needsReply && conversation.unread && conversation.assignee == nil)
+            // Routed: status and assignee together.
+            try await f.route(by: .roundRobin)
+            try await insertReply(ids[1])
+            conversation = try await ConversationService(database).conversation(id: ids[1])
+            #expect(conversation.status == .needsReply && conversation.unread && conversation.assignee == "kevin")
+            // An opted-out conversation stays opted out, and nobody is given it.
+            _ = try await f.reply(ids[2], "STOP")
+            try await insertReply(ids[2])
+            conversation = try await ConversationService(database).conversation(id: ids[2])
+            #expect(conversation.status == .optedOut && conversation.assignee == nil)
+            #expect(try await f.countsAddUp())
+            #expect(try await f.historyReplays())
+        }
+    }
+
     @Test("least loaded picks the fewest open conversations, ties by handle, and respects max_open")
     func leastLoaded() async throws {
         try await TestDatabase.with { database in
@@ -113,12 +144,18 @@ struct RoutingTests {
             _ = try await f.assignments.reassign(conversationID: ids[11], to: "amy", actor: "t")
             _ = try await f.assignments.reassign(conversationID: ids[9], to: "bob", actor: "t")
             var order: [String?] = []
-            for id in ids.prefix(6) { order.append(try await f.reply(id).conversation.assignee) }
+            for id in ids.prefix(6) {
+                let routed = try await f.reply(id).conversation
+                // The reply's status change is written with the assignee, in one update at COMMIT.
+                #expect(routed.status == .needsReply && routed.unread && routed.lastMessageAt != nil)
+                order.append(routed.assignee)
+            }
             // cat (0), then bob/cat tie at 1 → bob, then cat, amy... everyone reaches the cap of 3 after 6 more.
             #expect(order == ["cat", "bob", "cat", "amy", "bob", "cat"])
             // Everybody is at the cap: the seventh stays unassigned and shows in the backlog.
             let seventh = try await f.reply(ids[6])
             #expect(seventh.conversation.assignee == nil)
+            #expect(seventh.conversation.status == .needsReply && seventh.conversation.unread)
             #expect(try await f.routing.backlog(campaignID: f.campaign.id).count == 1)
             #expect(try await f.openLoads() == ["amy": 3, "bob": 3, "cat": 3])
             // One route batch per routed reply, none for the one nobody could take (its batch row, written before

@@ -1,0 +1,75 @@
+-- A routed reply updates its conversation once (issue 19's throughput target). Until now a reply nobody owns
+-- in a routed campaign updated the row twice: the message's status change (needs a reply, unread, last
+-- message), then the assignee as the transaction committed. The message service now leaves the status change
+-- of such a reply to this trigger, which writes both in one UPDATE.
+--
+-- The rule the trigger applies is the message service's: an inbound message makes a conversation need a reply
+-- unless it has opted out (the opt-out keywords are the service's to recognise; it writes 'opted_out' itself).
+-- So an unassigned conversation that received an inbound message and is neither 'needs_reply' nor 'opted_out'
+-- when its transaction commits had its status change left here, whatever the campaign's policy is by then
+-- (a policy changed to manual between the service's read and the commit still gets the status written).
+
+CREATE OR REPLACE FUNCTION switchboard_route_message() RETURNS trigger LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_policy text;
+    v_status text;
+    v_pending boolean;
+    v_to bigint;
+    v_batch bigint;
+BEGIN
+    SELECT k.routing_policy INTO v_policy FROM campaigns k WHERE k.id = NEW.campaign_id;
+    IF v_policy = 'manual' THEN
+        -- The status change alone, if it was left here (looked up first: an UPDATE of no row still runs the
+        -- table's statement triggers).
+        IF EXISTS (
+            SELECT 1 FROM conversations c
+            WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id AND c.assignee_id IS NULL
+              AND c.status NOT IN ('needs_reply', 'opted_out')
+        ) THEN
+            UPDATE conversations c SET status = 'needs_reply', unread = true, last_message_at = now(),
+                updated_at = now()
+            WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id;
+        END IF;
+        RETURN NULL;
+    END IF;
+    -- The message's transaction holds the conversation already (MessageService locks it); a reply inserted by
+    -- other means takes it here, before the campaign's lock, in the order every router takes them.
+    SELECT c.status INTO v_status FROM conversations c
+    WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id AND c.assignee_id IS NULL
+    FOR UPDATE;
+    IF NOT FOUND OR v_status = 'opted_out' THEN
+        RETURN NULL;
+    END IF;
+    v_pending := v_status <> 'needs_reply';
+    -- The batch row is written before the campaign's lock is taken, to keep the lock's hold short; it is taken
+    -- back in the rare case that nobody can take the reply.
+    v_batch := nextval(pg_get_serial_sequence('assignment_batches', 'id'));
+    INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved, unchanged)
+    VALUES (v_batch, NEW.campaign_id, 'route', 'routing', 'any',
+            jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
+    PERFORM pg_advisory_xact_lock(7402665, NEW.campaign_id::bit(32)::integer);
+    v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL);
+    IF v_to IS NULL THEN
+        DELETE FROM assignment_batches b WHERE b.campaign_id = NEW.campaign_id AND b.id = v_batch;
+        IF v_pending THEN
+            UPDATE conversations c SET status = 'needs_reply', unread = true, last_message_at = now(),
+                updated_at = now()
+            WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id;
+        END IF;
+        RETURN NULL;
+    END IF;
+    UPDATE conversations c SET assignee_id = v_to, status = 'needs_reply', updated_at = now(),
+        unread = c.unread OR v_pending,
+        last_message_at = CASE WHEN v_pending THEN now() ELSE c.last_message_at END
+    WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id;
+    INSERT INTO assignment_moves (campaign_id, batch_id, to_assignee_id, first_conversation_id, last_conversation_id,
+                                  conversation_ids, from_assignee_ids)
+    VALUES (NEW.campaign_id, v_batch, v_to, NEW.conversation_id, NEW.conversation_id, ARRAY[NEW.conversation_id],
+            ARRAY[NULL::bigint]);
+    PERFORM pg_notify('switchboard_assignments', json_build_object(
+        'org_id', u.org_id, 'campaign_id', NEW.campaign_id, 'batch_id', v_batch, 'kind', 'route',
+        'user_id', v_to, 'sender', u.handle, 'received', 1, 'removed', 0)::text)
+    FROM users u WHERE u.id = v_to;
+    RETURN NULL;
+END $$;
