@@ -19,20 +19,6 @@ DECLARE
     v_batch bigint;
 BEGIN
     SELECT k.routing_policy INTO v_policy FROM campaigns k WHERE k.id = NEW.campaign_id;
-    IF v_policy = 'manual' THEN
-        -- The status change alone, if it was left here (looked up first: an UPDATE of no row still runs the
-        -- table's statement triggers).
-        IF EXISTS (
-            SELECT 1 FROM conversations c
-            WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id AND c.assignee_id IS NULL
-              AND c.status NOT IN ('needs_reply', 'opted_out')
-        ) THEN
-            UPDATE conversations c SET status = 'needs_reply', unread = true, last_message_at = now(),
-                updated_at = now()
-            WHERE c.campaign_id = NEW.campaign_id AND c.id = NEW.conversation_id;
-        END IF;
-        RETURN NULL;
-    END IF;
     -- The message's transaction holds the conversation already (MessageService locks it); a reply inserted by
     -- other means takes it here, before the campaign's lock, in the order every router takes them.
     SELECT c.status INTO v_status FROM conversations c
@@ -42,16 +28,22 @@ BEGIN
         RETURN NULL;
     END IF;
     v_pending := v_status <> 'needs_reply';
-    -- The batch row is written before the campaign's lock is taken, to keep the lock's hold short; it is taken
-    -- back in the rare case that nobody can take the reply.
-    v_batch := nextval(pg_get_serial_sequence('assignment_batches', 'id'));
-    INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved, unchanged)
-    VALUES (v_batch, NEW.campaign_id, 'route', 'routing', 'any',
-            jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
-    PERFORM pg_advisory_xact_lock(7402665, NEW.campaign_id::bit(32)::integer);
-    v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL);
+    IF v_policy <> 'manual' THEN
+        -- The batch row is written before the campaign's lock is taken, to keep the lock's hold short; it is
+        -- taken back in the rare case that nobody can take the reply.
+        v_batch := nextval(pg_get_serial_sequence('assignment_batches', 'id'));
+        INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
+                                        unchanged)
+        VALUES (v_batch, NEW.campaign_id, 'route', 'routing', 'any',
+                jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
+        PERFORM pg_advisory_xact_lock(7402665, NEW.campaign_id::bit(32)::integer);
+        v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL);
+        IF v_to IS NULL THEN
+            DELETE FROM assignment_batches b WHERE b.campaign_id = NEW.campaign_id AND b.id = v_batch;
+        END IF;
+    END IF;
     IF v_to IS NULL THEN
-        DELETE FROM assignment_batches b WHERE b.campaign_id = NEW.campaign_id AND b.id = v_batch;
+        -- Manual, or nobody can take it: the status change alone, if it was left here.
         IF v_pending THEN
             UPDATE conversations c SET status = 'needs_reply', unread = true, last_message_at = now(),
                 updated_at = now()
