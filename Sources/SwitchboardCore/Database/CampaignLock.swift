@@ -10,11 +10,16 @@ import PostgresNIO
 /// here. The batch takes the lock at session level before `BEGIN`, so that its REPEATABLE READ snapshot is taken
 /// after every claim before it has committed; taken inside the transaction, the statement taking it would
 /// also take the snapshot, and the claims it waited for would look like concurrent changes.
+///
+/// A release also holds (campaign, 1) shared, the pool start's lock, from before `BEGIN` too: a claim moves the
+/// campaign's pool start (migration 0018) only when it can take that key exclusively, so no claim moves it
+/// between the release's snapshot and its return of conversations to the pool (which would fail the release's
+/// write with a serialization failure, again and again while claims run).
 public enum CampaignLock {
     /// Exclusive for organizers' and admins' batches, shared for texters' claims and releases.
     public enum Mode: Sendable { case exclusive, shared }
 
-    /// The two-part advisory lock key: (campaign, 0). Claim slots use (campaign, -slot).
+    /// The two-part advisory lock key: (campaign, 0). Claim slots use (campaign, -slot), the pool start (campaign, 1).
     static func key(_ campaignID: Int64) -> Int32 { Int32(truncatingIfNeeded: campaignID) }
 
     /// Runs `body` holding the campaign's lock in `mode`. If the lock cannot be given back, the connection is
@@ -23,7 +28,10 @@ public enum CampaignLock {
                            _ body: () async throws -> T) async throws -> T {
         switch mode {
         case .exclusive: try await connection.query("SELECT pg_advisory_lock(\(key(campaignID)), 0)", logger: logger)
-        case .shared: try await connection.query("SELECT pg_advisory_lock_shared(\(key(campaignID)), 0)", logger: logger)
+        case .shared:
+            try await connection.query("""
+                SELECT pg_advisory_lock_shared(\(key(campaignID)), 0), pg_advisory_lock_shared(\(key(campaignID)), 1)
+                """, logger: logger)
         }
         let value: T
         do {
@@ -43,7 +51,9 @@ public enum CampaignLock {
             case .exclusive:
                 try await connection.query("SELECT pg_advisory_unlock(\(key(campaignID)), 0)", logger: logger)
             case .shared:
-                try await connection.query("SELECT pg_advisory_unlock_shared(\(key(campaignID)), 0)", logger: logger)
+                try await connection.query("""
+                    SELECT pg_advisory_unlock_shared(\(key(campaignID)), 1), pg_advisory_unlock_shared(\(key(campaignID)), 0)
+                    """, logger: logger)
             }
         } catch {
             try? await connection.close()
