@@ -36,7 +36,8 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_pool_start AFTER INSERT ON campaigns FOR EACH ROW EXECUTE FUNCTION campaigns_pool_start();
 
--- 0016's check, with the pool's start lowered from the same pass over the new rows.
+-- 0016's check, with the pool's start lowered from the same pass over the new rows, and one assignee looked up
+-- by its key.
 CREATE OR REPLACE FUNCTION conversations_check_statement() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     v_campaigns bigint[];
@@ -75,13 +76,24 @@ BEGIN
     END IF;
     -- The senders found are locked FOR KEY SHARE (as a foreign key would), so none is removed before this
     -- transaction ends; when fewer are found than were asked for, one of the assignees is not a sender.
-    SELECT count(*) INTO v_found FROM (
-        SELECT 1 FROM campaign_senders s JOIN unnest(v_campaigns, v_assignees) AS a (campaign_id, assignee_id)
-          ON s.campaign_id = a.campaign_id AND s.user_id = a.assignee_id
-        FOR KEY SHARE OF s
-    ) locked;
-    IF v_found = cardinality(v_assignees) THEN
-        RETURN NULL;
+    -- One assignee (a single move, a status change, a grant, a routed reply) is one primary-key lookup: the
+    -- cached plan of the join below reads the whole senders table, which the join needs for a bulk move but which
+    -- cost 0.9 ms per routed reply with a few thousand senders in the database.
+    IF cardinality(v_assignees) = 1 THEN
+        PERFORM 1 FROM campaign_senders s WHERE s.campaign_id = v_campaigns[1] AND s.user_id = v_assignees[1]
+        FOR KEY SHARE;
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
+    ELSE
+        SELECT count(*) INTO v_found FROM (
+            SELECT 1 FROM campaign_senders s JOIN unnest(v_campaigns, v_assignees) AS a (campaign_id, assignee_id)
+              ON s.campaign_id = a.campaign_id AND s.user_id = a.assignee_id
+            FOR KEY SHARE OF s
+        ) locked;
+        IF v_found = cardinality(v_assignees) THEN
+            RETURN NULL;
+        END IF;
     END IF;
     SELECT a.campaign_id, a.assignee_id INTO stray
     FROM unnest(v_campaigns, v_assignees) AS a (campaign_id, assignee_id)
