@@ -19,88 +19,98 @@ struct PoolStartTests {
             """)[0].decode(Bool.self)
     }
 
+    /// A campaign of `conversations` unassigned conversations, their ids oldest first, and the grant service.
+    struct Scene {
+        let f: Fixture
+        let ids: [Int64]
+        let service: SelfAssignService
+        var c: Int64 { f.campaign.id }
+
+        init(_ database: Database, conversations: Int = 12) async throws {
+            f = try await Fixture.make(database, conversations: conversations, settings: PoolStartTests.settings)
+            ids = try await f.conversationIDs()
+            service = SelfAssignService(database)
+        }
+
+        /// The conversations `sender` is granted.
+        func grant(_ sender: String) async throws -> [Int64] {
+            try await service.requestMore(campaignID: c, sender: sender).conversationIDs
+        }
+
+        /// Puts one conversation back in the pool with raw SQL.
+        func unassign(_ id: Int64) async throws {
+            try await f.database.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(id)")
+        }
+    }
+
     @Test("conversations put back by undo, a single unassign, raw SQL or Unassign All are granted first again")
     func everyWayBack() async throws {
         try await TestDatabase.with { database in
-            let f = try await Fixture.make(database, conversations: 12, settings: Self.settings)
-            let ids = try await f.conversationIDs()
-            let service = SelfAssignService(database)
-            let c = f.campaign.id
-            let first = try await service.requestMore(campaignID: c, sender: "kevin")
-            _ = try await service.requestMore(campaignID: c, sender: "rebecca")
-            #expect(try await Self.startHolds(database, campaignID: c))
+            let s = try await Scene(database)
+            let ids = s.ids
+            let first = try await s.service.requestMore(campaignID: s.c, sender: "kevin")
+            _ = try await s.grant("rebecca")
+            #expect(try await Self.startHolds(database, campaignID: s.c))
 
-            _ = try await f.assignments.undo(batchID: try #require(first.result.batchID), actor: "ada")
-            #expect(try await service.requestMore(campaignID: c, sender: "kevin").conversationIDs == Array(ids[0...2]))
+            _ = try await s.f.assignments.undo(batchID: try #require(first.result.batchID), actor: "ada")
+            #expect(try await s.grant("kevin") == Array(ids[0...2]))
 
-            _ = try await f.assignments.reassign(conversationID: ids[4], to: nil, actor: "ada")
-            try await database.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(ids[3])")
-            #expect(try await service.requestMore(campaignID: c, sender: "rebecca").conversationIDs
-                    == [ids[3], ids[4], ids[6]])
+            _ = try await s.f.assignments.reassign(conversationID: ids[4], to: nil, actor: "ada")
+            try await s.unassign(ids[3])
+            #expect(try await s.grant("rebecca") == [ids[3], ids[4], ids[6]])
 
-            let preview = try await f.assignments.previewUnassignAll(campaignID: c, from: nil, status: .any, actor: "ada")
-            _ = try await f.assignments.unassignAll(campaignID: c, from: nil, status: .any, actor: "ada",
-                                                    confirmationToken: preview.confirmationToken)
-            #expect(try await service.requestMore(campaignID: c, sender: "kevin").conversationIDs == Array(ids[0...2]))
-            #expect(try await Self.startHolds(database, campaignID: c))
-            #expect(try await f.countsAddUp())
+            let preview = try await s.f.assignments.previewUnassignAll(campaignID: s.c, from: nil, status: .any,
+                                                                       actor: "ada")
+            _ = try await s.f.assignments.unassignAll(campaignID: s.c, from: nil, status: .any, actor: "ada",
+                                                      confirmationToken: preview.confirmationToken)
+            #expect(try await s.grant("kevin") == Array(ids[0...2]))
+            #expect(try await Self.startHolds(database, campaignID: s.c))
+            #expect(try await s.f.countsAddUp())
         }
     }
 
     @Test("a campaign without a pool start row is claimed from its pool's beginning")
     func withoutRow() async throws {
         try await TestDatabase.with { database in
-            let f = try await Fixture.make(database, conversations: 9, settings: Self.settings)
-            let ids = try await f.conversationIDs()
-            let service = SelfAssignService(database)
-            let c = f.campaign.id
-            try await database.query("DELETE FROM campaign_pool_starts WHERE campaign_id = \(c)")
-            #expect(try await service.requestMore(campaignID: c, sender: "kevin").conversationIDs == Array(ids[0...2]))
-            #expect(try await service.requestMore(campaignID: c, sender: "rebecca").conversationIDs == Array(ids[3...5]))
-            try await database.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(ids[1])")
-            #expect(try await service.requestMore(campaignID: c, sender: "rebecca").conversationIDs
-                    == [ids[1], ids[6], ids[7]])
+            let s = try await Scene(database, conversations: 9)
+            try await database.query("DELETE FROM campaign_pool_starts WHERE campaign_id = \(s.c)")
+            #expect(try await s.grant("kevin") == Array(s.ids[0...2]))
+            #expect(try await s.grant("rebecca") == Array(s.ids[3...5]))
+            try await s.unassign(s.ids[1])
+            #expect(try await s.grant("rebecca") == [s.ids[1], s.ids[6], s.ids[7]])
         }
     }
 
     @Test("a claim alongside an uncommitted return leaves the start alone; after the commit the returned row comes first")
     func claimAlongsideReturn() async throws {
         try await TestDatabase.with { database in
-            let f = try await Fixture.make(database, conversations: 12, settings: Self.settings)
-            let ids = try await f.conversationIDs()
-            let service = SelfAssignService(database)
-            let c = f.campaign.id
-            _ = try await service.requestMore(campaignID: c, sender: "kevin")
+            let s = try await Scene(database)
+            _ = try await s.grant("kevin")
             try await database.client.withConnection { writer in
                 try await writer.query("BEGIN", logger: database.logger)
-                try await writer.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(ids[0])",
+                try await writer.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(s.ids[0])",
                                        logger: database.logger)
                 // The writer holds the start's row: this claim neither waits for it nor moves it.
-                let during = try await service.requestMore(campaignID: c, sender: "rebecca")
-                #expect(during.conversationIDs == Array(ids[3...5]))
+                #expect(try await s.grant("rebecca") == Array(s.ids[3...5]))
                 try await writer.query("COMMIT", logger: database.logger)
             }
-            #expect(try await service.requestMore(campaignID: c, sender: "rebecca").conversationIDs
-                    == [ids[0], ids[6], ids[7]])
-            #expect(try await Self.startHolds(database, campaignID: c))
+            #expect(try await s.grant("rebecca") == [s.ids[0], s.ids[6], s.ids[7]])
+            #expect(try await Self.startHolds(database, campaignID: s.c))
         }
     }
 
     @Test("a REPEATABLE READ return whose snapshot is older than the start's last move fails whole, and can be retried")
     func staleSnapshotRefused() async throws {
         try await TestDatabase.with { database in
-            let f = try await Fixture.make(database, conversations: 12, settings: Self.settings)
-            let ids = try await f.conversationIDs()
-            let service = SelfAssignService(database)
-            let c = f.campaign.id
-            _ = try await service.requestMore(campaignID: c, sender: "kevin")
+            let s = try await Scene(database)
+            _ = try await s.grant("kevin")
             try await database.client.withConnection { writer in
                 try await writer.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: database.logger)
                 _ = try await writer.query("SELECT count(*) FROM conversations", logger: database.logger)
                 // A claim moves the start past everything kevin holds, after the writer's snapshot.
-                _ = try await service.requestMore(campaignID: c, sender: "rebecca")
+                _ = try await s.grant("rebecca")
                 do {
-                    try await writer.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(ids[0])",
+                    try await writer.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(s.ids[0])",
                                            logger: database.logger)
                     Issue.record("a return read a pool start older than the committed one")
                 } catch {
@@ -108,9 +118,9 @@ struct PoolStartTests {
                 }
                 try await writer.query("ROLLBACK", logger: database.logger)
             }
-            #expect(try await f.count(of: "kevin") == 3)
-            try await database.query("UPDATE conversations SET assignee_id = NULL WHERE id = \(ids[0])")
-            #expect(try await service.requestMore(campaignID: c, sender: "rebecca").conversationIDs.first == ids[0])
+            #expect(try await s.f.count(of: "kevin") == 3)
+            try await s.unassign(s.ids[0])
+            #expect(try await s.grant("rebecca").first == s.ids[0])
         }
     }
 
