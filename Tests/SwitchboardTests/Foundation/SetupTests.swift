@@ -61,6 +61,57 @@ struct SetupTests {
         }
     }
 
+    @Test("the sender list gives each sender's counts by status in handle order, and folds piled-up deltas")
+    func senderList() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await Fixture.make(database, senders: ["kevin", "k.z", "rebecca"], conversations: 30)
+            let campaign = fixture.campaign.id
+            // One raw statement per change: each writes its own count deltas, which pile up.
+            let statuses = ["not_started", "needs_reply", "waiting", "closed", "opted_out"]
+            for index in 0..<60 {
+                try await database.query("""
+                    UPDATE conversations SET
+                        assignee_id = (SELECT id FROM users WHERE org_id = \(fixture.org.id)
+                                       AND handle = \(["kevin", "rebecca", "k.z"][index % 3])),
+                        status = \(statuses[index % 5])
+                    WHERE campaign_id = \(campaign)
+                      AND id = (SELECT min(id) FROM conversations WHERE campaign_id = \(campaign)) + \(index % 24)
+                    """)
+            }
+            func deltaRows() async throws -> Int {
+                try await database.query("SELECT count(*) FROM conversation_counts WHERE campaign_id = \(campaign)")[0]
+                    .decode(Int.self)
+            }
+            let piled = try await deltaRows()
+            let list = try await SenderService(database).list(campaignID: campaign)
+            #expect(list.senders.map(\.handle) == ["k.z", "kevin", "rebecca"])
+            var listed: [String: Int] = [:]
+            for sender in list.senders {
+                for (status, n) in sender.counts.byStatus { listed["\(sender.handle) \(status.rawValue)"] = n }
+            }
+            for (status, n) in list.unassigned.byStatus { listed["- \(status.rawValue)"] = n }
+            var actual: [String: Int] = [:]
+            for row in try await database.query("""
+                SELECT coalesce(u.handle, '-'), c.status, count(*) FROM conversations c
+                LEFT JOIN users u ON u.id = c.assignee_id WHERE c.campaign_id = \(campaign) GROUP BY 1, 2
+                """) {
+                let (handle, status, n) = try row.decode((String, String, Int).self)
+                actual["\(handle) \(status)"] = n
+            }
+            #expect(listed == actual)
+            #expect(listed.count > 8)
+            // The list folded the deltas it summed.
+            #expect(piled > 2 * listed.count + 64)
+            #expect(try await deltaRows() == listed.count)
+            #expect(try await SenderService(database).list(campaignID: campaign) == list)
+
+            let empty = try await Fixture.make(database, senders: [], conversations: 4, orgName: "Empty")
+            let emptyList = try await SenderService(database).list(campaignID: empty.campaign.id)
+            #expect(emptyList.senders.isEmpty && emptyList.unassigned[.notStarted] == 4)
+            await expectCode("unknown_campaign") { _ = try await SenderService(database).list(campaignID: 424242) }
+        }
+    }
+
     @Test("tokens authenticate their user until revoked; only a hash is stored")
     func tokens() async throws {
         try await TestDatabase.with { database in
