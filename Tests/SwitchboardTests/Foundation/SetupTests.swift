@@ -67,7 +67,7 @@ struct SetupTests {
             let fixture = try await Fixture.make(database, senders: ["kevin", "k.z", "rebecca"], conversations: 30)
             let campaign = fixture.campaign.id
             // One raw statement per change: each writes its own count deltas, which pile up.
-            let statuses = ["not_started", "needs_reply", "waiting", "closed", "opted_out"]
+            let statuses = ConversationStatus.allCases.map(\.rawValue)
             for index in 0..<60 {
                 try await database.query("""
                     UPDATE conversations SET
