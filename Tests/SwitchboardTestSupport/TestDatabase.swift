@@ -35,8 +35,7 @@ public enum TestDatabase {
     }()
 
     private static func admin<T: Sendable>(_ server: DatabaseURL, _ body: (Database) async throws -> T) async throws -> T {
-        try await Database.withDatabase(url: server.with(database: "postgres"), logger: logger,
-                                        maximumConnections: 2, body)
+        try await connect(server.with(database: "postgres"), maximumConnections: 2, body)
     }
 
     /// A new, migrated, empty database.
@@ -67,13 +66,31 @@ public enum TestDatabase {
         try await admin(server) { database in
             try await database.query("CREATE DATABASE \(unescaped: name) TEMPLATE template0")
         }
-        return try await Database.withDatabase(url: server.with(database: name), logger: logger, maximumConnections: 4,
-                                               body)
+        return try await connect(server.with(database: name), maximumConnections: 4, body)
     }
 
     /// Runs `body` against a fresh database of its own.
     public static func with<T: Sendable>(maximumConnections: Int = 20, _ body: (Database) async throws -> T) async throws -> T {
         let url = try await make()
-        return try await Database.withDatabase(url: url, logger: logger, maximumConnections: maximumConnections, body)
+        return try await connect(url, maximumConnections: maximumConnections, body)
+    }
+
+    /// `Database.withDatabase`, trying the connection up to three times before `body` begins: while every suite
+    /// clones the template at once on a busy host, a first connection can take longer than the 5-second ping a
+    /// command allows. A failure once `body` has begun is the test's own, and is not retried.
+    private static func connect<T: Sendable>(_ url: DatabaseURL, maximumConnections: Int,
+                                             _ body: (Database) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            var started = false
+            do {
+                return try await Database.withDatabase(url: url, logger: logger, maximumConnections: maximumConnections) {
+                    started = true
+                    return try await body($0)
+                }
+            } catch let error as SwitchboardError where !started && error.code == "database_unavailable" && attempt < 3 {
+                attempt += 1
+            }
+        }
     }
 }
