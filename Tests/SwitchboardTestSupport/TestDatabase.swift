@@ -22,7 +22,7 @@ public enum TestDatabase {
             try await database.query("CREATE DATABASE \(unescaped: name)")
         }
         let url = server.with(database: name)
-        try await Database.withDatabase(url: url, logger: logger, maximumConnections: 1) { database in
+        try await connect(url, maximumConnections: 1) { database in
             try await Migrator.bundled().migrate(database)
         }
         return url

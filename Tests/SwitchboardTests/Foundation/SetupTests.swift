@@ -73,7 +73,7 @@ struct SetupTests {
                     UPDATE conversations SET
                         assignee_id = (SELECT id FROM users WHERE org_id = \(fixture.org.id)
                                        AND handle = \(["kevin", "rebecca", "k.z"][index % 3])),
-                        status = \(statuses[index % 5])
+                        status = \(statuses[index % statuses.count])
                     WHERE campaign_id = \(campaign)
                       AND id = (SELECT min(id) FROM conversations WHERE campaign_id = \(campaign)) + \(index % 24)
                     """)
