@@ -22,20 +22,20 @@ public enum TestDatabase {
             try await database.query("CREATE DATABASE \(unescaped: name)")
         }
         let url = server.with(database: name)
-        try await connect(url, maximumConnections: 1) { database in
+        try await open(url, maximumConnections: 1) { database in
             try await Migrator.bundled().migrate(database)
         }
         return url
     }
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var logger = Logger(label: "switchboard-tests")
         logger.logLevel = .critical
         return logger
     }()
 
     private static func admin<T: Sendable>(_ server: DatabaseURL, _ body: (Database) async throws -> T) async throws -> T {
-        try await connect(server.with(database: "postgres"), maximumConnections: 2, body)
+        try await open(server.with(database: "postgres"), maximumConnections: 2, body)
     }
 
     /// A new, migrated, empty database.
@@ -66,25 +66,28 @@ public enum TestDatabase {
         try await admin(server) { database in
             try await database.query("CREATE DATABASE \(unescaped: name) TEMPLATE template0")
         }
-        return try await connect(server.with(database: name), maximumConnections: 4, body)
+        return try await open(server.with(database: name), maximumConnections: 4, body)
     }
 
     /// Runs `body` against a fresh database of its own.
     public static func with<T: Sendable>(maximumConnections: Int = 20, _ body: (Database) async throws -> T) async throws -> T {
         let url = try await make()
-        return try await connect(url, maximumConnections: maximumConnections, body)
+        return try await open(url, maximumConnections: maximumConnections, body)
     }
 
     /// `Database.withDatabase`, trying the connection up to three times before `body` begins: while every suite
     /// clones the template at once on a busy host, a first connection can take longer than the 5-second ping a
-    /// command allows. A failure once `body` has begun is the test's own, and is not retried.
-    private static func connect<T: Sendable>(_ url: DatabaseURL, maximumConnections: Int,
-                                             _ body: (Database) async throws -> T) async throws -> T {
+    /// command allows. A failure once `body` has begun is the test's own, and is not retried. Tests that open a
+    /// database made by `make()` with settings of their own (a server limit, a log capture) open it through here.
+    public static func open<T: Sendable>(_ url: DatabaseURL, logger: Logger = TestDatabase.logger,
+                                         maximumConnections: Int = 20, serverLimit: Duration? = nil,
+                                         _ body: (Database) async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             var started = false
             do {
-                return try await Database.withDatabase(url: url, logger: logger, maximumConnections: maximumConnections) {
+                return try await Database.withDatabase(url: url, logger: logger, maximumConnections: maximumConnections,
+                                                       serverLimit: serverLimit) {
                     started = true
                     return try await body($0)
                 }

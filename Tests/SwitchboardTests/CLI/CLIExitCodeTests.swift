@@ -25,7 +25,7 @@ struct CLIExitCodeTests {
         #expect(await Switchboard.main(arguments: ["org", "create", "Z", "--database-url",
                                                    "postgres://nobody@127.0.0.1:1/none?sslmode=disable"]) == 1)
         #expect(await Switchboard.main(arguments: ["org", "create", "Z", "--database-url", "mysql://x"]) == 2)
-        try await Database.withDatabase(url: url, logger: .init(label: "t")) { database in
+        try await TestDatabase.open(url) { database in
             let rows = try await database.query("SELECT count(*) FROM users")
             #expect(try rows[0].decode(Int.self) == 1)
         }
@@ -34,7 +34,7 @@ struct CLIExitCodeTests {
     @Test("bench pointed at a database that holds an organization refuses with exit 2 and changes nothing")
     func benchRefuses() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url) { database in
+        try await TestDatabase.open(url) { database in
             let f = try await Fixture.make(database)
             func snapshot() async throws -> [Int] {
                 let row = try await database.query("""
@@ -54,7 +54,7 @@ struct CLIExitCodeTests {
     @Test("campaign invite: creates a live link, lists it, revokes it; bad expiry or address is exit 2; mark-read")
     func invites() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url) { database in
+        try await TestDatabase.open(url) { database in
             let f = try await Fixture.make(database)
             let c = String(f.campaign.id)
             #expect(await self.run(url, ["campaign", "invite", "--campaign", c, "--days", "0"]) == 2)
@@ -108,7 +108,7 @@ struct CLIRoutingTests {
     @Test("routing commands: policy, away, skills, tags, escalation, handoff, release-stale, notes; bad input is exit 2 and changes nothing")
     func routing() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url) { database in
+        try await TestDatabase.open(url) { database in
             let f = try await Fixture.make(database, senders: ["kevin", "rebecca", "sam"])
             let c = String(f.campaign.id)
             let ids = try await f.conversationIDs().map(String.init)

@@ -16,7 +16,7 @@ struct FaultTests {
           .timeLimit(.minutes(2)))
     func terminatedBackends() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url, maximumConnections: 40, serverLimit: Self.limit) { database in
+        try await TestDatabase.open(url, maximumConnections: 40, serverLimit: Self.limit) { database in
             let world = try await HTTPWorld.make(database)
             let campaign = world.fixture.campaign.id
             let ids = try await world.fixture.conversationIDs()
@@ -115,7 +115,7 @@ struct FaultTests {
           .timeLimit(.minutes(1)))
     func clientGoesAway() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url, serverLimit: .seconds(20)) { database in
+        try await TestDatabase.open(url, serverLimit: .seconds(20)) { database in
             let world = try await HTTPWorld.make(database)
             let id = try await world.fixture.conversationIDs()[0]
             let holder = try await LockHolder(database, "SELECT 1 FROM conversations WHERE id = \(id) FOR UPDATE")

@@ -54,7 +54,7 @@ struct IdempotencyTests {
           .timeLimit(.minutes(1)))
     func diedRequest() async throws {
         let url = try await TestDatabase.make()
-        try await Database.withDatabase(url: url, serverLimit: .seconds(2)) { database in
+        try await TestDatabase.open(url, serverLimit: .seconds(2)) { database in
             // Only the first try is bounded to 2 s; setting up, checking and the retries are not, so that a
             // machine busy with other tests cannot make them time out too.
             let w = try await HTTPWorld.make(database.unbounded)

@@ -112,7 +112,7 @@ struct OperationsTests {
     func requestIDs() async throws {
         let url = try await TestDatabase.make()
         let capture = LogCapture()
-        try await Database.withDatabase(url: url, logger: capture.logger("core")) { database in
+        try await TestDatabase.open(url, logger: capture.logger("core")) { database in
             let w = try await HTTPWorld.make(database)
             let app = Application(router: buildRouter(database: database), logger: capture.logger("http"))
             try await app.test(.router) { client in
