@@ -38,9 +38,13 @@ extension PostgresClient {
                 return value
             } catch {
                 // An abandoned connection is still closing on its event loop: give the lease back only once it has
-                // closed, so the pool never hands it to the next request as if it were usable.
-                if handoff.closing { _ = try? await connection.closeFuture.get() }
-                handoff.giveBack()
+                // closed, so the pool never hands it to the next request as if it were usable. That wait is the
+                // pool's, not the caller's: the caller's answer (a 503 at its limit) goes out now.
+                if handoff.closing {
+                    connection.closeFuture.whenComplete { _ in handoff.giveBack() }
+                } else {
+                    handoff.giveBack()
+                }
                 throw error
             }
         }

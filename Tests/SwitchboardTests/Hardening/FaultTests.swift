@@ -22,6 +22,7 @@ struct FaultTests {
             let ids = try await world.fixture.conversationIDs()
             try await withLiveServer(database, settings: .init(requestTimeout: Self.limit)) { client in
                 let start = ContinuousClock.now
+                async let overhead = client.overhead(until: start + .seconds(6))
                 let answers = try await withThrowingTaskGroup(of: [LiveClient.Answer].self) { group in
                     for worker in 0..<24 {
                         group.addTask {
@@ -61,7 +62,12 @@ struct FaultTests {
                 // At least two answers per client: the loop ran (a busy CI machine gets about a hundred, an idle one
                 // two hundred and more).
                 #expect(answers.count >= 48)
-                #expect(longest < 6.5, "a request waited \(longest) s; the limit is 5 s")
+                // A request that hangs (the fault this guards against) waits for the client's 120 s; one that is
+                // bounded ends at the limit, plus its way through a machine that may be busy with the whole run.
+                let allowance = try await overhead
+                print("terminated backends: a request without the database took up to \(allowance) s")
+                #expect(longest < 6.5 + allowance,
+                        "a request waited \(longest) s; the limit is 5 s, and one without the database took \(allowance) s")
                 #expect(Set(answers.map(\.status)).isSubset(of: [200, 503]), "\(Set(answers.map(\.status)))")
                 #expect(unavailable.allSatisfy { $0.retryAfter != nil })
                 let after = try await client.call("GET", "/v1/campaigns/\(campaign)/senders", token: world.ada)
@@ -86,14 +92,16 @@ struct FaultTests {
                 try await database.unbounded.query("CHECKPOINT")
                 try await offPool { try cluster.stop() }
                 var answers: [LiveClient.Answer] = []
+                var overhead = 0.0
                 for _ in 0..<6 {
+                    overhead = max(overhead, try await client.call("GET", "/openapi.yaml", token: nil).seconds)
                     answers.append(try await client.call("GET", "/v1/me/conversations", token: world.kevin))
                 }
                 let health = try await client.call("GET", "/healthz", token: nil)
                 print("stopped database: waits \(answers.map(\.seconds))")
                 #expect(answers.allSatisfy { $0.status == 503 && $0.code == "database_unavailable" })
                 // The first request's wait has the database probed; from then on it is known down.
-                #expect(answers.allSatisfy { $0.seconds < 2.5 }, "\(answers.map(\.seconds))")
+                #expect(answers.allSatisfy { $0.seconds < 2.5 + overhead }, "\(answers.map(\.seconds)); without the database \(overhead) s")
                 #expect(health.status == 503 && health.retryAfter != nil)
                 try await offPool { try cluster.start() }
                 var recovered = false
