@@ -13,7 +13,7 @@ struct FaultTests {
     static let limit: Duration = .seconds(5)
 
     @Test("backends terminated three times under 24 looping clients: every request is answered within the limit",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(4)))
     func terminatedBackends() async throws {
         let url = try await TestDatabase.make()
         try await TestDatabase.open(url, maximumConnections: 40, serverLimit: Self.limit) { database in
@@ -79,7 +79,7 @@ struct FaultTests {
     }
 
     @Test("PostgreSQL stopped and started again: 503s within about a second, recovery without a restart",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(4)))
     func stoppedDatabase() async throws {
         let (cluster, serverURL) = try await offPool { try EmbeddedCluster.throwaway(label: "outage") }
         defer { try? cluster.stop() }
@@ -120,7 +120,7 @@ struct FaultTests {
     }
 
     @Test("a client that goes away mid-request: its work is cancelled and its transaction rolls back",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func clientGoesAway() async throws {
         let url = try await TestDatabase.make()
         try await TestDatabase.open(url, serverLimit: .seconds(20)) { database in
@@ -162,7 +162,7 @@ struct FaultTests {
         }
     }
 
-    @Test("event streams send heartbeats, and a subscriber whose client died is dropped", .timeLimit(.minutes(1)))
+    @Test("event streams send heartbeats, and a subscriber whose client died is dropped", .timeLimit(.minutes(3)))
     func heartbeat() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)

@@ -51,7 +51,7 @@ struct IdempotencyTests {
     }
 
     @Test("a request that died leaves its key free: the retry applies the batch once, and replays after that",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func diedRequest() async throws {
         let url = try await TestDatabase.make()
         try await TestDatabase.open(url, serverLimit: .seconds(2)) { database in

@@ -7,7 +7,7 @@ import Testing
 @Suite("Hardening: organizers first, history in effect order")
 struct OrganizersFirstTests {
     @Test("50 texters requesting and releasing beside 10 organizer batches: every batch succeeds, nothing granted twice",
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(4)))
     func organizersFirst() async throws {
         try await TestDatabase.with(maximumConnections: 60) { database in
             let texters = (0..<50).map { String(format: "t%02d", $0) }

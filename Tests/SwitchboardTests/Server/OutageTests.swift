@@ -10,7 +10,7 @@ import Testing
 @Suite("HTTP: database outages and live events")
 struct OutageTests {
     @Test("with its connections killed and new ones refused the API answers 503, then recovers without a restart",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func outage() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
