@@ -23,7 +23,7 @@ struct ConsoleTests {
                 try await auth.setPassword(orgID: f.org.id, handle: handle, password: Self.password)
             }
             let hub = EventHub()
-            let listener = listen(database, into: hub)
+            let listener = await listen(database, into: hub)
             defer { listener.cancel() }
             var settings = ServerSettings(heartbeat: .seconds(1))
             settings.secureCookies = false

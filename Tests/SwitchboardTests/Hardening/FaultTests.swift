@@ -150,7 +150,9 @@ struct FaultTests {
                 #expect(blocked, "the request never reached the locked row")
                 connection.close()
                 var gone = false
-                for _ in 0..<40 where !gone {
+                // PostgreSQL checks for a gone client every second (`client_connection_check_interval`); a busy
+                // machine can take a few more.
+                for _ in 0..<100 where !gone {
                     try await Task.sleep(for: .milliseconds(100))
                     gone = try await waitingCount() == 0
                 }

@@ -58,13 +58,22 @@ func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Dat
     }
 }
 
-/// Feeds `hub` from the database's notification channel, as the server's `EventListener` does; cancel to stop.
-func listen(_ database: Database, into hub: EventHub) -> Task<Void, any Error> {
-    Task {
+/// Feeds `hub` from the database's notification channel, as the server's `EventListener` does; returns once it
+/// listens, and stops when cancelled.
+func listen(_ database: Database, into hub: EventHub) async -> Task<Void, any Error> {
+    let (ready, signal) = AsyncStream<Void>.makeStream()
+    let task = Task {
+        defer { signal.finish() }
         try await database.client.withConnection { connection in
-            for try await notification in try await connection.listen(Notifications.channel) {
-                await hub.publish(try Notifications.Event(payload: notification.payload))
+            // The closure runs once PostgreSQL has run the LISTEN: from here on no notification is missed.
+            try await connection.listen(on: Notifications.channel) { notifications in
+                signal.yield()
+                for try await notification in notifications {
+                    await hub.publish(try Notifications.Event(payload: notification.payload))
+                }
             }
         }
     }
+    for await _ in ready { break }
+    return task
 }

@@ -52,11 +52,10 @@ struct OutageTests {
             let kevin = try await Directory(database).user(orgID: f.org.id, handle: "kevin")
             let rebecca = try await Directory(database).user(orgID: f.org.id, handle: "rebecca")
             let hub = EventHub()
-            let listener = listen(database, into: hub)
+            let listener = await listen(database, into: hub)
             defer { listener.cancel() }
             let kevinStream = await hub.subscribe(userID: kevin.id)
             let rebeccaStream = await hub.subscribe(userID: rebecca.id)
-            try await Task.sleep(for: .milliseconds(300))
             _ = try await f.assignments.reassignSome(f.request(.unassigned, .senders(["kevin"]), count: 2))
             var iterator = kevinStream.makeAsyncIterator()
             let event = await iterator.next()
