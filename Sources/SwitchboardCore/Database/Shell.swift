@@ -26,6 +26,7 @@ enum Shell {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        closeInherited(&actions)
 
         let cArguments = (argv + arguments).map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
@@ -49,6 +50,7 @@ enum Shell {
         for descriptor: Int32 in [0, 1, 2] {
             posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
         }
+        closeInherited(&actions)
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
@@ -57,6 +59,30 @@ enum Shell {
             throw SwitchboardError(.unavailable, "spawn_failed", "Could not run \(argv[0]): \(String(cString: strerror(spawned))).")
         }
     }
+
+    /// Has the child close every descriptor above stderr. Otherwise it inherits whatever this process has open at
+    /// that moment — among them the socket by which Foundation's `Process` notices the exit of a child another
+    /// thread is starting — and a long-lived child (the watchdog, a PostgreSQL server) would keep that exit from
+    /// ever being noticed: a test that ran the CLI waited forever for a CLI that had exited.
+    private static func closeInherited(_ actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom = addCloseFrom {
+            _ = closeFrom(&actions, 3)
+            return
+        }
+        // Without glibc 2.34's closefrom action: each descriptor open now (a close of one that is not open by the
+        // time of the spawn is ignored).
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for descriptor in open.compactMap(Int32.init) where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not declare.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// The first executable named `name` on PATH.
     static func which(_ name: String) -> String? {
