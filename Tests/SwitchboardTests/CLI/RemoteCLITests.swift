@@ -100,7 +100,7 @@ struct RemoteCLITests {
         #expect(FileManager.default.isExecutableFile(atPath: SwitchboardBinary.url.path),
                 "the switchboard binary is built next to the tests")
         let directURL = try await TestDatabase.make()
-        try await Database.withDatabase(url: directURL) { direct in
+        try await TestDatabase.open(directURL) { direct in
             _ = try await Fixture.make(direct)
         }
         try await TestDatabase.with { database in
@@ -319,7 +319,7 @@ struct RemoteCLITests {
                             """)[0].decode((Int, Int).self)
                         return [row.0, row.1]
                     }
-                    return try await Database.withDatabase(url: w.direct) { database in
+                    return try await TestDatabase.open(w.direct) { database in
                         let row = try await database.query("""
                             SELECT (SELECT count(*) FROM assignment_batches)::int,
                                    (SELECT count(*) FROM conversations WHERE assignee_id IS NULL)::int

@@ -57,26 +57,33 @@ extension ConsoleTests {
         try await withConsole("double-click") { browser, base, f in
             _ = try await CampaignService(f.database).update(id: f.campaign.id, selfAssign: true, batchSize: 2)
             try await signIn(browser, base, as: "kevin")
+            let batches = {
+                try await f.database.query("""
+                    SELECT count(*) FROM assignment_batches WHERE campaign_id = \(f.campaign.id) AND kind = 'self_assign'
+                    """)[0].decode(Int.self)
+            }
+            let button = "[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Request Conversations')"
+            // A double click, with the page's script.
             try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue")
             _ = try await browser.waitFor { try await browser.text().contains("Request Conversations") }
-            // Two posts of the same form (what a double click does without the page's script).
+            try await browser.run("const button = \(button); button.click(); button.click(); return true;")
+            _ = try await browser.waitFor { try await browser.text().contains("arrived") }
+            #expect(try await batches() == 1)
+            #expect(try await f.count(of: "kevin") == 2)
+            // Two posts of the same form at once (what a double click does without the script), on a fresh page once
+            // the two are handed back. Each phase has a page of its own: the grant's live update replaces the
+            // request section, and on a busy machine it could land between two scripts on one page.
+            _ = try await SelfAssignService(f.database).release(campaignID: f.campaign.id, sender: "kevin")
+            try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue")
+            _ = try await browser.waitFor { try await browser.text().contains("Request Conversations") }
             let statuses = try await browser.run("""
-                const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Request Conversations');
-                const form = button.form;
+                const form = \(button).form;
                 const body = () => new URLSearchParams(new FormData(form));
                 return Promise.all([1, 2].map(() => fetch(form.action, { method: 'POST', body: body(), credentials: 'same-origin' })))
                     .then(rs => rs.map(r => r.status));
                 """) as? [Int]
             #expect(statuses == [200, 200], "\(String(describing: statuses))")
-            try await browser.run("""
-                const button = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Request Conversations');
-                button.click(); button.click(); return true;
-                """)
-            _ = try await browser.waitFor { try await browser.text().contains("arrived") }
-            let batches = try await f.database.query("""
-                SELECT count(*) FROM assignment_batches WHERE campaign_id = \(f.campaign.id) AND kind = 'self_assign'
-                """)[0].decode(Int.self)
-            #expect(batches == 1)
+            #expect(try await batches() == 2)
             #expect(try await f.count(of: "kevin") == 2)
         }
     }

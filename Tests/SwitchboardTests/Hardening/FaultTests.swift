@@ -83,8 +83,8 @@ struct FaultTests {
     func stoppedDatabase() async throws {
         let (cluster, serverURL) = try await offPool { try EmbeddedCluster.throwaway(label: "outage") }
         defer { try? cluster.stop() }
-        try await Database.withDatabase(url: serverURL) { try await Migrator.bundled().migrate($0) }
-        try await Database.withDatabase(url: serverURL, maximumConnections: 10, serverLimit: Self.limit) { database in
+        try await TestDatabase.open(serverURL) { try await Migrator.bundled().migrate($0) }
+        try await TestDatabase.open(serverURL, maximumConnections: 10, serverLimit: Self.limit) { database in
             let world = try await HTTPWorld.make(database)
             try await withLiveServer(database, settings: .init(requestTimeout: Self.limit)) { client in
                 #expect(try await client.call("GET", "/v1/me/conversations", token: world.kevin).status == 200)

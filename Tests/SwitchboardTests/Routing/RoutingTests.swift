@@ -325,7 +325,7 @@ struct RoutingTests {
             for id in try await f.conversationIDs() { try await f.reply(id) }
             try await database.query("UPDATE conversations SET updated_at = now() - interval '2 minutes' WHERE campaign_id = \(f.campaign.id)")
             // A second pool stands for a second server process.
-            let results = try await Database.withDatabase(url: database.url, logger: database.logger) { other in
+            let results = try await TestDatabase.open(database.url, logger: database.logger) { other in
                 try await withThrowingTaskGroup(of: [BatchResult].self) { group in
                     for pool in [database, other] {
                         for _ in 0..<3 { group.addTask { try await RoutingService(pool).releaseStale() } }
@@ -443,7 +443,7 @@ struct StaleReleaserTests {
                 """)[0].decode((Int, Int, Int).self) }
             // Each server has its own pool, as two processes would; their timers tick every 50 ms until every stale
             // reply is released (a busy machine may take a while), then for a second more over what is released.
-            try await Database.withDatabase(url: database.url, logger: database.logger) { other in
+            try await TestDatabase.open(database.url, logger: database.logger) { other in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for pool in [database, other] {
                         group.addTask {
