@@ -27,7 +27,8 @@ struct FaultTests {
                     for worker in 0..<24 {
                         group.addTask {
                             var answers: [LiveClient.Answer] = []
-                            while ContinuousClock.now - start < .seconds(6) {
+                            // At least one request each, however late a busy machine starts this client.
+                            repeat {
                                 if worker % 2 == 0 {
                                     answers.append(try await client.call("GET", "/v1/campaigns/\(campaign)/senders",
                                                                          token: world.ada))
@@ -37,7 +38,7 @@ struct FaultTests {
                                         "PUT", "/v1/conversations/\(ids.randomElement()!)/assignee", token: world.ada,
                                         "{\"handle\": \"\(handle)\"}"))
                                 }
-                            }
+                            } while ContinuousClock.now - start < .seconds(6)
                             return answers
                         }
                     }
@@ -59,14 +60,16 @@ struct FaultTests {
                 let longest = answers.map(\.seconds).max() ?? 0
                 let unavailable = answers.filter { $0.status == 503 }
                 print("terminated backends: \(answers.count) requests, \(unavailable.count) answered 503, longest \(longest) s")
-                // At least two answers per client: the loop ran (a busy CI machine gets about a hundred, an idle one
-                // two hundred and more).
-                #expect(answers.count >= 48)
+                // Every client was answered (an idle machine gives two hundred answers and more, the whole run
+                // starting at once on two cores as few as 36).
+                #expect(answers.count >= 24)
                 // A request that hangs (the fault this guards against) waits for the client's 120 s; one that is
                 // bounded ends at the limit, plus its way through a machine that may be busy with the whole run.
+                // A request through the database takes that way at least three times more than one without it (its
+                // sign-in's lookup, its lease, its statements each wait their turn for a core).
                 let allowance = try await overhead
                 print("terminated backends: a request without the database took up to \(allowance) s")
-                #expect(longest < 6.5 + allowance,
+                #expect(longest < 6.5 + 3 * allowance,
                         "a request waited \(longest) s; the limit is 5 s, and one without the database took \(allowance) s")
                 #expect(Set(answers.map(\.status)).isSubset(of: [200, 503]), "\(Set(answers.map(\.status)))")
                 #expect(unavailable.allSatisfy { $0.retryAfter != nil })
