@@ -396,7 +396,7 @@ struct RemoteBackend: Backend {
                        limit: Int, cursor: String?) async throws -> ConversationService.Page {
         struct Page: Decodable { let conversations: [Conversation]; let next_cursor: String? }
         let assigneeQuery: String? = switch assignee {
-        case .anyone: nil
+        case .anyone, .mineOrUnassigned: nil
         case .unassigned: "unassigned"
         case .sender(let handle): handle
         }

@@ -26,11 +26,14 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "The console is served over plain HTTP on loopback: its cookie drops 'Secure' (--demo on loopback implies it).")
     var plainHTTP = false
 
-    @Option(help: "Require this bearer token to read /metrics (else SWITCHBOARD_METRICS_TOKEN; without either, /metrics is open).")
+    @Option(help: "Require this bearer token to read /metrics (else SWITCHBOARD_METRICS_TOKEN; without either, /metrics answers loopback clients only, and anyone when the server listens on loopback).")
     var metricsToken: String?
 
     @Flag(help: "Serve no /metrics and record no HTTP metrics.")
     var noMetrics = false
+
+    @Flag(help: "A proxy in front adds X-Forwarded-For: throttle sign-in tries by its last entry (the client), not by the proxy's address.")
+    var behindProxy = false
 
     @Option(help: "Seconds between runs of stale-reply release (campaigns with release_stale_after); 0 turns it off here.")
     var releaseStaleEvery = 60
@@ -58,6 +61,9 @@ struct Serve: AsyncParsableCommand {
         if plainHTTP && !onLoopback {
             throw ValidationError("--plain-http is for loopback only; '\(host)' needs HTTPS in front of it")
         }
+        if demo && !onLoopback {
+            throw ValidationError("--demo is for loopback only (its passwords are printed and well known); '\(host)' is not")
+        }
     }
 
     func run() async throws {
@@ -72,7 +78,11 @@ struct Serve: AsyncParsableCommand {
         settings.drain = Self.drainTime
         settings.secureCookies = !(onLoopback && (plainHTTP || demo))
         let token = metricsToken ?? ProcessInfo.processInfo.environment["SWITCHBOARD_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        settings.metrics = noMetrics ? .off : token.map { .token($0) } ?? .open
+        settings.metrics = .choose(listeningOnLoopback: onLoopback, token: token, disabled: noMetrics)
+        settings.tries.behindProxy = behindProxy
+        if settings.metrics == .loopbackOnly {
+            logger.notice("/metrics answers this machine only: give --metrics-token (or SWITCHBOARD_METRICS_TOKEN) to scrape it from elsewhere")
+        }
         settings.releaseStaleEvery = releaseStaleEvery == 0 ? nil : .seconds(releaseStaleEvery)
         let app = buildApplication(url: url, settings: settings, logger: logger) { loaded in
             let banner = """
@@ -97,6 +107,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maximumCancellationDuration = .seconds(2)
         do {
             try await ServiceGroup(configuration: configuration).run()
+            logger.info("stopped")
         } catch let error as ServiceGroupError {
             logger.warning("stopped without finishing every request: \(error)")
         }

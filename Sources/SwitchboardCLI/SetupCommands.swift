@@ -21,7 +21,7 @@ struct Org: AsyncParsableCommand {
 /// `switchboard user add --org ORG HANDLE [--name NAME] [--role …]`
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.",
-                                                    subcommands: [Add.self, Password.self])
+                                                    subcommands: [Add.self, Password.self, Deactivate.self, Activate.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user to an organization.")
@@ -43,9 +43,41 @@ struct UserCommand: AsyncParsableCommand {
         }
     }
 
+    struct Deactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deactivate a user: their sessions and tokens stop working at once, and they are taken off duty on every campaign; their history stays.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Argument(help: "The user's handle.") var handle: String
+
+        func run() async throws {
+            let user = try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                return try await Directory(database).deactivate(orgID: org.id, handle: handle)
+            }
+            try options.emit(user) { "Deactivated '\(user.handle)': signed out everywhere, tokens revoked, off duty on every campaign." }
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a deactivated user sign in again (give them a new password link or token).")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organization id or name.") var org: String
+        @Argument(help: "The user's handle.") var handle: String
+
+        func run() async throws {
+            let user = try await options.withDatabase { database in
+                let org = try await Directory(database).organization(self.org)
+                return try await Directory(database).activate(orgID: org.id, handle: handle)
+            }
+            try options.emit(user) { "Activated '\(user.handle)'." }
+        }
+    }
+
     struct Password: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Set a user's web console password: asked twice on a terminal, else read from stdin.")
+            abstract: "Set a user's web console password (asked twice on a terminal, else read from stdin); their sessions and unused set-password links end.")
         @OptionGroup var options: GlobalOptions
         @Option(help: "Organization id or name.") var org: String
         @Argument(help: "The user's handle.") var handle: String
@@ -89,11 +121,14 @@ struct Token: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Organization id or name.") var org: String
         @Option(help: "The user's handle.") var user: String
+        @Option(help: "The token stops working after this long: 30m, 12h, 90d (default: until revoked).")
+        var expiresIn: String?
 
         func run() async throws {
+            let seconds = try expiresIn.map { try Age.seconds(parsing: $0, field: "--expires-in") }
             let token = try await options.withDatabase { database in
                 let org = try await Directory(database).organization(self.org)
-                return try await Directory(database).createToken(orgID: org.id, handle: user)
+                return try await Directory(database).createToken(orgID: org.id, handle: user, expiresIn: seconds)
             }
             try options.emit(JSONObject(["token": .string(token), "user": .string(user)])) { token }
         }

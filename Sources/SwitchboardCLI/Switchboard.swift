@@ -76,7 +76,7 @@ public struct Switchboard: AsyncParsableCommand {
     public static func exitCode(for error: SwitchboardError) -> Exit {
         switch error.kind {
         case .invalid, .notFound: .invalid
-        case .refused, .conflict, .forbidden, .unauthorized: .refused
+        case .refused, .conflict, .forbidden, .unauthorized, .throttled: .refused
         case .unavailable: .failure
         }
     }

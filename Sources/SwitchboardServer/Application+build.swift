@@ -22,6 +22,14 @@ public struct ServerSettings: Sendable {
     public var metrics = MetricsAccess.open
     /// bcrypt's cost for passwords set through the console (tests lower it).
     public var passwordCost = ConsoleAuth.defaultCost
+    /// How often one client address may post the forms that hash a password (sign-in, join, set-password).
+    public var tries = AddressThrottle.Settings()
+    /// At most this many event streams per user (`/v1/me/events` and the console's live pages together).
+    public var streamsPerUser = 5
+    /// An event stream that has carried no event for this long ends (a browser's EventSource reconnects).
+    public var streamIdleTimeout: Duration = .seconds(30 * 60)
+
+    var streams: StreamLimits { StreamLimits(heartbeat: heartbeat, perUser: streamsPerUser, idle: streamIdleTimeout) }
     /// How often stale replies are released (campaigns with `release_stale_after`); nil: never, in this process.
     public var releaseStaleEvery: Duration? = .seconds(60)
     /// Started by a `DrainWatcher` placed after the application in the service group (services are told to
@@ -76,6 +84,7 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
                         drain: DrainClock = DrainClock()) -> Router<AppRequestContext>
 {
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware())
     ServerMetrics.addMiddleware(to: router, access: settings.metrics)
     router.add(middleware: RequestLimitMiddleware(limit: settings.requestTimeout, drain: drain))
@@ -100,13 +109,14 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     let v1 = router.group("v1").add(middleware: AuthMiddleware(database: database))
     let idempotency = Idempotency(database: database)
     Console(database: database, templates: Console.templates, hub: hub, secureCookies: settings.secureCookies,
-            heartbeat: settings.heartbeat, bcryptCost: settings.passwordCost).add(to: router)
+            streams: settings.streams, bcryptCost: settings.passwordCost, tries: AddressThrottle(settings.tries))
+        .add(to: router)
     let campaigns = CampaignRoutes(database: database, idempotency: idempotency)
     campaigns.add(to: v1)
     RoutingRoutes(database: database, idempotency: idempotency, campaigns: campaigns).add(to: v1)
     HistoryRoutes(database: database, campaigns: campaigns).add(to: v1)
     SetupRoutes(database: database, campaigns: campaigns).add(to: v1)
-    ConversationRoutes(database: database, idempotency: idempotency, hub: hub, heartbeat: settings.heartbeat).add(to: v1)
+    ConversationRoutes(database: database, idempotency: idempotency, hub: hub, streams: settings.streams).add(to: v1)
     routes.set(router.routes.map { ($0.method, "\($0.path)") })
     return router
 }

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import SwitchboardCore
@@ -21,24 +23,41 @@ public actor EventHub {
         }
     }
 
-    private var subscribers: [UUID: (interest: Interest, continuation: AsyncStream<Notifications.Event>.Continuation)] = [:]
+    private var subscribers: [UUID: Subscriber] = [:]
+
+    private struct Subscriber {
+        let interest: Interest
+        /// Who opened it (the signed-in user, also when an organizer watches someone else's queue).
+        let owner: Int64?
+        let continuation: AsyncStream<Notifications.Event>.Continuation
+    }
 
     public init() {}
 
     /// A stream of the events that concern `userID`; it ends when the consumer goes away or the server stops.
     public func subscribe(userID: Int64) -> AsyncStream<Notifications.Event> {
-        subscribe(.user(userID))
+        add(.user(userID), owner: nil)
     }
 
     /// A stream of every event of campaign `campaignID` (an open Conversations Overview).
     public func subscribe(campaignID: Int64) -> AsyncStream<Notifications.Event> {
-        subscribe(.campaign(campaignID))
+        add(.campaign(campaignID), owner: nil)
     }
 
-    private func subscribe(_ interest: Interest) -> AsyncStream<Notifications.Event> {
+    /// A stream opened by a client: at most `limit` at once per `owner`, else refused (429 `too_many_streams`).
+    func open(_ interest: Interest, owner: Int64, limit: Int) throws(SwitchboardError) -> AsyncStream<Notifications.Event> {
+        guard subscribers.values.count(where: { $0.owner == owner }) < limit else {
+            throw SwitchboardError(.throttled, "too_many_streams",
+                                   "You have \(limit) live streams open already; close a tab or wait for one to end.",
+                                   retryAfter: 30)
+        }
+        return add(interest, owner: owner)
+    }
+
+    private func add(_ interest: Interest, owner: Int64?) -> AsyncStream<Notifications.Event> {
         let id = UUID()
         let (stream, continuation) = AsyncStream<Notifications.Event>.makeStream(bufferingPolicy: .bufferingNewest(1000))
-        subscribers[id] = (interest, continuation)
+        subscribers[id] = Subscriber(interest: interest, owner: owner, continuation: continuation)
         continuation.onTermination = { _ in Task { await self.remove(id) } }
         return stream
     }
@@ -96,18 +115,38 @@ extension Notifications.Event {
     }
 }
 
-/// A server-sent event stream of `events`, with a comment line every `heartbeat`. A write that fails (the client
-/// is gone) ends the stream, which takes the subscriber off the hub.
-func eventStream(_ events: AsyncStream<Notifications.Event>, heartbeat: Duration) -> Response {
+/// How the server's event streams behave.
+struct StreamLimits: Sendable {
+    /// How often an idle stream sends a comment line, so that a dead subscriber is noticed.
+    var heartbeat: Duration = .seconds(15)
+    /// At most this many streams per user at once.
+    var perUser = 5
+    /// A stream that has carried no event for this long ends; a browser's EventSource reconnects by itself.
+    var idle: Duration = .seconds(30 * 60)
+}
+
+/// A server-sent event stream of `events`, with a comment line every `limits.heartbeat`. It ends when the client's
+/// connection closes (`channel`), when a write fails, or after `limits.idle` without an event; ending it takes the
+/// subscriber off the hub.
+func eventStream(_ events: AsyncStream<Notifications.Event>, limits: StreamLimits, channel: (any Channel)?) -> Response {
     let body = ResponseBody { writer in
         let (chunks, output) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingNewest(1000))
+        let lastEvent = NIOLockedValueBox(ContinuousClock.now)
+        channel?.closeFuture.whenComplete { _ in output.finish() }
         let forward = Task {
-            for await event in events { output.yield(event.serverSentEvent) }
+            for await event in events {
+                lastEvent.withLockedValue { $0 = .now }
+                output.yield(event.serverSentEvent)
+            }
             output.finish()
         }
         let beat = Task {
             while !Task.isCancelled {
-                try await Task.sleep(for: heartbeat)
+                try await Task.sleep(for: min(limits.heartbeat, limits.idle))
+                if ContinuousClock.now - lastEvent.withLockedValue({ $0 }) >= limits.idle {
+                    output.finish()
+                    return
+                }
                 output.yield(ByteBuffer(string: ": heartbeat\n\n"))
             }
         }
@@ -115,7 +154,7 @@ func eventStream(_ events: AsyncStream<Notifications.Event>, heartbeat: Duration
             forward.cancel()
             beat.cancel()
         }
-        try await writer.write(ByteBuffer(string: ": connected\n\n"))
+        try await writer.write(ByteBuffer(string: "retry: 3000\n: connected\n\n"))
         for await chunk in chunks {
             try await writer.write(chunk)
         }

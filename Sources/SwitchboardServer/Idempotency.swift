@@ -17,6 +17,11 @@ struct Idempotency: Sendable {
                               respond: @escaping @Sendable (Value) throws -> Encoded,
                               _ operation: @escaping @Sendable () async throws -> Value) async throws -> Response {
         guard let key = request.headers[Self.header] else { return try respond(try await operation()).response }
+        let length = key.unicodeScalars.count
+        guard (1...IdempotentRequest.maximumKeyLength).contains(length) else {
+            throw HTTPError(.badRequest, message: "The Idempotency-Key header has \(length) characters; it must have 1 to "
+                                + "\(IdempotentRequest.maximumKeyLength).")
+        }
         var hasher = SHA256()
         hasher.update(data: Data("\(request.method) \(request.uri.path)\n".utf8))
         hasher.update(data: Data(buffer: body.raw))

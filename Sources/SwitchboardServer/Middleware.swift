@@ -74,6 +74,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case .forbidden: .forbidden
         case .unauthorized: .unauthorized
         case .unavailable: .serviceUnavailable
+        case .throttled: .tooManyRequests
         }
     }
 
@@ -81,6 +82,7 @@ struct ErrorMiddleware: RouterMiddleware {
         var response = (try? jsonResponse(error, status: status ?? Self.status(for: error.kind)))
             ?? Response(status: .internalServerError)
         if response.status == .serviceUnavailable { response.headers[.retryAfter] = "2" }
+        if let seconds = error.retryAfter { response.headers[.retryAfter] = String(max(1, seconds)) }
         return response
     }
 }
@@ -230,5 +232,28 @@ public struct DrainWatcher: Service {
     public func run() async throws {
         try? await gracefulShutdown()
         clock.begin(lasting: drain)
+    }
+}
+
+/// Headers every answer carries, so that a browser never runs or frames what it should not: a content security
+/// policy (scripts, styles and everything else from this site only, no frames, forms to this site only), no
+/// MIME sniffing, and no path sent to other sites in `Referer` (a set-password or invite link is a secret).
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    static let headers: [(HTTPField.Name, String)] = [
+        (HTTPField.Name("Content-Security-Policy")!,
+         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+        (HTTPField.Name("Referrer-Policy")!, "same-origin"),
+    ]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        for (name, value) in Self.headers where response.headers[name] == nil {
+            response.headers[name] = value
+        }
+        return response
     }
 }

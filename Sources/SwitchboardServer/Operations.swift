@@ -13,6 +13,16 @@ public enum MetricsAccess: Sendable, Equatable {
     case open
     /// Only requests with `Authorization: Bearer TOKEN`.
     case token(String)
+    /// Only requests from this machine (a server listening beyond loopback without a metrics token).
+    case loopbackOnly
+
+    /// What `serve` serves: nothing when told, only token holders when given a token; without one, anyone on a
+    /// server that listens on loopback, and only this machine's clients on one that listens beyond it.
+    public static func choose(listeningOnLoopback: Bool, token: String?, disabled: Bool) -> MetricsAccess {
+        if disabled { return .off }
+        if let token { return .token(token) }
+        return listeningOnLoopback ? .open : .loopbackOnly
+    }
 }
 
 /// The process's metrics in Prometheus's text format. swift-metrics can be bootstrapped once per process, so
@@ -38,14 +48,22 @@ public enum ServerMetrics {
     /// its JSON answer).
     static func addRoute(to router: Router<AppRequestContext>, access: MetricsAccess) {
         guard access != .off else { return }
-        router.get("metrics") { request, _ -> Response in
-            if case .token(let token) = access {
+        router.get("metrics") { request, context -> Response in
+            switch access {
+            case .token(let token):
                 let given = request.headers[.authorization].flatMap { header in
                     header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : nil
                 }
-                guard let given, Self.same(given, token) else {
+                guard ConsoleAuth.sameSecret(given, token) else {
                     throw SwitchboardError(.unauthorized, "unauthorized", "The metrics need the metrics token as a bearer token.")
                 }
+            case .loopbackOnly:
+                guard Self.isLoopback(context.channel.remoteAddress?.ipAddress) else {
+                    throw SwitchboardError(.unauthorized, "unauthorized",
+                                           "The metrics are served to this machine only; start the server with --metrics-token to read them from elsewhere.")
+                }
+            case .open, .off:
+                break
             }
             var buffer: [UInt8] = []
             buffer.reserveCapacity(16 * 1024)
@@ -55,11 +73,9 @@ public enum ServerMetrics {
         }
     }
 
-    /// Compares without stopping at the first difference.
-    static func same(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    static func isLoopback(_ address: String?) -> Bool {
+        guard let address else { return false }
+        return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
     }
 }
 

@@ -24,9 +24,7 @@ struct CampaignRoutes {
     func visibleCampaign(_ context: AppRequestContext) async throws -> (Campaign, User) {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
-        let campaign = try await CampaignService(database).campaign(id: id, orgID: user.orgID)
-        try await database.requireSender(user, of: campaign.id, refusal: "You are not an active sender of campaign \(campaign.id).")
-        return (campaign, user)
+        return (try await Access(database).campaign(id, for: user), user)
     }
 
     func managedCampaign(_ context: AppRequestContext) async throws -> (Campaign, User) {
@@ -45,10 +43,11 @@ struct CampaignRoutes {
     }
 
     @Sendable func conversations(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (campaign, _) = try await visibleCampaign(context)
+        let (campaign, user) = try await visibleCampaign(context)
         let query = request.uri.queryParameters
         var assignee = ConversationService.AssigneeFilter.anyone
         if let value = query.get("assignee") { assignee = value == "unassigned" ? .unassigned : .sender(value) }
+        assignee = try Access.listing(assignee, for: user)
         var status: ConversationStatus? = nil
         if let value = query.get("status") { status = try StatusFilter(parsing: value).status }
         let limit = try wholeNumber(query, "limit") ?? 100

@@ -7,8 +7,8 @@ struct ConversationRoutes {
     let database: Database
     let idempotency: Idempotency
     let hub: EventHub
-    /// How often an idle event stream sends a comment, so that a subscriber whose client died is noticed.
-    var heartbeat: Duration = .seconds(15)
+    /// Heartbeat, per-user limit and idle end of event streams.
+    var streams = StreamLimits()
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.put("conversations/:id/assignee", use: assign)
@@ -23,19 +23,16 @@ struct ConversationRoutes {
         group.post("batches/:id/undo", use: undo)
     }
 
-    /// A conversation of the caller's organization (404 otherwise) that the caller may touch: managers any,
-    /// texters those of campaigns they send for.
-    func visibleConversation(_ context: AppRequestContext) async throws -> (Conversation, User) {
+    /// A conversation of the caller's organization (404 otherwise) on which the caller may do `action` (Core's
+    /// `Access` rules: managers any; texters their own, and unassigned ones except to close them).
+    func conversation(_ context: AppRequestContext, to action: Access.Action) async throws -> (Conversation, User) {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
-        let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
-        try await database.requireSender(user, of: conversation.campaignID,
-                                         refusal: "You are not an active sender of this conversation's campaign.")
-        return (conversation, user)
+        return (try await Access(database).conversation(id, for: user, to: action), user)
     }
 
     @Sendable func assign(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (conversation, user) = try await visibleConversation(context)
+        let (conversation, user) = try await conversation(context, to: .read)
         _ = try context.requireManager()
         let body = try await JSONBody.read(request, context: context,
                                            allowed: ["handle", "skill", "dry_run", "note", "campaign_id"])
@@ -60,14 +57,14 @@ struct ConversationRoutes {
     }
 
     @Sendable func unassign(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (conversation, user) = try await visibleConversation(context)
+        let (conversation, user) = try await conversation(context, to: .read)
         _ = try context.requireManager()
         return try jsonResponse(try await AssignmentService(database).reassign(
             conversationID: conversation.id, to: nil, actor: user.handle, orgID: user.orgID))
     }
 
     @Sendable func message(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (conversation, user) = try await visibleConversation(context)
+        let (conversation, user) = try await conversation(context, to: .reply)
         let body = try await JSONBody.read(request, context: context, allowed: ["direction", "body", "leave_unassigned"])
         let direction = try MessageService.Direction(parsing: try body.requireString("direction"))
         if direction == .inbound && !user.role.canManage {
@@ -76,21 +73,23 @@ struct ConversationRoutes {
         let recorded = try await MessageService(database).record(
             .conversation(conversation.id), direction: direction, body: try body.requireString("body"),
             sender: direction == .outbound ? user.handle : nil,
-            leaveUnassigned: try body.bool("leave_unassigned") ?? false, orgID: user.orgID)
+            leaveUnassigned: try body.bool("leave_unassigned") ?? false, orgID: user.orgID, caller: user)
         return try jsonResponse(MessageBody(messageID: recorded.messageID, conversation: recorded.conversation,
                                             claimBatchID: recorded.claimBatchID),
                                 status: .created)
     }
 
     @Sendable func close(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (conversation, user) = try await visibleConversation(context)
+        let (conversation, user) = try await conversation(context, to: .close)
         _ = try await JSONBody.read(request, context: context, allowed: [])
-        return try jsonResponse(try await MessageService(database).close(conversationID: conversation.id, orgID: user.orgID))
+        return try jsonResponse(try await MessageService(database).close(
+            conversationID: conversation.id, sender: user.role.canManage ? nil : user.handle, orgID: user.orgID,
+            caller: user))
     }
 
     /// The caller opened the conversation: clears `unread` if they are its assignee.
     @Sendable func markRead(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (conversation, user) = try await visibleConversation(context)
+        let (conversation, user) = try await conversation(context, to: .read)
         _ = try await JSONBody.read(request, context: context, allowed: [])
         return try jsonResponse(try await MessageService(database).open(conversationID: conversation.id, by: user.id,
                                                                         orgID: user.orgID))
@@ -147,7 +146,8 @@ struct ConversationRoutes {
     /// the subscriber off the hub.
     @Sendable func events(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
-        return eventStream(await hub.subscribe(userID: user.id), heartbeat: heartbeat)
+        return eventStream(try await hub.open(.user(user.id), owner: user.id, limit: streams.perUser), limits: streams,
+                           channel: context.channel)
     }
 }
 

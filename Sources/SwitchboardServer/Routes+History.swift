@@ -39,8 +39,9 @@ struct HistoryRoutes {
     @Sendable func conversationHistory(_ request: Request, context: AppRequestContext) async throws -> Response {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
-        let changes = try await HistoryService(database).conversation(id: id, orgID: user.orgID)
+        _ = try await Access(database).conversation(id, for: user, to: .read)
         _ = try context.requireManager()
+        let changes = try await HistoryService(database).conversation(id: id, orgID: user.orgID)
         return try jsonResponse(HistoryService.ConversationHistory(conversation_id: id, changes: changes))
     }
 

@@ -143,13 +143,12 @@ struct RoutingRoutes {
         enum CodingKeys: String, CodingKey { case conversationID = "conversation_id", tags }
     }
 
-    /// A conversation of the caller's organization; reading needs to be a sender of its campaign, changing a manager.
+    /// A conversation of the caller's organization that the caller may read (Core's `Access`); changing its tags
+    /// needs a manager.
     func conversation(_ context: AppRequestContext, managing: Bool) async throws -> (Int64, User) {
         let user = try context.requireUser()
         let id = try context.parameters.require("id", as: Int64.self)
-        let conversation = try await ConversationService(database).conversation(id: id, orgID: user.orgID)
-        try await database.requireSender(user, of: conversation.campaignID,
-                                         refusal: "You are not an active sender of this conversation's campaign.")
+        _ = try await Access(database).conversation(id, for: user, to: .read)
         if managing { _ = try context.requireManager() }
         return (id, user)
     }

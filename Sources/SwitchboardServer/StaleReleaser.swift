@@ -17,10 +17,15 @@ public struct StaleReleaser: Service {
         self.logger = logger
     }
 
+    /// Ends without an error when the server stops (a SIGTERM is a clean stop, not a failure).
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: every)
+                do {
+                    try await Task.sleep(for: every)
+                } catch {
+                    return
+                }
                 do {
                     for result in try await RoutingService(database).releaseStale() where result.moved > 0 {
                         logger.info("released stale replies", metadata: [

@@ -11,7 +11,11 @@ public enum TestDatabase {
         if let text = ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty {
             return try DatabaseURL(parsing: text)
         }
-        return try await offPool { try EmbeddedCluster.throwaway(label: "test").1 }
+        return try await offPool {
+            // A run that was killed (or crashed) leaves its cluster behind; this run removes it.
+            EmbeddedCluster.removeDeadThrowaways()
+            return try EmbeddedCluster.throwaway(label: "test").1
+        }
     }
 
     private static let template = Task<DatabaseURL, any Error> {

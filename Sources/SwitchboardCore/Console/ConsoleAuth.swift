@@ -1,5 +1,8 @@
+import Crypto
 import Foundation
 import HummingbirdBcrypt
+import Logging
+import NIOConcurrencyHelpers
 import NIOPosix
 import PostgresNIO
 
@@ -18,9 +21,12 @@ public struct ConsoleAuth: Sendable {
 
     /// Sessions end after this long without a request.
     public static let idleLifetime: TimeInterval = 12 * 60 * 60
-    /// After this many failed sign-ins for one handle, tries are at least `failurePause` apart.
+    /// Sessions end this long after sign-in, however active.
+    public static let absoluteLifetime: TimeInterval = 7 * 24 * 60 * 60
+    /// After this many failed sign-ins for one handle, each try must wait: 1 second after the fifth failure,
+    /// doubling with each further one, up to `longestPause`.
     public static let failuresBeforePause = 5
-    public static let failurePause: TimeInterval = 1
+    public static let longestPause = 300
     /// bcrypt's cost: 2^11 rounds, about a quarter of a second on this kind of machine (release build).
     public static let defaultCost: UInt8 = 11
 
@@ -30,28 +36,42 @@ public struct ConsoleAuth: Sendable {
         public let csrfToken: String
     }
 
-    /// Sets `handle`'s password (at least 8 characters).
+    /// Sets `handle`'s password (at least 8 characters). The user's sessions end and their unused set-password
+    /// links stop working: whoever knew the old password, or holds an old link, is out.
     public func setPassword(orgID: Int64, handle: String, password: String) async throws {
         let hash = try await hash(password: password)
         let user = try await Directory(database).user(orgID: orgID, handle: handle)
-        try await database.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user.id)")
+        try await database.transaction { connection in
+            try await connection.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user.id)",
+                                       logger: database.logger)
+            try await Self.endSessions(of: user.id, on: connection, logger: database.logger)
+        }
+    }
+
+    /// Ends every session of a user and uses up their unused set-password links.
+    static func endSessions(of userID: Int64, except token: String? = nil, on connection: PostgresConnection,
+                            logger: Logger) async throws {
+        try await connection.query("""
+            DELETE FROM web_sessions
+            WHERE user_id = \(userID) AND (\(token.map(Directory.hash))::bytea IS NULL OR token_hash <> \(token.map(Directory.hash)))
+            """, logger: logger)
+        try await connection.query("""
+            UPDATE password_links SET used_at = now() WHERE user_id = \(userID) AND used_at IS NULL
+            """, logger: logger)
     }
 
     /// Signs in with a handle (in `organization`, a name or id, when given) and a password, and returns the new
     /// session's token. The refusal never says whether the handle exists.
+    ///
+    /// Each try is counted as a failure before the password is checked, in one statement that also refuses it
+    /// while the handle must wait (`throttled`, with the seconds left): concurrent tries cannot all slip past the
+    /// count. A success clears the count.
     public func signIn(organization: String?, handle: String, password: String) async throws -> (token: String, session: Session) {
         try Text.check(handle, field: "handle", maximum: 64)
         try Text.check(password, field: "password", maximum: 200)
         try Text.check(organization ?? "", field: "organization", maximum: 200)
         let refused = SwitchboardError(.unauthorized, "sign_in_failed", "The handle or password is not right.")
-        let waiting = try await database.query("""
-            SELECT failures >= \(Self.failuresBeforePause)
-                   AND last_failure_at > now() - make_interval(secs => \(Self.failurePause))
-            FROM sign_in_failures WHERE handle = \(handle)
-            """)
-        if try waiting.first?.decode(Bool.self) == true {
-            throw SwitchboardError(.refused, "slow_down", "Too many failed sign-ins for this handle; wait a second and try again.")
-        }
+        try await countTry(handle: handle)
         let organization = organization?.trimmingCharacters(in: .whitespaces).nilIfEmpty
         let rows = try await database.query("""
             SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active, u.password_hash
@@ -73,10 +93,6 @@ public struct ConsoleAuth: Sendable {
             _ = try await Self.offload { Bcrypt.verify(password, hash: Self.decoy) }
         }
         guard matched.count == 1, let user = matched.first else {
-            try await database.query("""
-                INSERT INTO sign_in_failures (handle, failures, last_failure_at) VALUES (\(handle), 1, now())
-                ON CONFLICT (handle) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failure_at = now()
-                """)
             if matched.count > 1 {
                 throw SwitchboardError(.invalid, "organization_needed",
                                        "Handle '\(handle)' is in several organizations; name yours.")
@@ -85,6 +101,28 @@ public struct ConsoleAuth: Sendable {
         }
         try await database.query("DELETE FROM sign_in_failures WHERE handle = \(handle)")
         return try await openSession(for: user)
+    }
+
+    /// Counts a sign-in try for `handle` as a failure, or refuses it while the handle must wait.
+    private func countTry(handle: String) async throws {
+        let pause = """
+            make_interval(secs => least(\(Self.longestPause), power(2, greatest(f.failures - \(Self.failuresBeforePause), 0))))
+            """
+        let counted = try await database.query("""
+            INSERT INTO sign_in_failures AS f (handle, failures, last_failure_at) VALUES (\(handle), 1, now())
+            ON CONFLICT (handle) DO UPDATE SET failures = f.failures + 1, last_failure_at = now()
+            WHERE f.failures < \(Self.failuresBeforePause) OR f.last_failure_at <= now() - \(unescaped: pause)
+            RETURNING failures
+            """)
+        guard counted.isEmpty else { return }
+        let wait = try await database.query("""
+            SELECT ceil(extract(epoch FROM f.last_failure_at + \(unescaped: pause) - now()))::int
+            FROM sign_in_failures f WHERE f.handle = \(handle)
+            """).first?.decode(Int?.self) ?? 1
+        let seconds = max(1, wait ?? 1)
+        throw SwitchboardError(.throttled, "slow_down",
+                               "Too many failed sign-ins for this handle; wait \(seconds == 1 ? "a second" : "\(seconds) seconds") and try again.",
+                               retryAfter: seconds)
     }
 
     /// A new session for `user` (after a sign-in, a join by invite or a password set by link).
@@ -98,6 +136,7 @@ public struct ConsoleAuth: Sendable {
         if Int.random(in: 0..<50) == 0 {
             try await database.query("""
                 DELETE FROM web_sessions WHERE last_seen_at < now() - make_interval(secs => \(Self.idleLifetime))
+                   OR created_at < now() - make_interval(secs => \(Self.absoluteLifetime))
                 """)
         }
         return (token, Session(user: user, csrfToken: csrf))
@@ -121,6 +160,7 @@ public struct ConsoleAuth: Sendable {
                 FROM web_sessions s JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
                 WHERE s.token_hash = \(Directory.hash(token)) AND u.active
                   AND s.last_seen_at > now() - make_interval(secs => \(Self.idleLifetime))
+                  AND s.created_at > now() - make_interval(secs => \(Self.absoluteLifetime))
             ),
             seen AS (
                 UPDATE web_sessions s SET last_seen_at = now() FROM live
@@ -153,12 +193,46 @@ public struct ConsoleAuth: Sendable {
     /// A hash of no one's password, for the time an unknown handle's check takes.
     static let decoy = Bcrypt.hash("no such user's password", cost: defaultCost)
 
-    /// bcrypt takes a quarter of a second of CPU: run it off the cooperative pool.
-    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive { work() }
+    /// bcrypt takes a quarter of a second of CPU: it runs off the cooperative pool, on NIO's thread pool (one
+    /// thread a core, so at most that many at once), admitted by `gate` (see `HashGate`).
+    static func offload<T: Sendable>(gate: HashGate = .shared, _ work: @escaping @Sendable () -> T) async throws -> T {
+        try await gate.admit { try await NIOThreadPool.singleton.runIfActive { work() } }
+    }
+
+    /// Compares a given secret (a CSRF token, a metrics token) with the expected one in time that does not depend
+    /// on where they differ, nor on their lengths (it compares their SHA-256 digests). Nil never matches.
+    public static func sameSecret(_ given: String?, _ expected: String) -> Bool {
+        guard let given else { return false }
+        let x = SHA256.hash(data: Data(given.utf8)), y = SHA256.hash(data: Data(expected.utf8))
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }
 
 extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+/// How many password hashes may wait or run at once: beyond `backlog`, a caller is refused at once (`throttled`,
+/// "busy"), so a flood of anonymous sign-up or sign-in posts costs a bounded amount of CPU and memory.
+public final class HashGate: Sendable {
+    public let backlog: Int
+    private let inFlight = NIOLockedValueBox(0)
+
+    public init(backlog: Int) { self.backlog = backlog }
+
+    /// The process's gate: 32 a core, about 8 seconds of hashing at cost 11.
+    public static let shared = HashGate(backlog: 32 * max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    func admit<T: Sendable>(_ work: () async throws -> T) async throws -> T {
+        guard inFlight.withLockedValue({ count in
+            guard count < backlog else { return false }
+            count += 1
+            return true
+        }) else {
+            throw SwitchboardError(.throttled, "busy", "The server is busy checking passwords; try again in a second.",
+                                   retryAfter: 1)
+        }
+        defer { inFlight.withLockedValue { $0 -= 1 } }
+        return try await work()
+    }
 }

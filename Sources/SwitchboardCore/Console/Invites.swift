@@ -100,6 +100,8 @@ public struct InviteService: Sendable {
         guard !displayName.isEmpty else {
             throw SwitchboardError.invalid("invalid_name", "Give a display name (what organizers see beside your handle).")
         }
+        // The link first: an anonymous post with a forged or dead token costs a lookup, not a bcrypt hash.
+        guard try await live(token: token, on: nil) != nil else { throw Self.invalid }
         let hash = try await auth.hash(password: password)
         let (user, campaign) = try await database.transaction { connection in
             guard let invite = try await live(token: token, on: connection) else { throw Self.invalid }
@@ -218,13 +220,14 @@ extension ConsoleAuth {
         return try rows.first.map(Directory.user(from:))
     }
 
-    /// Sets the password through a link, once: the link is used up, the user's other sessions end, and a new
-    /// session starts.
+    /// Sets the password through a link, once: the link is used up, so are the user's other links, the user's
+    /// other sessions end, and a new session starts. The link is looked up before the password is hashed, so a
+    /// forged link costs no bcrypt.
     public func usePasswordLink(token: String, password: String) async throws -> (token: String, session: Session) {
-        let hash = try await hash(password: password)
         let refused = SwitchboardError.notFound(
             "link_invalid", "This set-password link is not valid: it may have been used or have expired. Ask an admin for a new one.")
-        guard ConsoleAuth.plausible(token, minimum: 8) else { throw refused }
+        guard try await passwordLinkUser(token: token) != nil else { throw refused }
+        let hash = try await hash(password: password)
         let user = try await database.transaction { connection in
             let rows = try await connection.rows("""
                 UPDATE password_links l SET used_at = now() FROM users u
@@ -236,7 +239,7 @@ extension ConsoleAuth {
             let user = try Directory.user(from: row)
             try await connection.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user.id)",
                                        logger: database.logger)
-            try await connection.query("DELETE FROM web_sessions WHERE user_id = \(user.id)", logger: database.logger)
+            try await Self.endSessions(of: user.id, on: connection, logger: database.logger)
             return user
         }
         return try await openSession(for: user)

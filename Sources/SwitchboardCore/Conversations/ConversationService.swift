@@ -11,6 +11,8 @@ public struct ConversationService: Sendable {
         case anyone
         case unassigned
         case sender(String)
+        /// A texter's view: the user's own conversations and the unassigned ones.
+        case mineOrUnassigned(Int64)
     }
 
     public struct Page: Sendable {
@@ -35,8 +37,14 @@ public struct ConversationService: Sendable {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let after = try cursor.map(Cursor.init(parsing:))
         var assigneeID: Int64? = nil
-        if case .sender(let handle) = assignee {
+        var mine: Int64? = nil
+        switch assignee {
+        case .sender(let handle):
             assigneeID = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
+        case .mineOrUnassigned(let userID):
+            mine = userID
+        case .anyone, .unassigned:
+            break
         }
         // The page first, then its contacts (see `queue`).
         let rows = try await database.query("""
@@ -46,6 +54,7 @@ public struct ConversationService: Sendable {
                 WHERE c.campaign_id = \(campaignID)
                   AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
                   AND (NOT \(assignee == .unassigned) OR c.assignee_id IS NULL)
+                  AND (\(mine)::bigint IS NULL OR c.assignee_id IS NULL OR c.assignee_id = \(mine))
                   AND (\(status?.rawValue)::text IS NULL OR c.status = \(status?.rawValue))
                   AND (\(after?.micros)::bigint IS NULL
                        OR (\(unescaped: Self.micros), c.id) > (\(after?.micros)::bigint, \(after?.id)::bigint))

@@ -134,13 +134,28 @@ extension ConversationService {
             """, logger: database.logger)
         for try await (id, phone, name, status, assignee, unread, last, created, inbound, outbound) in rows.decode(
             (Int64, String, String, String, String, Bool, String, String, Int64, Int64).self) {
-            try await line([String(id), phone, Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,
+            try await line([String(id), Self.csvField(phone), Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,
                   String(inbound), String(outbound)].joined(separator: ","))
         }
     }
 
+    /// A CSV cell: quoted when it holds a comma, a quote or a line break (checked scalar by scalar, since CR LF
+    /// is one `Character`), and prefixed with `'` when a spreadsheet would run it as a formula (it begins with
+    /// `=`, `+`, `-`, `@`, a tab or a CR).
     static func csvField(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        var value = value
+        if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
+            value = "'" + value
+        }
+        guard value.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+            return value
+        }
+        var quoted = String.UnicodeScalarView(["\""])
+        for scalar in value.unicodeScalars {
+            quoted.append(scalar)
+            if scalar == "\"" { quoted.append(scalar) }
+        }
+        quoted.append("\"")
+        return String(quoted)
     }
 }

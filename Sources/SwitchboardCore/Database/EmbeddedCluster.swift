@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 
 /// A local PostgreSQL cluster made with the machine's own binaries, kept in a git-ignored folder of the project
 /// (or, when the `postgres` user cannot enter the project's folder, in the system temp directory keyed by the
-/// project's path). It listens on a Unix socket in its folder and on a free loopback port, never elsewhere.
+/// project's path). It listens on a Unix socket in its folder and on a free loopback port, never elsewhere, and
+/// only its owner can reach it: the socket's folder and the socket are mode 0700, and every connection, local
+/// ones included, needs the password kept in `cluster.conf` (mode 0600).
 public struct EmbeddedCluster: Sendable {
     /// The folder holding the cluster: `data/` (PostgreSQL's), the socket, and `cluster.conf` (port, password).
     public let directory: URL
@@ -80,6 +82,7 @@ public struct EmbeddedCluster: Sendable {
     @discardableResult
     public func start() throws -> DatabaseURL {
         if !isInitialized { try initialize() }
+        let restrict = try restrictAccess()
         if try !isRunning() {
             var settings = try readSettings()
             if Shell.isListening(port: settings.port), let port = Shell.freeLoopbackPort() {
@@ -88,32 +91,86 @@ public struct EmbeddedCluster: Sendable {
             }
             let pgCtl = try Self.binary("pg_ctl")
             let options = "-p \(settings.port) -c listen_addresses=127.0.0.1 -c unix_socket_directories='\(socketDirectory.path)'"
+                + " -c unix_socket_permissions=0700"
             let result = try Shell.run(pgCtl, ["-D", dataDirectory.path, "-l", logFile.path, "-o", options, "-w", "-t", "60",
                                                "start"], as: runAs)
             guard result.status == 0 else {
                 throw SwitchboardError(.unavailable, "cluster_start_failed",
                                        "The local PostgreSQL cluster in \(directory.path) did not start; see \(logFile.path).")
             }
+        } else if restrict {
+            // A cluster made before access was restricted, running: it reads the new pg_hba.conf now.
+            try Shell.run(try Self.binary("pg_ctl"), ["-D", dataDirectory.path, "reload"], as: runAs)
         }
         let settings = try readSettings()
         let psql = try Self.binary("psql")
         let socket = socketDirectory.path
+        let password = ["PGPASSWORD": settings.password]
         let exists = try Shell.run(psql, ["-h", socket, "-p", "\(settings.port)", "-U", "postgres", "-d", "postgres",
                                           "-tAc", "SELECT 1 FROM pg_database WHERE datname = '\(Self.databaseName)'"],
-                                   as: runAs)
+                                   as: runAs, environment: password)
         if !exists.output.contains("1") {
             try Shell.run(psql, ["-h", socket, "-p", "\(settings.port)", "-U", "postgres", "-d", "postgres",
-                                 "-c", "CREATE DATABASE \(Self.databaseName)"], as: runAs)
+                                 "-c", "CREATE DATABASE \(Self.databaseName)"], as: runAs, environment: password)
         }
         return try url()
     }
 
-    /// Stops the server (fast shutdown); does nothing when it is not running.
+    /// Who may connect: password (SCRAM) on the socket and on loopback, nothing else.
+    static let accessRules = """
+        # Switchboard's embedded cluster: its owner only, with the password in cluster.conf.
+        local all all scram-sha-256
+        host all all 127.0.0.1/32 scram-sha-256
+        host all all ::1/128 scram-sha-256
+
+        """
+
+    /// Makes the socket's folder 0700 and writes `pg_hba.conf` (clusters made by earlier versions trusted local
+    /// connections, and their socket folder was 0755). Returns whether the access rules had to change.
+    private func restrictAccess() throws -> Bool {
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: socketDirectory.path)
+        let rules = dataDirectory.appendingPathComponent("pg_hba.conf")
+        guard (try? String(contentsOf: rules, encoding: .utf8)) != Self.accessRules else { return false }
+        // Overwritten in place, so the file keeps its owner (the `postgres` user when we are root).
+        let handle = try FileHandle(forWritingTo: rules)
+        try handle.truncate(atOffset: 0)
+        handle.write(Data(Self.accessRules.utf8))
+        try handle.close()
+        return true
+    }
+
+    /// Stops the server (fast shutdown) and returns once its postmaster process has exited, so that a `start` or
+    /// a `destroy` right after it never meets the old server; does nothing when it is not running.
     public func stop() throws {
         guard try isRunning() else { return }
+        let postmaster = postmasterPID()
         let pgCtl = try Self.binary("pg_ctl")
-        try Shell.run(pgCtl, ["-D", dataDirectory.path, "-m", ephemeral ? "immediate" : "fast", "-w", "stop"],
+        try Shell.run(pgCtl, ["-D", dataDirectory.path, "-m", ephemeral ? "immediate" : "fast", "-w", "-t", "60", "stop"],
                       as: runAs)
+        guard let postmaster else { return }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while Self.isAlive(postmaster) {
+            guard ContinuousClock.now < deadline else {
+                throw SwitchboardError(.unavailable, "cluster_stop_failed",
+                                       "PostgreSQL (process \(postmaster)) in \(directory.path) did not exit within a minute; see \(logFile.path).")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// The postmaster's process id, from the first line of `postmaster.pid`.
+    func postmasterPID() -> Int32? {
+        let file = dataDirectory.appendingPathComponent("postmaster.pid")
+        return (try? String(contentsOf: file, encoding: .utf8))?.split(separator: "\n").first.flatMap { Int32($0) }
+    }
+
+    /// Whether process `pid` exists and is not a zombie (an exited child that nobody has reaped yet).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
     }
 
     /// Waits, up to `timeout`, until the cluster's server accepts connections: a cluster started a moment ago
@@ -155,7 +212,21 @@ public struct EmbeddedCluster: Sendable {
             let parts = name.split(separator: "-")
             // switchboard-LABEL-PID-UUID: a throwaway cluster, a stray only once its process is gone.
             if parts.count == 4, let pid = Int32(parts[2]), kill(pid, 0) == 0 { return nil }
-            return EmbeddedCluster(directory: temp.appendingPathComponent(name), ephemeral: parts.count == 4)
+            let cluster = EmbeddedCluster(directory: temp.appendingPathComponent(name), ephemeral: parts.count == 4)
+            // Only folders that hold a cluster (or the start of one), not other programs' folders of that name.
+            let files = FileManager.default
+            guard files.fileExists(atPath: cluster.configFile.path) || files.fileExists(atPath: cluster.dataDirectory.path)
+            else { return nil }
+            return cluster
+        }
+    }
+
+    /// Stops and deletes the throwaway clusters whose process is gone (a test run or a bench that was killed
+    /// before its watchdog could clean up); returns how many. Project clusters are never touched.
+    @discardableResult
+    public static func removeDeadThrowaways() -> Int {
+        strays().filter(\.ephemeral).reduce(0) { removed, stray in
+            (try? stray.destroy()) == nil ? removed : removed + 1
         }
     }
 
@@ -168,7 +239,6 @@ public struct EmbeddedCluster: Sendable {
             try files.createDirectory(at: folder, withIntermediateDirectories: true,
                                       attributes: [.posixPermissions: 0o700])
         }
-        try files.setAttributes([.posixPermissions: 0o755], ofItemAtPath: socketDirectory.path)
         let password = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let passwordFile = directory.appendingPathComponent("initdb.pw")
         try password.write(to: passwordFile, atomically: true, encoding: .utf8)
@@ -178,7 +248,7 @@ public struct EmbeddedCluster: Sendable {
         }
         let initdb = try Self.binary("initdb")
         let result = try Shell.run(initdb, ["-D", dataDirectory.path, "-U", "postgres", "-E", "UTF8", "--no-locale",
-                                            "--auth-local=trust", "--auth-host=scram-sha-256",
+                                            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
                                             "--pwfile=\(passwordFile.path)"] + (ephemeral ? ["-N"] : []),
                                    as: runAs)
         guard result.status == 0 else {

@@ -14,8 +14,11 @@ public struct IdempotentRequest: Sendable {
     /// A digest of the method, path and body.
     public let requestHash: [UInt8]
 
+    /// The longest key kept (the table's CHECK).
+    public static let maximumKeyLength = 200
+
     public init(orgID: Int64, userID: Int64, key: String, requestHash: [UInt8]) throws(SwitchboardError) {
-        try Text.check(key, field: "Idempotency-Key", maximum: 200)
+        try Text.check(key, field: "Idempotency-Key", minimum: 1, maximum: Self.maximumKeyLength)
         self.orgID = orgID
         self.userID = userID
         self.key = key

@@ -13,8 +13,10 @@ enum Shell {
     /// Runs `executable` with `arguments`, as `user` if given, and returns its exit status and combined output.
     /// Uses posix_spawn and waitpid directly: Foundation's Process can miss the exit of a child whose grandchild
     /// (a PostgreSQL server started by pg_ctl) lives on.
+    /// `environment` is added to this process's own (a password for `psql`, say, never on its command line).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], as user: String? = nil) throws -> Output {
+    static func run(_ executable: String, _ arguments: [String], as user: String? = nil,
+                    environment: [String: String] = [:]) throws -> Output {
         let argv = user.map { ["/usr/sbin/runuser", "-u", $0, "--", executable] } ?? [executable]
         let program = argv[0]
         let outputPath = NSTemporaryDirectory() + "switchboard-\(UUID().uuidString).out"
@@ -30,8 +32,12 @@ enum Shell {
 
         let cArguments = (argv + arguments).map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
+        let cEnvironment: [UnsafeMutablePointer<CChar>?]? = environment.isEmpty ? nil
+            : ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0)=\($1)") } + [nil]
+        defer { cEnvironment?.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, nil, cArguments, environ)
+        let spawned = cEnvironment.map { posix_spawn(&pid, program, &actions, nil, cArguments, $0) }
+            ?? posix_spawn(&pid, program, &actions, nil, cArguments, environ)
         guard spawned == 0 else {
             throw SwitchboardError(.unavailable, "spawn_failed", "Could not run \(program): \(String(cString: strerror(spawned))).")
         }

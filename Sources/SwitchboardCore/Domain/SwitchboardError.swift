@@ -16,16 +16,21 @@ public struct SwitchboardError: Error, Sendable, Equatable, CustomStringConverti
         case unauthorized
         /// The database cannot be reached, or kept failing.
         case unavailable
+        /// Too many tries or too much at once: come back after `retryAfter` seconds.
+        case throttled
     }
 
     public let kind: Kind
     public let code: String
     public let message: String
+    /// For `throttled`: whole seconds to wait before trying again (HTTP `Retry-After`).
+    public var retryAfter: Int?
 
-    public init(_ kind: Kind, _ code: String, _ message: String) {
+    public init(_ kind: Kind, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.kind = kind
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { message }

@@ -282,6 +282,7 @@ extension SwitchboardError {
         case 401: .unauthorized
         case 403: .forbidden
         case 409: .conflict
+        case 429: .throttled
         default: status < 500 ? .refused : .unavailable
         }
         self.init(kind, decoded.error.code, decoded.error.message)

@@ -46,9 +46,11 @@ public struct MessageService: Sendable {
     public static let optOutKeywords: Set<String> = ["STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPALL"]
     public static let maximumBody = 1600
 
-    /// Records a message and applies its status change, in one transaction.
+    /// Records a message and applies its status change, in one transaction. With `caller`, Core's `Access` rule
+    /// is checked on the conversation as the transaction holds it (a texter replies to their own or an unassigned
+    /// one).
     public func record(_ address: Address, direction: Direction, body: String, sender handle: String? = nil,
-                       leaveUnassigned: Bool = false, orgID: Int64? = nil) async throws -> Recorded {
+                       leaveUnassigned: Bool = false, orgID: Int64? = nil, caller: User? = nil) async throws -> Recorded {
         guard !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw SwitchboardError.invalid("invalid_body", "The message body is empty.")
         }
@@ -62,6 +64,10 @@ public struct MessageService: Sendable {
         let assignments = AssignmentService(database)
         let (messageID, claimBatch) = try await database.transaction { connection in
             let current = try await lock(conversationID, campaignID: campaign.id, on: connection)
+            if let caller {
+                try Access.check(direction == .outbound ? .reply : .read, conversationID: conversationID,
+                                 assigneeID: current.assigneeID, by: caller)
+            }
             var senderID: Int64? = nil
             if let handle {
                 let sender = try await assignments.sender(handle, campaign: campaign, on: connection)
@@ -129,7 +135,6 @@ public struct MessageService: Sendable {
                         claimBatchID: claimBatch)
     }
 
-    /// Closes a conversation (resolved by a sender). An opted-out conversation stays opted out.
     /// One message of a conversation's thread.
     public struct Message: Sendable, Equatable {
         public let id: Int64
@@ -158,11 +163,17 @@ public struct MessageService: Sendable {
         }
     }
 
-    public func close(conversationID: Int64, sender handle: String? = nil, orgID: Int64? = nil) async throws -> Conversation {
+    /// Closes a conversation (resolved by a sender). An opted-out conversation stays opted out. With `caller`,
+    /// Core's `Access` rule is checked on the locked row (a texter closes only their own).
+    public func close(conversationID: Int64, sender handle: String? = nil, orgID: Int64? = nil,
+                      caller: User? = nil) async throws -> Conversation {
         let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
         let campaign = try await CampaignService(database).campaign(id: conversation.campaignID)
         try await database.transaction { connection in
             let current = try await lock(conversationID, campaignID: campaign.id, on: connection)
+            if let caller {
+                try Access.check(.close, conversationID: conversationID, assigneeID: current.assigneeID, by: caller)
+            }
             if let handle {
                 let sender = try await AssignmentService(database).sender(handle, campaign: campaign, on: connection)
                 try await SenderService.touch(campaignID: campaign.id, userID: sender.id, on: connection, logger: logger)

@@ -84,12 +84,18 @@ public struct Directory: Sendable {
                     active: active)
     }
 
-    /// Creates a bearer token for a user; the token itself is returned once and only its hash is stored.
-    public func createToken(orgID: Int64, handle: String) async throws -> String {
+    /// Creates a bearer token for a user; the token itself is returned once and only its hash is stored. With
+    /// `expiresIn` (seconds) it stops working after that long; without, it works until revoked.
+    public func createToken(orgID: Int64, handle: String, expiresIn: Int? = nil) async throws -> String {
         let user = try await user(orgID: orgID, handle: handle)
+        guard user.active else {
+            throw SwitchboardError.refused("user_deactivated", "User '\(handle)' is deactivated; activate them first.")
+        }
         let token = "sb_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         try await database.query("""
-            INSERT INTO api_tokens (org_id, user_id, token_hash) VALUES (\(orgID), \(user.id), \(Self.hash(token)))
+            INSERT INTO api_tokens (org_id, user_id, token_hash, expires_at)
+            VALUES (\(orgID), \(user.id), \(Self.hash(token)),
+                    now() + make_interval(secs => \(expiresIn.map(Double.init))))
             """)
         return token
     }
@@ -112,6 +118,7 @@ public struct Directory: Sendable {
             SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active
             FROM api_tokens t JOIN users u ON u.org_id = t.org_id AND u.id = t.user_id
             WHERE t.token_hash = \(Self.hash(token)) AND t.revoked_at IS NULL AND u.active
+              AND (t.expires_at IS NULL OR t.expires_at > now())
             """)
         return try rows.first.map(Self.user(from:))
     }
@@ -143,6 +150,33 @@ extension Directory {
                                      active: active),
                           hasPassword: hasPassword, liveTokens: tokens)
         }
+    }
+
+    /// Deactivates a user: they can no longer sign in or use a token (their tokens are revoked and their sessions
+    /// end, at once), and they are taken off duty on every campaign, so they receive and request nothing more.
+    /// What they did stays in history, and what they hold stays theirs until an organizer moves it. Returns the
+    /// user as they are now.
+    public func deactivate(orgID: Int64, handle: String) async throws -> User {
+        let user = try await user(orgID: orgID, handle: handle)
+        try await database.transaction { connection in
+            try await connection.query("UPDATE users SET active = false WHERE id = \(user.id)", logger: database.logger)
+            try await connection.query("""
+                UPDATE campaign_senders SET active = false WHERE user_id = \(user.id) AND active
+                """, logger: database.logger)
+            try await connection.query("""
+                UPDATE api_tokens SET revoked_at = now() WHERE user_id = \(user.id) AND revoked_at IS NULL
+                """, logger: database.logger)
+            try await ConsoleAuth.endSessions(of: user.id, on: connection, logger: database.logger)
+        }
+        return try await self.user(orgID: orgID, handle: handle)
+    }
+
+    /// Lets a deactivated user sign in again (with a new password link or token: the old ones stay revoked); an
+    /// organizer puts them back on the campaigns they should send for.
+    public func activate(orgID: Int64, handle: String) async throws -> User {
+        let user = try await user(orgID: orgID, handle: handle)
+        try await database.query("UPDATE users SET active = true WHERE id = \(user.id)")
+        return try await self.user(orgID: orgID, handle: handle)
     }
 
     /// Revokes every live API token of `handle`; returns how many.

@@ -1,10 +1,13 @@
 /// Phone numbers in E.164 (`+15551234567`). Numbers written without a country code are taken as North American
-/// (+1), as US texting tools do.
+/// (+1), as US texting tools do. A leading `'` is dropped: Switchboard's own export writes `'+1555…` so that a
+/// spreadsheet does not read the phone as a formula, and such a file imports again as it was.
 public enum Phone {
     public static func normalize(_ raw: String) -> String? {
         var digits = ""
         var international = false
-        for character in raw.trimmingCharacters(in: .whitespaces) {
+        var text = raw.trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("'") { text.removeFirst() }
+        for character in text {
             if character == "+", digits.isEmpty, !international {
                 international = true
             } else if character.isASCII, character.isNumber {

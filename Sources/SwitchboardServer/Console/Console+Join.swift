@@ -21,20 +21,20 @@ extension Console {
     /// the first batch when self-assign is on.
     func join(_ request: Request, context: AppRequestContext) async throws -> Response {
         let token = try context.parameters.require("token")
-        let form = try await FormBody.read(request, context: context)
         let session = try await currentSession(request)
+        guard Self.fromThisSite(request) else { return try refusedForm(session) }
+        let form = try await FormBody.read(request, context: context)
         let invites = InviteService(database, cost: bcryptCost)
         do {
             let joined: InviteService.Joined
             var cookie: Cookie?
             if let session {
-                guard try form.value("csrf") == session.csrfToken else {
-                    return try render("error", ErrorPage(
-                        heading: "Refused", message: "This form is out of date or did not come from this site; nothing was changed. Reload the page and try again.",
-                        session: session), status: .forbidden)
+                guard ConsoleAuth.sameSecret(try? form.value("csrf"), session.csrfToken) else {
+                    return try refusedForm(session)
                 }
                 joined = try await invites.join(token: token, user: session.user)
             } else {
+                try tries.take(request, context)
                 joined = try await invites.signUp(token: token, handle: try form.value("handle") ?? "",
                                                   name: try form.value("name") ?? "", password: try form.value("password") ?? "")
                 let (sessionToken, _) = try await ConsoleAuth(database).openSession(for: joined.user)
@@ -50,6 +50,8 @@ extension Console {
         } catch let error as SwitchboardError where error.code == "invite_invalid" {
             return try render("error", ErrorPage(heading: "Invite link not valid", message: error.message, session: session),
                               status: .notFound)
+        } catch let error as SwitchboardError where error.kind == .throttled {
+            return try errorPage(error, session: session)
         } catch let error as SwitchboardError where error.kind == .invalid || error.kind == .conflict
             || error.kind == .forbidden
         {
@@ -75,8 +77,10 @@ extension Console {
 
     func setPassword(_ request: Request, context: AppRequestContext) async throws -> Response {
         let token = try context.parameters.require("token")
+        guard Self.fromThisSite(request) else { return try refusedForm(nil) }
         let form = try await FormBody.read(request, context: context)
         do {
+            try tries.take(request, context)
             let password = try form.value("password") ?? ""
             guard password == (try form.value("repeat") ?? "") else {
                 throw SwitchboardError(.invalid, "password_mismatch", "The two passwords differ; type the same one twice.")
@@ -94,6 +98,8 @@ extension Console {
         } catch let error as SwitchboardError where error.code == "link_invalid" {
             return try render("error", ErrorPage(heading: "Link not valid", message: error.message, session: nil),
                               status: .notFound)
+        } catch let error as SwitchboardError where error.kind == .throttled {
+            return try errorPage(error, session: nil)
         }
     }
 

@@ -191,23 +191,17 @@ extension Console {
     func queueLive(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)
         let owner = try await queueOwner(request, campaign, session)
-        return eventStream(await hub.subscribe(userID: owner.user.id), heartbeat: heartbeat)
+        return eventStream(try await hub.open(.user(owner.user.id), owner: session.user.id, limit: streams.perUser),
+                           limits: streams, channel: context.channel)
     }
 
     // MARK: A conversation, for its texter
 
-    /// Whether a texter may open this conversation: their own, or an unassigned one of a campaign they send for.
-    func texterMayOpen(_ conversation: Conversation, _ session: ConsoleAuth.Session) async throws -> Bool {
-        if conversation.assignee == session.user.handle { return true }
-        guard conversation.assignee == nil else { return false }
-        return try await SenderService(database).isActiveSender(campaignID: conversation.campaignID, userID: session.user.id)
-    }
-
     func texterConversation(_ conversation: Conversation, _ session: ConsoleAuth.Session, error: String? = nil,
                             status: HTTPResponse.Status = .ok) async throws -> Response {
-        guard try await texterMayOpen(conversation, session) else {
-            throw SwitchboardError(.forbidden, "not_yours", "Conversation \(conversation.id) is assigned to another sender.")
-        }
+        try await Access(database).requireSender(session.user, of: conversation.campaignID,
+                                                 refusal: "You are not an active sender of this conversation's campaign.")
+        try Access.check(.read, on: conversation, by: session.user)
         let orgID = session.user.orgID
         var conversation = conversation
         if conversation.unread && conversation.assignee == session.user.handle {
@@ -222,7 +216,7 @@ extension Console {
             contact: conversation.name.isEmpty ? conversation.phone : conversation.name, phone: conversation.phone,
             status: StatusChoices.label(conversation.status.rawValue), unassigned: conversation.assignee == nil,
             canReply: conversation.status != .optedOut, canClose: conversation.status != .optedOut
-                && conversation.status != .closed && conversation.assignee == session.user.handle,
+                && conversation.status != .closed && Access.allows(.close, on: conversation, by: session.user),
             messages: Self.thread(messages), formKey: ConsoleAuth.randomToken(bytes: 16), error: error)
         return try render("thread", model, status: status)
     }
@@ -239,10 +233,7 @@ extension Console {
     /// texting layer sends.
     func reply(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let id = try context.parameters.require("id", as: Int64.self)
-        let conversation = try await ConversationService(database).conversation(id: id, orgID: session.user.orgID)
-        guard try await texterMayOpen(conversation, session) else {
-            throw SwitchboardError(.forbidden, "not_yours", "Conversation \(id) is assigned to another sender.")
-        }
+        let conversation = try await Access(database).conversation(id, for: session.user, to: .reply)
         let form = context.form
         do {
             guard let body = try form.value("body") else {
@@ -256,7 +247,7 @@ extension Console {
             }) {
                 let recorded = try await MessageService(database).record(
                     .conversation(id), direction: .outbound, body: body, sender: session.user.handle,
-                    leaveUnassigned: leave, orgID: session.user.orgID)
+                    leaveUnassigned: leave, orgID: session.user.orgID, caller: session.user)
                 return (recorded.messageID, recorded.claimBatchID)
             }
             return redirect("/conversations/\(id)")
@@ -268,12 +259,13 @@ extension Console {
     func close(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let id = try context.parameters.require("id", as: Int64.self)
         let conversation = try await ConversationService(database).conversation(id: id, orgID: session.user.orgID)
+        // Organizers do not close as someone else here: the console's Close is the assignee's.
         guard conversation.assignee == session.user.handle else {
-            throw SwitchboardError(.forbidden, "not_yours", "Only the conversation's assignee can close it.")
+            throw SwitchboardError(.forbidden, "not_your_conversation", "Only the conversation's assignee can close it.")
         }
         do {
             _ = try await MessageService(database).close(conversationID: id, sender: session.user.handle,
-                                                         orgID: session.user.orgID)
+                                                         orgID: session.user.orgID, caller: session.user)
         } catch let error as SwitchboardError where error.kind == .refused {
             return try await texterConversation(conversation, session, error: error.message, status: .unprocessableContent)
         }

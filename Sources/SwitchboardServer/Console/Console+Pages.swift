@@ -110,6 +110,7 @@ extension Console {
     /// The campaign's assignment events, for an open overview's live counts.
     func live(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)
-        return eventStream(await hub.subscribe(campaignID: campaign.id), heartbeat: heartbeat)
+        return eventStream(try await hub.open(.campaign(campaign.id), owner: session.user.id, limit: streams.perUser),
+                           limits: streams, channel: context.channel)
     }
 }

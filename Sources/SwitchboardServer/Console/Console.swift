@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Mustache
 import SwitchboardCore
@@ -11,9 +12,12 @@ struct Console: Sendable {
     let hub: EventHub
     /// Cookies carry `Secure` unless the server was told it serves plain HTTP on loopback.
     let secureCookies: Bool
-    let heartbeat: Duration
+    /// Heartbeat, per-user limit and idle end of the live pages' event streams.
+    let streams: StreamLimits
     /// bcrypt's cost for passwords set here (sign-up by invite, set-password links).
     let bcryptCost: UInt8
+    /// Tries per client address of the forms that hash a password.
+    let tries: AddressThrottle
 
     /// The templates, loaded once from the target's resources (`top` and `bottom` are partials).
     static let templates: MustacheLibrary = {
@@ -96,9 +100,12 @@ struct Console: Sendable {
 
     // MARK: Sessions
 
-    /// Runs a page for a signed-in user (an admin or organizer unless `manager` is false): no session sends a
-    /// GET to the sign-in page; a POST must carry the session's CSRF token, or it is refused (403) and changes
-    /// nothing. Core's refusals become an error page with their sentence and status.
+    /// Runs a page for a signed-in user (an admin or organizer unless `manager` is false). Everything is checked
+    /// before any of the body is read: no session sends a GET to the sign-in page and refuses anything else; a
+    /// texter on an organizer's page is refused; a POST must come from this site (`Origin`) and carry the
+    /// session's CSRF token, or it is refused (403) and changes nothing. An upload's token comes in a header or the
+    /// query, so its body is read only once the token matched; a form's token is in its body, which is read up to
+    /// the form limit. Core's refusals become an error page with their sentence and status.
     func page(_ request: Request, _ context: AppRequestContext, manager: Bool = true, upload: Bool = false,
               _ body: (Request, AppRequestContext, ConsoleAuth.Session) async throws -> Response) async throws -> Response {
         var context = context
@@ -115,41 +122,68 @@ struct Console: Sendable {
             }
             context.console = session
             context.sessionToken = token
-            if request.method == .post {
-                var form = FormBody(fields: [])
-                let csrf: String?
-                if upload {
-                    (context.upload, csrf) = try await Upload.read(request)
-                } else {
-                    form = try await FormBody.read(request, context: context)
-                    csrf = try? form.value("csrf")
-                }
-                guard let csrf, csrf == session.csrfToken else {
-                    return try render("error", ErrorPage(
-                        heading: "Refused", message: "This form is out of date or did not come from this site; nothing was changed. Reload the page and try again.",
-                        session: session), status: .forbidden)
-                }
-                context.form = form
-            }
             if manager && !session.user.role.canManage {
                 return try render("error", ErrorPage(
                     heading: "Organizers only",
                     message: "The organizer console is for admins and organizers; you are signed in as a texter.",
                     session: session), status: .forbidden)
             }
+            if request.method == .post {
+                guard Self.fromThisSite(request) else { return try refusedForm(session) }
+                if upload {
+                    guard ConsoleAuth.sameSecret(Upload.csrfToken(of: request), session.csrfToken) else {
+                        return try refusedForm(session)
+                    }
+                    context.upload = try await Upload.read(request)
+                } else {
+                    let form = try await FormBody.read(request, context: context)
+                    guard ConsoleAuth.sameSecret(try? form.value("csrf"), session.csrfToken) else {
+                        return try refusedForm(session)
+                    }
+                    context.form = form
+                }
+            }
             return try await body(request, context, session)
         } catch let error as SwitchboardError {
-            return try render("error", ErrorPage(heading: Self.heading(error), message: error.message,
-                                                 session: context.console),
-                              status: ErrorMiddleware.status(for: error.kind))
+            return try errorPage(error, session: context.console)
         }
+    }
+
+    /// Core's refusal as a page: its sentence, its status, and `Retry-After` when it says to wait.
+    func errorPage(_ error: SwitchboardError, session: ConsoleAuth.Session?) throws -> Response {
+        try render("error", ErrorPage(heading: Self.heading(error), message: error.message, session: session),
+                   status: ErrorMiddleware.status(for: error.kind), retryAfter: error.retryAfter)
+    }
+
+    /// 403 for a form without this session's token or from another site; nothing was changed.
+    func refusedForm(_ session: ConsoleAuth.Session?) throws -> Response {
+        try render("error", ErrorPage(
+            heading: "Refused",
+            message: "This form is out of date or did not come from this site; nothing was changed. Reload the page and try again.",
+            session: session), status: .forbidden)
+    }
+
+    /// Whether a POST comes from a page of this site, as far as the browser says: a `Sec-Fetch-Site` other than
+    /// same-origin or none, or an `Origin` whose host is not the request's, is another site's (a login CSRF on the
+    /// sign-in form, say). A request with neither header (curl, an old browser) passes; CSRF tokens still guard it.
+    static func fromThisSite(_ request: Request) -> Bool {
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased(),
+           !["same-origin", "none"].contains(site) {
+            return false
+        }
+        guard let origin = request.headers[HTTPField.Name("Origin")!] else { return true }
+        guard let components = URLComponents(string: origin), let host = components.host else { return false }
+        let authority = host + (components.port.map { ":\($0)" } ?? "")
+        let served = [request.headers[HTTPField.Name("X-Forwarded-Host")!], request.head.authority]
+            .compactMap { $0?.lowercased() }
+        return served.contains(authority.lowercased())
     }
 
     static func heading(_ error: SwitchboardError) -> String {
         switch error.kind {
         case .notFound: "Not found"
         case .forbidden: "Not allowed"
-        case .unavailable: "Try again shortly"
+        case .unavailable, .throttled: "Try again shortly"
         default: "Something is not right"
         }
     }
@@ -158,21 +192,29 @@ struct Console: Sendable {
         try render("sign-in", SignInPage(next: Self.safeNext(request.uri.queryParameters.get("next"))))
     }
 
+    /// Signs in: refused (403) from another site's page, throttled (429) per client address and per handle.
     @Sendable func signIn(_ request: Request, context: AppRequestContext) async throws -> Response {
+        guard Self.fromThisSite(request) else { return try refusedForm(nil) }
         let form = try await FormBody.read(request, context: context)
         let handle = (try? form.value("handle")) ?? ""
         let organization = try? form.value("organization")
         let next = Self.safeNext(try? form.value("next"))
         do {
+            try tries.take(request, context)
             let (token, _) = try await ConsoleAuth(database).signIn(
                 organization: organization, handle: handle, password: (try form.value("password")) ?? "")
             var response = redirect(next)
             response.setCookie(SessionCookie.set(token, secure: secureCookies))
             return response
         } catch let error as SwitchboardError {
+            let status: HTTPResponse.Status = switch error.kind {
+            case .unavailable: .serviceUnavailable
+            case .throttled: .tooManyRequests
+            default: .unauthorized
+            }
             return try render("sign-in", SignInPage(next: next, handle: handle, organization: organization ?? "",
                                                     error: error.message),
-                              status: error.kind == .unavailable ? .serviceUnavailable : .unauthorized)
+                              status: status, retryAfter: error.retryAfter)
         }
     }
 
@@ -183,20 +225,34 @@ struct Console: Sendable {
         return response
     }
 
-    /// Only a path of this site: never a redirect elsewhere.
+    /// Only a path of this site, never a redirect elsewhere: a single leading `/`, no backslash and no control
+    /// character, before or after percent-decoding (browsers drop a tab or a newline and read a backslash as `/`,
+    /// so `/<tab>/evil.example` would leave the site); anything else is `/`.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else { return "/" }
+        guard let next, isLocalPath(next), let decoded = next.removingPercentEncoding, isLocalPath(decoded) else {
+            return "/"
+        }
         return next
+    }
+
+    private static func isLocalPath(_ path: String) -> Bool {
+        let scalars = Array(path.unicodeScalars)
+        guard scalars.first == "/", scalars.count == 1 || scalars[1] != "/" else { return false }
+        return !scalars.contains { $0 == "\\" || $0.properties.generalCategory == .control || $0.value == 0x7F }
     }
 
     // MARK: Rendering
 
-    func render(_ template: String, _ model: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+    func render(_ template: String, _ model: Any, status: HTTPResponse.Status = .ok, retryAfter: Int? = nil) throws
+        -> Response
+    {
         guard let html = templates.render(model, withTemplate: template) else {
             throw SwitchboardError(.unavailable, "template_missing", "The console page '\(template)' is missing.")
         }
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: html)))
+        var response = Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                                body: .init(byteBuffer: ByteBuffer(string: html)))
+        if let retryAfter { response.headers[.retryAfter] = String(max(1, retryAfter)) }
+        return response
     }
 
     func redirect(_ location: String) -> Response {

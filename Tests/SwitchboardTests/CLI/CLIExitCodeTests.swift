@@ -86,16 +86,39 @@ struct CLIExitCodeTests {
 struct StrayClusterTests {
     @Test("a stray cluster folder is listed and 'db destroy --directory' removes it; an unknown folder is refused")
     func destroyStray() async throws {
+        // A project's cluster left in the temp directory (its project folder was one the `postgres` user could not
+        // enter): listed, never removed behind anyone's back. A folder without a cluster in it is not listed.
         let folder = URL(fileURLWithPath: NSTemporaryDirectory())
-            .appendingPathComponent("switchboard-test-999999-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            .appendingPathComponent("switchboard-straytest\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
+        let other = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("switchboard-notacluster-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: other) }
+        #expect(!EmbeddedCluster.strays().contains { $0.directory.path == other.path })
         #expect(EmbeddedCluster.strays().contains { $0.directory.path == folder.path })
         // A live process's throwaway cluster is not a stray.
         #expect(!EmbeddedCluster.strays().contains { $0.directory.lastPathComponent.contains("-\(getpid())-") })
         #expect(await Switchboard.main(arguments: ["db", "destroy", "--directory", "/nowhere", "--yes"]) == 2)
         #expect(await Switchboard.main(arguments: ["db", "destroy", "--directory", folder.path, "--yes"]) == 0)
         #expect(!FileManager.default.fileExists(atPath: folder.path))
+    }
+
+    @Test("a throwaway cluster whose process is gone is removed by the next run; a live one and a project's are kept")
+    func deadThrowaways() async throws {
+        let temp = URL(fileURLWithPath: NSTemporaryDirectory())
+        let dead = temp.appendingPathComponent("switchboard-test-999998-\(UUID().uuidString.prefix(8))")
+        let live = temp.appendingPathComponent("switchboard-test-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let project = temp.appendingPathComponent("switchboard-projecttest\(UUID().uuidString.prefix(8))")
+        for folder in [dead, live, project] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("data"), withIntermediateDirectories: true)
+        }
+        defer { for folder in [dead, live, project] { try? FileManager.default.removeItem(at: folder) } }
+        #expect(EmbeddedCluster.removeDeadThrowaways() >= 1)
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: live.path))
+        #expect(FileManager.default.fileExists(atPath: project.path))
     }
 }
 

@@ -56,7 +56,7 @@ struct SessionTests {
         }
     }
 
-    @Test("after 5 failures a handle waits a second between tries; an unknown handle gets the same sentence")
+    @Test("after 5 failures a handle waits, 1 s and doubling (429, Retry-After); an unknown handle gets the same sentence")
     func throttle() async throws {
         try await TestDatabase.with { database in
             let world = try await HTTPWorld.make(database)
@@ -76,12 +76,23 @@ struct SessionTests {
                 // failure: date that failure to the moment of the try, so the pause is tested, not the machine.
                 try await database.query("UPDATE sign_in_failures SET last_failure_at = now() + interval '1 minute' WHERE handle = 'ada'")
                 let waiting = try await signIn(client, "ada")
-                #expect(waiting.cookie == nil && waiting.body.contains("wait a second"))
+                #expect(waiting.status == .tooManyRequests)
+                #expect(waiting.cookie == nil && waiting.body.contains("Too many failed sign-ins for this handle; wait"))
                 // The refused try is not a failure of its own, and once the pause has passed the right password works.
                 #expect(try await failures() == 5)
                 try await database.query("UPDATE sign_in_failures SET last_failure_at = now() - interval '1.1 seconds' WHERE handle = 'ada'")
                 #expect(try await signIn(client, "ada").status == .seeOther)
                 #expect(try await failures() == nil)
+                // The pause doubles with each failure past the fifth: after 8 failures it is 8 seconds, so a try 5
+                // seconds after the last failure still waits (the remaining seconds in the sentence), one 8 later passes.
+                try await database.query("""
+                    INSERT INTO sign_in_failures (handle, failures, last_failure_at)
+                    VALUES ('ada', 8, now() - interval '5 seconds')
+                    """)
+                let doubled = try await signIn(client, "ada")
+                #expect(doubled.status == .tooManyRequests && doubled.body.contains(" seconds and try again"))
+                try await database.query("UPDATE sign_in_failures SET last_failure_at = now() - interval '8.1 seconds' WHERE handle = 'ada'")
+                #expect(try await signIn(client, "ada").status == .seeOther)
             }
         }
     }
