@@ -26,12 +26,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
-        /// The migrations: plain `.sql` files in the top-level `sql/`, carried by the binary as resources.
+        /// The schema: plain `.sql` files in the top-level `sql/` (migrations, and one file per function), carried by
+        /// the binary as resources.
         .target(
             name: "SwitchboardSchema",
             path: "sql",
             sources: ["Schema.swift"],
-            resources: [.copy("migrations")]
+            resources: [.copy("migrations"), .copy("functions")]
         ),
         /// Domain and Postgres: every operation, written once.
         .target(

@@ -5,7 +5,11 @@ import PostgresNIO
 import SwitchboardSchema
 
 /// Applies the numbered `.sql` files of `sql/migrations` in order: all pending files in one transaction,
-/// under an advisory lock, each recorded with a checksum so that an edited applied file is refused.
+/// under an advisory lock, each recorded with a checksum so that an edited applied file is refused. Then, in
+/// the same transaction, the files of `sql/functions` (one per function, its current definition): each is
+/// applied when its checksum differs from the one recorded, and all of them after any migration ran (a
+/// migration may have replaced a function with an older body). Migrations change tables; functions live in
+/// their files.
 public struct Migrator: Sendable {
     public struct Migration: Sendable, Equatable {
         public let version: String
@@ -16,25 +20,32 @@ public struct Migrator: Sendable {
     }
 
     public let migrations: [Migration]
+    /// The function files, by name (`version` is the function's name).
+    public let functions: [Migration]
 
-    /// The migrations shipped inside the binary.
+    /// The migrations and function files shipped inside the binary.
     public static func bundled() throws -> Migrator {
-        let directory = Schema.migrationsDirectory
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        Migrator(migrations: try files(in: Schema.migrationsDirectory), functions: try files(in: Schema.functionsDirectory))
+    }
+
+    static func files(in directory: URL) throws -> [Migration] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".sql") }
             .sorted()
-        let migrations = try names.map { name in
-            Migration(version: String(name.dropLast(4)),
-                      sql: try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
-        }
-        return Migrator(migrations: migrations)
+            .map { name in
+                Migration(version: String(name.dropLast(4)),
+                          sql: try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))
+            }
     }
 
-    public init(migrations: [Migration]) {
+    /// Without `functions`, only migrations are applied (a test bringing a database to an older version).
+    public init(migrations: [Migration], functions: [Migration] = []) {
         self.migrations = migrations
+        self.functions = functions
     }
 
-    /// Applies what is pending and returns the versions applied now (empty when up to date).
+    /// Applies what is pending and returns the migrations applied now, then `function NAME` for each function
+    /// whose definition changed (empty when up to date).
     @discardableResult
     public func migrate(_ database: Database) async throws -> [String] {
         try await database.transaction { connection in
@@ -79,8 +90,42 @@ public struct Migrator: Sendable {
                     logger: logger)
                 appliedNow.append(migration.version)
             }
-            return appliedNow
+            return appliedNow + (try await applyFunctions(on: connection, afterMigrations: !appliedNow.isEmpty, logger: logger))
         }
+    }
+
+    /// Applies the function files whose checksum changed, or every one after migrations ran; returns
+    /// `function NAME` for those that changed.
+    private func applyFunctions(on connection: PostgresConnection, afterMigrations: Bool, logger: Logger) async throws
+        -> [String]
+    {
+        guard !functions.isEmpty else { return [] }
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS schema_functions (
+                name text PRIMARY KEY,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
+        var recorded: [String: String] = [:]
+        for try await (name, checksum) in try await connection.query(
+            "SELECT name, checksum FROM schema_functions", logger: logger
+        ).decode((String, String).self) {
+            recorded[name] = checksum
+        }
+        var changed: [String] = []
+        for function in functions where afterMigrations || recorded[function.version] != function.checksum {
+            for statement in SQLScript.statements(in: function.sql) {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            guard recorded[function.version] != function.checksum else { continue }
+            try await connection.query("""
+                INSERT INTO schema_functions (name, checksum) VALUES (\(function.version), \(function.checksum))
+                ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()
+                """, logger: logger)
+            changed.append("function \(function.version)")
+        }
+        return changed
     }
 }
 

@@ -108,6 +108,61 @@ struct MigratorTests {
         }
     }
 
+    @Test("every function in a migrated database is its file's definition, and every function has a file")
+    func functionsAreTheirFiles() async throws {
+        try await TestDatabase.with { database in
+            let files = try Migrator.bundled().functions
+            let definitions: PostgresQuery = """
+                SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = 'public'
+                  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+                """
+            func read(_ rows: PostgresRowSequence) async throws -> [String: String] {
+                var found: [String: String] = [:]
+                for try await (name, definition) in rows.decode((String, String).self) { found[name] = definition }
+                return found
+            }
+            let live = try await read(try await database.client.query(definitions, logger: database.logger))
+            #expect(Set(live.keys) == Set(files.map(\.version)))
+            // Each file applied again (in a transaction rolled back) leaves every definition as it was.
+            try await database.client.withConnection { connection in
+                try await connection.query("BEGIN", logger: database.logger)
+                for file in files {
+                    for statement in SQLScript.statements(in: file.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: database.logger)
+                    }
+                }
+                let again = try await read(try await connection.query(definitions, logger: database.logger))
+                try await connection.query("ROLLBACK", logger: database.logger)
+                for (name, definition) in live { #expect(again[name] == definition, "\(name)") }
+            }
+        }
+    }
+
+    @Test("a changed function file is applied on the next migrate, in the migrator's transaction, and reported")
+    func changedFunction() async throws {
+        try await TestDatabase.with { database in
+            let bundled = try Migrator.bundled()
+            var functions = bundled.functions
+            let index = try #require(functions.firstIndex { $0.version == "switchboard_no_target" })
+            functions[index] = .init(version: "switchboard_no_target", sql: functions[index].sql.replacingOccurrences(
+                of: "which has no target", with: "which has no target (edited)"))
+            let changed = try await Migrator(migrations: bundled.migrations, functions: functions).migrate(database)
+            #expect(changed == ["function switchboard_no_target"])
+            let body = try await database.query("SELECT prosrc FROM pg_proc WHERE proname = 'switchboard_no_target'")[0]
+                .decode(String.self)
+            #expect(body.contains("(edited)"))
+            #expect(try await Migrator(migrations: bundled.migrations, functions: functions).migrate(database).isEmpty)
+            // A file that does not apply leaves the function as it was.
+            functions[index] = .init(version: "switchboard_no_target", sql: "CREATE OR REPLACE FUNCTION switchboard_no_target(")
+            await #expect(throws: (any Error).self) {
+                try await Migrator(migrations: bundled.migrations, functions: functions).migrate(database)
+            }
+            #expect(try await database.query("SELECT prosrc FROM pg_proc WHERE proname = 'switchboard_no_target'")[0]
+                .decode(String.self).contains("(edited)"))
+        }
+    }
+
     @Test("splits scripts on semicolons outside quotes, dollar quotes and comments")
     func splitting() {
         let script = """
