@@ -90,19 +90,36 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "switchboard", dependencies: ["SwitchboardCLI"]),
-        /// A throwaway PostgreSQL cluster and a database per suite, for the tests.
+        /// What the tests share: a throwaway PostgreSQL cluster and a database per test, fixtures, the router and
+        /// live-server harnesses, the built binary, and a headless Chromium.
         .target(
             name: "SwitchboardTestSupport",
-            dependencies: ["SwitchboardCore"],
-            path: "Tests/SwitchboardTestSupport"
-        ),
-        .testTarget(
-            name: "SwitchboardTests",
             dependencies: [
                 "SwitchboardCore",
                 "SwitchboardServer",
-                "SwitchboardCLI",
-                "SwitchboardTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/SwitchboardTestSupport"
+        ),
+        /// The tests in three tiers by cost (`scripts/test` runs them in this order):
+        /// Core with PostgreSQL; HTTP in-process (the router, no sockets); end to end (browser, processes, faults).
+        .testTarget(
+            name: "CoreTests",
+            dependencies: ["SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport"]
+        ),
+        .testTarget(
+            name: "HTTPTests",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

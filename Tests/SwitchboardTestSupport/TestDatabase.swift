@@ -42,10 +42,16 @@ public enum TestDatabase {
         try await open(server.with(database: "postgres"), maximumConnections: 2, body)
     }
 
+    /// At most two databases are cloned at once: a whole run starting together would otherwise open a connection
+    /// per test to the server at the same moment, and the last ones time out.
+    private static let cloning = Turnstile(2)
+
     /// A new, migrated, empty database.
     public static func make() async throws -> DatabaseURL {
         let template = try await TestDatabase.template.value
         let server = try await TestDatabase.server.value
+        await cloning.enter()
+        defer { Task { await cloning.leave() } }
         let name = "switchboard_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
         try await admin(server) { database in
             var attempt = 0
@@ -98,6 +104,30 @@ public enum TestDatabase {
             } catch let error as SwitchboardError where !started && error.code == "database_unavailable" && attempt < 3 {
                 attempt += 1
             }
+        }
+    }
+}
+
+/// At most `width` holders at a time; the others wait their turn, first come first served.
+actor Turnstile {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ width: Int) { free = width }
+
+    func enter() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
         }
     }
 }

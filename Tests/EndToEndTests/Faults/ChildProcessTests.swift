@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
 
@@ -6,11 +7,9 @@ import Testing
 struct ChildProcessTests {
     /// The descriptors a shell started by `start` has open, seen by `ls /proc/$$/fd` and written to `file`.
     func descriptors(written file: String, _ start: (String) throws -> Void) async throws -> Set<Int32> {
-        try start("ls /proc/$$/fd > '\(file)'")
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: file) {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        try await Task.sleep(for: .milliseconds(100))
+        // Written whole, then renamed: once the file exists, its list is complete.
+        try start("ls /proc/$$/fd > '\(file).part' && mv '\(file).part' '\(file)'")
+        try await waitUntil { FileManager.default.fileExists(atPath: file) }
         let text = try String(contentsOfFile: file, encoding: .utf8)
         return Set(text.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
     }

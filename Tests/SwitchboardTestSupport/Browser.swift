@@ -6,13 +6,13 @@ import FoundationNetworking
 /// A headless Chromium driven through chromedriver's W3C WebDriver protocol, over URLSession: no package needed.
 /// It finds things the way a person does — by a label, a button's or link's words, a section's heading — never by
 /// CSS class or position.
-final class Browser: @unchecked Sendable {
-    enum Failure: Error, CustomStringConvertible {
+public final class Browser: @unchecked Sendable {
+    public enum Failure: Error, CustomStringConvertible {
         case unavailable(String)
         case webDriver(String)
         case notFound(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .unavailable(let text), .webDriver(let text), .notFound(let text): text
             }
@@ -23,18 +23,18 @@ final class Browser: @unchecked Sendable {
     private let endpoint: String
     private let session: String
     /// Where screenshots go: the test run's temporary folder.
-    let folder: URL
+    public let folder: URL
 
     /// Whether chromium and chromedriver are installed (`.ci/run` installs them).
-    static var isInstalled: Bool {
+    public static var isInstalled: Bool {
         FileManager.default.isExecutableFile(atPath: driverPath) && FileManager.default.isExecutableFile(atPath: chromiumPath)
     }
 
-    static let driverPath = "/usr/bin/chromedriver"
-    static let chromiumPath = "/usr/bin/chromium"
+    public static let driverPath = "/usr/bin/chromedriver"
+    public static let chromiumPath = "/usr/bin/chromium"
 
     /// Starts chromedriver on a free port and opens a headless window of `width` × `height`.
-    static func start(width: Int = 1280, height: Int = 900) async throws -> Browser {
+    public static func start(width: Int = 1280, height: Int = 900) async throws -> Browser {
         guard isInstalled else {
             throw Failure.unavailable("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver).")
         }
@@ -119,7 +119,7 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Closes the window and stops chromedriver (and its Chromium).
-    func quit() async {
+    public func quit() async {
         _ = try? await Self.call("DELETE", "\(endpoint)/session/\(session)", nil)
         driver.terminate()
         // Not waitUntilExit: Foundation's Process can miss the exit of a child that had children of its own.
@@ -180,22 +180,22 @@ final class Browser: @unchecked Sendable {
 
     /// Runs `script` in the page; `arguments` are JSON values.
     @discardableResult
-    func run(_ script: String, _ arguments: [Any] = []) async throws -> Any? {
+    public func run(_ script: String, _ arguments: [Any] = []) async throws -> Any? {
         try await command("POST", "execute/sync", ["script": script, "args": arguments])
     }
 
     // MARK: What a person does
 
-    func open(_ url: String) async throws {
+    public func open(_ url: String) async throws {
         try await command("POST", "url", ["url": url])
     }
 
     /// The page's visible text.
-    func text() async throws -> String {
+    public func text() async throws -> String {
         try await run("return document.body.innerText;") as? String ?? ""
     }
 
-    var url: String {
+    public var url: String {
         get async throws { try await command("GET", "url") as? String ?? "" }
     }
 
@@ -232,7 +232,7 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Clicks the button (or button-styled link) with these words.
-    func press(_ name: String, in section: String? = nil) async throws {
+    public func press(_ name: String, in section: String? = nil) async throws {
         try await click(try await element("""
             return [...root.querySelectorAll('button, a.button, input[type=submit]')]
                 .find(b => (b.textContent || b.value).trim() === name) || null;
@@ -240,7 +240,7 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Clicks the button with these words in the table row whose first cell starts with `row`.
-    func press(_ name: String, inRow row: String) async throws {
+    public func press(_ name: String, inRow row: String) async throws {
         try await click(try await element("""
             const [button, rowName] = name.split('\\u0001');
             const tr = [...root.querySelectorAll('tbody tr')]
@@ -250,21 +250,21 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Follows the link with these words.
-    func follow(_ name: String, in section: String? = nil) async throws {
+    public func follow(_ name: String, in section: String? = nil) async throws {
         try await click(try await element("""
             return [...root.querySelectorAll('a')].find(a => a.textContent.trim() === name) || null;
             """, name, in: section))
     }
 
     /// Follows the first link of a section (say, the first conversation of a list).
-    func followFirstLink(in section: String) async throws {
+    public func followFirstLink(in section: String) async throws {
         try await click(try await element("""
             return root.querySelector('li a, td a') || null;
             """, "the first link", in: section))
     }
 
     /// Opens a menu entry (a `<details>` summary) with these words.
-    func openMenu(_ name: String, in section: String? = nil) async throws {
+    public func openMenu(_ name: String, in section: String? = nil) async throws {
         try await click(try await element("""
             return [...root.querySelectorAll('summary')].find(s => s.textContent.trim() === name) || null;
             """, name, in: section))
@@ -278,26 +278,26 @@ final class Browser: @unchecked Sendable {
     }
 
     /// Types into the field with this label (replacing what was there).
-    func fill(_ label: String, with text: String, in section: String? = nil) async throws {
+    public func fill(_ label: String, with text: String, in section: String? = nil) async throws {
         let field = try await control(label, in: section)
         try await command("POST", "element/\(Self.id(field))/clear", [String: Any]())
         try await command("POST", "element/\(Self.id(field))/value", ["text": text])
     }
 
     /// Chooses a file for the file field with this label.
-    func attach(_ file: URL, to label: String) async throws {
+    public func attach(_ file: URL, to label: String) async throws {
         let field = try await control(label, in: nil)
         try await command("POST", "element/\(Self.id(field))/value", ["text": file.path])
     }
 
     /// Ticks the check box with this label.
-    func check(_ label: String, in section: String? = nil) async throws {
+    public func check(_ label: String, in section: String? = nil) async throws {
         let box = try await control(label, in: section)
         if try await command("GET", "element/\(Self.id(box))/selected") as? Bool != true { try await click(box) }
     }
 
     /// Chooses the option with these words in the list labelled `label`.
-    func choose(_ option: String, from label: String, in section: String? = nil) async throws {
+    public func choose(_ option: String, from label: String, in section: String? = nil) async throws {
         let select = try await control(label, in: section)
         let chosen = try await run("""
             const [select, words] = arguments;
@@ -311,7 +311,7 @@ final class Browser: @unchecked Sendable {
     }
 
     /// A table cell read the way a person does: the row whose first cell says `row`, the column headed `column`.
-    func cell(row: String, column: String) async throws -> String {
+    public func cell(row: String, column: String) async throws -> String {
         let value = try await run("""
             const [rowName, columnName] = arguments;
             for (const table of document.querySelectorAll('table')) {
@@ -330,13 +330,13 @@ final class Browser: @unchecked Sendable {
     }
 
     /// The conversations a sender holds, from the Progress column ("sent / total").
-    func total(of row: String) async throws -> Int {
+    public func total(of row: String) async throws -> Int {
         let progress = try await cell(row: row, column: "Progress")
         return Int(progress.split(separator: "/").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? -1
     }
 
     /// Waits up to `seconds` for `condition`.
-    func waitFor(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
+    public func waitFor(_ seconds: Double = 5, _ condition: () async throws -> Bool) async throws -> Bool {
         let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < end {
             if (try? await condition()) == true { return true }
@@ -346,14 +346,14 @@ final class Browser: @unchecked Sendable {
     }
 
     /// The session cookie's value, as the browser holds it.
-    func cookie(_ name: String) async throws -> String? {
+    public func cookie(_ name: String) async throws -> String? {
         let value = try await command("GET", "cookie/\(name)") as? [String: Any]
         return value?["value"] as? String
     }
 
     /// Saves a screenshot of the page and returns where.
     @discardableResult
-    func screenshot(_ name: String) async throws -> URL {
+    public func screenshot(_ name: String) async throws -> URL {
         let base64 = try await command("GET", "screenshot") as? String ?? ""
         let file = folder.appendingPathComponent("\(name).png")
         try Data(base64Encoded: base64)?.write(to: file)

@@ -4,18 +4,17 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SwitchboardServer
-import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
 
 /// Two organizations: Acme (organizer ada, texters kevin and rebecca on campaign `a`; texter zed on no campaign)
 /// and Other (organizer olga, campaign `b`), with tokens for each.
-struct HTTPWorld: Sendable {
-    let fixture: Fixture
-    let other: Fixture
-    let ada: String, kevin: String, rebecca: String, zed: String, olga: String
+public struct HTTPWorld: Sendable {
+    public let fixture: Fixture
+    public let other: Fixture
+    public let ada: String, kevin: String, rebecca: String, zed: String, olga: String
 
-    static func make(_ database: Database) async throws -> HTTPWorld {
+    public static func make(_ database: Database) async throws -> HTTPWorld {
         let a = try await Fixture.make(database, settings: .init(selfAssign: true, batchSize: 2, requireFinishedBatch: false))
         let b = try await Fixture.make(database, senders: ["oscar"], conversations: 2, orgName: "Other")
         _ = try await Directory(database).addUser(orgID: a.org.id, handle: "zed")
@@ -30,16 +29,16 @@ struct HTTPWorld: Sendable {
     }
 }
 
-struct Reply {
-    let status: HTTPResponse.Status
-    let body: ByteBuffer
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }
-    var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
-    var text: String { String(buffer: body) }
+public struct Reply: Sendable {
+    public let status: HTTPResponse.Status
+    public let body: ByteBuffer
+    public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:] }
+    public var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    public var text: String { String(buffer: body) }
 }
 
 extension TestClientProtocol {
-    func call(_ method: HTTPRequest.Method, _ uri: String, token: String?, _ body: String? = nil,
+    public func call(_ method: HTTPRequest.Method, _ uri: String, token: String?, _ body: String? = nil,
               headers extra: HTTPFields = [:]) async throws -> Reply {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
@@ -50,7 +49,7 @@ extension TestClientProtocol {
 }
 
 /// Runs `body` against the router over a fresh database.
-func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Database) async throws -> Void) async throws {
+public func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Database) async throws -> Void) async throws {
     try await TestDatabase.with { database in
         let world = try await HTTPWorld.make(database)
         let app = Application(router: buildRouter(database: database))
@@ -60,7 +59,7 @@ func withAPI(_ body: @escaping @Sendable (any TestClientProtocol, HTTPWorld, Dat
 
 /// Feeds `hub` from the database's notification channel, as the server's `EventListener` does; returns once it
 /// listens, and stops when cancelled.
-func listen(_ database: Database, into hub: EventHub) async -> Task<Void, any Error> {
+public func listen(_ database: Database, into hub: EventHub) async -> Task<Void, any Error> {
     let (ready, signal) = AsyncStream<Void>.makeStream()
     let task = Task {
         defer { signal.finish() }

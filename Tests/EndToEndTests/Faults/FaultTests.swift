@@ -136,32 +136,15 @@ struct FaultTests {
                 connection.send("PUT /v1/conversations/\(id)/assignee HTTP/1.1\r\nHost: x\r\n"
                                 + "Authorization: Bearer \(world.ada)\r\nContent-Type: application/json\r\n"
                                 + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
-                try await Task.sleep(for: .seconds(1))
-                let waiting: PostgresQuery = """
-                    SELECT count(*) FROM pg_stat_activity WHERE datname = \(url.database) AND wait_event_type = 'Lock'
-                    """
-                let waitingCount = { @Sendable in
-                    try await Database.withDatabase(url: url.with(database: "postgres")) { admin in
-                        try await admin.query(waiting)[0].decode(Int.self)
-                    }
-                }
-                var blocked = false
-                for _ in 0..<100 where !blocked {
-                    try await Task.sleep(for: .milliseconds(100))
-                    blocked = try await waitingCount() == 1
-                }
-                #expect(blocked, "the request never reached the locked row")
+                let waitingCount = { @Sendable in try await database.lockWaiters(running: "conversations") }
+                #expect(try await waitUntil { try await waitingCount() == 1 }, "the request never reached the locked row")
                 connection.close()
-                var gone = false
                 // PostgreSQL checks for a gone client every second (`client_connection_check_interval`); a busy
                 // machine can take a few more.
-                for _ in 0..<100 where !gone {
-                    try await Task.sleep(for: .milliseconds(100))
-                    gone = try await waitingCount() == 0
-                }
-                #expect(gone, "the abandoned request still waits inside PostgreSQL")
+                #expect(try await waitUntil { try await waitingCount() == 0 }, "the abandoned request still waits inside PostgreSQL")
                 try await holder.releaseLock()
-                try await Task.sleep(for: .milliseconds(300))
+                // Nothing of the abandoned request is left to commit: no backend of the database is busy any more.
+                #expect(try await waitUntil { try await database.busyBackends() == 0 })
                 #expect(try await world.fixture.assignees()[0] == nil)
             }
         }
@@ -175,18 +158,13 @@ struct FaultTests {
             try await withLiveServer(database, settings: .init(heartbeat: .milliseconds(200)), hub: hub) { client in
                 let connection = try RawConnection(port: client.port)
                 connection.send("GET /v1/me/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(world.kevin)\r\n\r\n")
-                let text = connection.read(until: [": connected", ": heartbeat"], within: 10)
+                // The read blocks its thread: off the cooperative pool, which the server's handlers share.
+                let text = try await offPool { connection.read(until: [": connected", ": heartbeat"], within: 60) }
                 #expect(text.contains(": connected"))
                 #expect(text.contains(": heartbeat"))
                 #expect(await hub.subscriberCount == 1)
                 connection.close()
-                // A loaded machine (the whole suite runs in parallel) may take a few heartbeats to notice.
-                var dropped = false
-                for _ in 0..<150 where !dropped {
-                    try await Task.sleep(for: .milliseconds(100))
-                    dropped = await hub.subscriberCount == 0
-                }
-                #expect(dropped)
+                #expect(try await waitUntil { await hub.subscriberCount == 0 })
             }
         }
     }

@@ -3,8 +3,9 @@ import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
 
-/// The texter's messenger and the setup pages in Chromium (part of the serialized browser suite).
-extension ConsoleTests {
+/// The texter's messenger and the setup pages in Chromium, one test at a time, beside the console's suite.
+@Suite("Messenger in a browser", .serialized, .enabled(if: Browser.isInstalled, "needs chromium and chromium-driver"))
+struct MessengerBrowserTests: BrowserWalk {
     /// The count a person reads beside a filter of Assigned to Me ("Not Started 2").
     func filterCount(_ browser: Browser, _ label: String) async throws -> Int? {
         let text = try await browser.text()
@@ -101,7 +102,7 @@ extension ConsoleTests {
             try await signIn(browser, base, as: "kevin")
             try await browser.open("\(base)/campaigns/\(f.campaign.id)/queue?filter=needs-reply")
             #expect(try await browser.waitFor { try await browser.text().contains("No conversations here.") })
-            try await Task.sleep(for: .milliseconds(500)) // the page's event stream connects
+            try await liveStreamOpen()
             #expect(try await browser.run("window.notReloaded = true; return true;") as? Bool == true)
             _ = try await messages.record(.conversation(id), direction: .inbound, body: "Actually, where do I vote?")
             let name = try await ConversationService(f.database).conversation(id: id).name
@@ -182,7 +183,7 @@ extension ConsoleTests {
     }
 }
 
-extension ConsoleTests {
+extension MessengerBrowserTests {
     @Test("at 375 px wide every setup page and a texter's conversation fit the screen")
     func setupOnPhone() async throws {
         try await withConsole("setup-phone", width: 375) { browser, base, f in

@@ -125,7 +125,8 @@ struct ConstraintTests {
                         DELETE FROM campaign_senders WHERE campaign_id = \(fixture.campaign.id) AND user_id = \(kevin.id)
                         """)
                 }
-                try await Task.sleep(for: .milliseconds(500))
+                // Commit once PostgreSQL shows the delete waiting for the move's row locks.
+                #expect(try await waitUntil { try await database.lockWaiters(running: "DELETE FROM campaign_senders") == 1 })
                 try await mover.query("COMMIT", logger: database.logger)
                 do {
                     try await delete.value

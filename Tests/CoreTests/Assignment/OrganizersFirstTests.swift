@@ -32,8 +32,11 @@ struct OrganizersFirstTests {
                     }
                 }
                 group.addTask {
-                    // Let the texters get going, then run ten organizer batches at once.
-                    try await Task.sleep(for: .milliseconds(500))
+                    // Once the texters are going (their first grants are in history), ten organizer batches at once.
+                    try await waitUntil {
+                        try await database.query("SELECT count(*)::int FROM assignment_batches WHERE kind = 'self_assign'")[0]
+                            .decode(Int.self) >= 20
+                    }
                     let moved = try await withThrowingTaskGroup(of: Int.self) { batches in
                         for index in 0..<10 {
                             batches.addTask {

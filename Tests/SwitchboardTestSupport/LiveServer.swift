@@ -13,11 +13,11 @@ import Testing
 @testable import SwitchboardCore
 
 /// A real HTTP client over loopback: many requests at once, each timed.
-struct LiveClient: Sendable {
-    let port: Int
-    let session: URLSession
+public struct LiveClient: Sendable {
+    public let port: Int
+    public let session: URLSession
 
-    init(port: Int) {
+    public init(port: Int) {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = 64
         configuration.timeoutIntervalForRequest = 120
@@ -25,16 +25,16 @@ struct LiveClient: Sendable {
         self.session = URLSession(configuration: configuration)
     }
 
-    struct Answer: Sendable {
-        let status: Int
-        let body: Data
-        let seconds: Double
-        let retryAfter: String?
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
-        var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    public struct Answer: Sendable {
+        public let status: Int
+        public let body: Data
+        public let seconds: Double
+        public let retryAfter: String?
+        public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        public var code: String? { (json["error"] as? [String: Any])?["code"] as? String }
     }
 
-    func call(_ method: String, _ path: String, token: String?, _ body: String? = nil,
+    public func call(_ method: String, _ path: String, token: String?, _ body: String? = nil,
               headers: [String: String] = [:]) async throws -> Answer {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
@@ -57,7 +57,7 @@ struct LiveClient: Sendable {
     /// until `end`: what the machine itself adds to every answer at the moment. Tests that time answers against
     /// the server's limit allow for it, so a machine busy with the rest of the run does not read as a server
     /// that overran its limit.
-    func overhead(until end: ContinuousClock.Instant) async throws -> Double {
+    public func overhead(until end: ContinuousClock.Instant) async throws -> Double {
         var slowest = try await call("GET", "/openapi.yaml", token: nil).seconds
         while ContinuousClock.now < end {
             try await Task.sleep(for: .milliseconds(100))
@@ -68,7 +68,7 @@ struct LiveClient: Sendable {
 }
 
 /// Serves the router over `database` on a free loopback port while `body` runs.
-func withLiveServer(_ database: Database, settings: ServerSettings, hub: EventHub = EventHub(),
+public func withLiveServer(_ database: Database, settings: ServerSettings, hub: EventHub = EventHub(),
                     _ body: @escaping @Sendable (LiveClient) async throws -> Void) async throws {
     let app = Application(router: buildRouter(database: database, hub: hub, settings: settings),
                           server: switchboardHTTPServer(),
@@ -79,16 +79,16 @@ func withLiveServer(_ database: Database, settings: ServerSettings, hub: EventHu
 }
 
 /// A plain TCP connection speaking HTTP by hand: for a client that goes away mid-request, or an event stream.
-final class RawConnection: @unchecked Sendable {
+public final class RawConnection: @unchecked Sendable {
     private let fd: Int32
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         guard let fd = Self.connectLoopback(port: port) else { throw POSIXError(.ECONNREFUSED) }
         self.fd = fd
     }
 
     /// A socket connected to 127.0.0.1:`port`, or nil when nothing listens there.
-    static func connectLoopback(port: Int) -> Int32? {
+    public static func connectLoopback(port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -104,18 +104,18 @@ final class RawConnection: @unchecked Sendable {
         return fd
     }
 
-    func send(_ text: String) {
+    public func send(_ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// What arrives within `seconds` (until the peer closes, or the time is up).
-    func read(for seconds: Double) -> String {
+    public func read(for seconds: Double) -> String {
         String(decoding: readData(for: seconds), as: UTF8.self)
     }
 
     /// What arrives until the text holds every one of `words` (or `seconds` pass).
-    func read(until words: [String], within seconds: Double) -> String {
+    public func read(until words: [String], within seconds: Double) -> String {
         String(decoding: readData(for: seconds) { received in
             let text = String(decoding: received, as: UTF8.self)
             return words.allSatisfy { text.contains($0) }
@@ -123,7 +123,7 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// One HTTP response: its bytes up to the end its Content-Length gives (or until the peer closes, or `seconds`).
-    func readResponse(for seconds: Double) -> Data {
+    public func readResponse(for seconds: Double) -> Data {
         readData(for: seconds) { received in
             guard let split = received.range(of: Data("\r\n\r\n".utf8)) else { return false }
             let head = String(decoding: received[..<split.lowerBound], as: UTF8.self).lowercased()
@@ -135,7 +135,7 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// The bytes that arrive within `seconds` (until the peer closes, `complete` says so, or the time is up).
-    func readData(for seconds: Double, complete: (Data) -> Bool = { _ in false }) -> Data {
+    public func readData(for seconds: Double, complete: (Data) -> Bool = { _ in false }) -> Data {
         var received = Data()
         let end = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -151,16 +151,16 @@ final class RawConnection: @unchecked Sendable {
         return received
     }
 
-    func close() { _ = Glibc.close(fd) }
+    public func close() { _ = Glibc.close(fd) }
 }
 
 /// Holds a lock on a connection of its own until released: the way to make a request wait.
-final class LockHolder: Sendable {
+public final class LockHolder: Sendable {
     private let release: AsyncStream<Void>.Continuation
     private let task: Task<Void, any Error>
 
     /// Runs `take` in an open transaction on its own connection, and keeps that transaction open.
-    init(_ database: Database, _ take: PostgresQuery) async throws {
+    public init(_ database: Database, _ take: PostgresQuery) async throws {
         let (released, release) = AsyncStream<Void>.makeStream()
         let (taken, signal) = AsyncStream<Void>.makeStream()
         self.release = release
@@ -180,7 +180,7 @@ final class LockHolder: Sendable {
         for await _ in taken { break }
     }
 
-    func releaseLock() async throws {
+    public func releaseLock() async throws {
         release.yield()
         try await task.value
     }

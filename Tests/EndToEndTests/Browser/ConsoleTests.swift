@@ -5,11 +5,17 @@ import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
 
-/// The organizer console in a real headless Chromium, walked the way a person walks it.
-@Suite("Console in a browser", .serialized, .enabled(if: Browser.isInstalled, "needs chromium and chromium-driver"))
-struct ConsoleTests {
-    static let password = "correct horse battery"
+/// What the browser suites share: the console served over a fresh database with live events, a browser pointed at
+/// it, and signing in. Two suites walk it, each one test at a time, side by side (two browsers at most).
+protocol BrowserWalk {}
 
+enum BrowserWalkDefaults {
+    static let password = "correct horse battery"
+    /// The served console's event hub, for the test walking it.
+    @TaskLocal static var hub: EventHub?
+}
+
+extension BrowserWalk {
     /// Acme with organizers ada and grace and texters kevin and rebecca on campaign GOTV (6 unassigned), served
     /// on loopback with live events, and a browser pointed at it. Saves a screenshot of the last page, and says
     /// where when the test throws.
@@ -20,7 +26,7 @@ struct ConsoleTests {
             _ = try await Directory(database).addUser(orgID: f.org.id, handle: "grace", name: "Grace", role: .organizer)
             let auth = ConsoleAuth(database, cost: 4)
             for handle in ["ada", "kevin", "grace"] {
-                try await auth.setPassword(orgID: f.org.id, handle: handle, password: Self.password)
+                try await auth.setPassword(orgID: f.org.id, handle: handle, password: BrowserWalkDefaults.password)
             }
             let hub = EventHub()
             let listener = await listen(database, into: hub)
@@ -32,7 +38,7 @@ struct ConsoleTests {
                 let browser = try await Browser.start(width: width)
                 let base = "http://127.0.0.1:\(client.port)"
                 do {
-                    try await body(browser, base, f)
+                    try await BrowserWalkDefaults.$hub.withValue(hub) { try await body(browser, base, f) }
                     let shot = try await browser.screenshot(name)
                     print("\(name): last page saved at \(shot.path)")
                     await browser.quit()
@@ -46,7 +52,13 @@ struct ConsoleTests {
         }
     }
 
-    func signIn(_ browser: Browser, _ base: String, as handle: String, password: String = ConsoleTests.password) async throws {
+    /// Returns once the open page's event stream is connected (the server counts its subscriber).
+    func liveStreamOpen() async throws {
+        let hub = try #require(BrowserWalkDefaults.hub)
+        #expect(try await waitUntil { await hub.subscriberCount > 0 }, "the page's event stream never connected")
+    }
+
+    func signIn(_ browser: Browser, _ base: String, as handle: String, password: String = BrowserWalkDefaults.password) async throws {
         try await browser.open("\(base)/sign-in")
         try await browser.fill("Handle", with: handle)
         try await browser.fill("Password", with: password)
@@ -57,7 +69,11 @@ struct ConsoleTests {
             return text.contains("Sign out") || text.contains("not right") || text.contains("wait a second")
         }
     }
+}
 
+/// The organizer console in a real headless Chromium, walked the way a person walks it.
+@Suite("Console in a browser", .serialized, .enabled(if: Browser.isInstalled, "needs chromium and chromium-driver"))
+struct ConsoleTests: BrowserWalk {
     @Test("ThruText's walkthrough: Reassign All, Reassign Some, a single Reassign, Unassign All with cancel and confirm, Undo")
     func walkthrough() async throws {
         try await withConsole("walkthrough") { browser, base, f in
@@ -123,7 +139,7 @@ struct ConsoleTests {
             try await signIn(browser, base, as: "ada")
             try await browser.open("\(base)/campaigns/\(f.campaign.id)")
             #expect(try await browser.waitFor { try await browser.total(of: "Kevin") == 0 })
-            try await Task.sleep(for: .milliseconds(500)) // the page's event stream connects
+            try await liveStreamOpen()
             let marker = try await browser.run("window.notReloaded = true; return true;") as? Bool
             #expect(marker == true)
             var request = f.request(.unassigned, .senders(["kevin"]), count: 2)

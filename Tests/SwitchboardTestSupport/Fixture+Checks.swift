@@ -1,12 +1,11 @@
 import Foundation
-import SwitchboardTestSupport
 @testable import SwitchboardCore
 
 extension Fixture {
-    var assignments: AssignmentService { AssignmentService(database) }
+    public var assignments: AssignmentService { AssignmentService(database) }
 
     /// Handle (or nil) of each conversation, oldest first.
-    func assignees() async throws -> [String?] {
+    public func assignees() async throws -> [String?] {
         let rows = try await database.query("""
             SELECT u.handle FROM conversations c LEFT JOIN users u ON u.id = c.assignee_id
             WHERE c.campaign_id = \(campaign.id) ORDER BY c.created_at, c.id
@@ -14,23 +13,23 @@ extension Fixture {
         return try rows.map { try $0.decode(String?.self) }
     }
 
-    func count(of handle: String?) async throws -> Int {
+    public func count(of handle: String?) async throws -> Int {
         try await assignees().filter { $0 == handle }.count
     }
 
-    func conversationIDs() async throws -> [Int64] {
+    public func conversationIDs() async throws -> [Int64] {
         try await database.query("SELECT id FROM conversations WHERE campaign_id = \(campaign.id) ORDER BY created_at, id")
             .map { try $0.decode(Int64.self) }
     }
 
-    func request(_ source: Source, _ target: Target, status: StatusFilter = .any, count: Int? = nil,
+    public func request(_ source: Source, _ target: Target, status: StatusFilter = .any, count: Int? = nil,
                  distribution: Distribution = .even, dryRun: Bool = false) -> AssignmentService.BulkRequest {
         .init(campaignID: campaign.id, source: source, status: status, target: target, count: count,
               distribution: distribution, actor: "tester", dryRun: dryRun)
     }
 
     /// Replaying every history row in the order batches took effect gives each conversation's current assignee.
-    func historyReplays() async throws -> Bool {
+    public func historyReplays() async throws -> Bool {
         let rows = try await database.query("""
             WITH last AS (
                 SELECT DISTINCT ON (conversation_id) conversation_id, to_assignee_id
@@ -55,7 +54,7 @@ extension Fixture {
     }
 
     /// Every batch's `moved` equals its history rows.
-    func batchesAreWhole() async throws -> Bool {
+    public func batchesAreWhole() async throws -> Bool {
         let rows = try await database.query("""
             SELECT count(*) FROM assignment_batches b
             WHERE b.campaign_id = \(campaign.id)

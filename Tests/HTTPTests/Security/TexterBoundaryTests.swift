@@ -59,20 +59,29 @@ struct TexterBoundaryTests {
             let callers: [(name: String, token: String)] = [("admin", root), ("organizer", w.ada), ("texter", w.kevin),
                                                             ("texter of no campaign", w.zed),
                                                             ("another organization", w.olga)]
-            var offset = 100
+            // Three fresh conversations for each cell (a reply or a close changes them), set up at once: their contacts
+            // in one import, then each cell's first given to kevin and its second to rebecca, and every one tagged.
+            let cells = Self.routes.count * callers.count
+            try await Fixture.importContacts(database, campaignID: f.campaign.id, count: 3 * cells, offset: 100)
+            let ids = try await database.query("""
+                SELECT id FROM conversations WHERE campaign_id = \(f.campaign.id) ORDER BY id DESC LIMIT \(3 * cells)
+                """).map { try $0.decode(Int64.self) }.sorted()
+            try await database.query("""
+                UPDATE conversations c SET assignee_id = u.id
+                FROM unnest(\(ids)::bigint[]) WITH ORDINALITY AS pick(id, n)
+                JOIN users u ON u.org_id = \(f.org.id) AND u.handle = CASE pick.n % 3 WHEN 1 THEN 'kevin' ELSE 'rebecca' END
+                WHERE c.campaign_id = \(f.campaign.id) AND c.id = pick.id AND pick.n % 3 <> 0
+                """)
+            try await database.query("""
+                INSERT INTO conversation_tags (campaign_id, conversation_id, tag)
+                SELECT \(f.campaign.id), id, 'vip' FROM unnest(\(ids)::bigint[]) AS t(id)
+                """)
+            var cell = 0
             for route in Self.routes {
                 for caller in callers {
-                    // Three fresh conversations for each cell, since a reply or a close changes them.
-                    try await Fixture.importContacts(database, campaignID: f.campaign.id, count: 3, offset: offset)
-                    offset += 3
-                    let ids = try await database.query("""
-                        SELECT id FROM conversations WHERE campaign_id = \(f.campaign.id) ORDER BY id DESC LIMIT 3
-                        """).map { try $0.decode(Int64.self) }.sorted()
-                    let conversation: [Kind: Int64] = [.own: ids[0], .other: ids[1], .unassigned: ids[2]]
-                    let assignments = AssignmentService(database)
-                    _ = try await assignments.reassign(conversationID: ids[0], to: "kevin", actor: "ada")
-                    _ = try await assignments.reassign(conversationID: ids[1], to: "rebecca", actor: "ada")
-                    for id in ids { _ = try await RoutingService(database).addTags(conversationID: id, tags: ["vip"]) }
+                    let conversation: [Kind: Int64] = [.own: ids[3 * cell], .other: ids[3 * cell + 1],
+                                                       .unassigned: ids[3 * cell + 2]]
+                    cell += 1
                     for kind in Kind.allCases {
                         let id = try #require(conversation[kind])
                         let reply = try await client.call(route.method, route.path(id), token: caller.token, route.body)

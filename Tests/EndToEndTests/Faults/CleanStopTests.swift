@@ -137,7 +137,7 @@ struct CleanStopTests {
                 #expect(theirs.hasPrefix("HTTP/1.1 200"))
                 first.close()
                 // Its place is free once the server has seen the connection close.
-                while await hub.subscriberCount > 2 { try await Task.sleep(for: .milliseconds(50)) }
+                #expect(try await waitUntil { await hub.subscriberCount <= 2 })
                 let (again, answer) = try await open(world.kevin)
                 #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
                 for connection in [second, other, again] { connection.close() }
