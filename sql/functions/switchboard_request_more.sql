@@ -117,7 +117,7 @@ BEGIN
         INSERT INTO assignment_moves (campaign_id, batch_id, to_assignee_id, first_conversation_id,
                                       last_conversation_id, conversation_ids, from_assignee_ids)
         SELECT p_campaign, v_batch, v_user, min(m.id), max(m.id), array_agg(m.id), array_agg(NULL::bigint)
-        FROM claimed m GROUP BY m.id / 1000
+        FROM claimed m GROUP BY switchboard_history_run(m.id)
     ),
     counted AS (
         INSERT INTO conversation_counts (campaign_id, assignee_id, status, n)
@@ -140,13 +140,12 @@ BEGIN
     END IF;
 
     UPDATE campaign_senders s SET last_active_at = now() WHERE s.campaign_id = p_campaign AND s.user_id = v_user;
-    INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved, unchanged)
-    VALUES (v_batch, p_campaign, 'self_assign', p_actor, 'not_started',
-            jsonb_build_object('requested', coalesce(p_count, v_campaign.batch_size)::text, 'sender', p_handle),
-            v_granted, v_granted, 0);
-    PERFORM pg_notify('switchboard_assignments', json_build_object(
-        'org_id', v_campaign.org_id, 'campaign_id', p_campaign, 'batch_id', v_batch, 'kind', 'self_assign',
-        'user_id', v_user, 'sender', p_handle, 'received', v_granted, 'removed', 0)::text);
+    PERFORM switchboard_record_batch(
+        v_batch, p_campaign, 'self_assign', p_actor, 'not_started',
+        jsonb_build_object('requested', coalesce(p_count, v_campaign.batch_size)::text, 'sender', p_handle),
+        v_granted, v_granted, 0);
+    PERFORM switchboard_announce_batch(v_batch, p_campaign, 'self_assign', ARRAY[v_user], ARRAY[p_handle],
+                                       ARRAY[v_granted], ARRAY[0]);
     -- The pool's start moves to the first row still unclaimed (see the top of this file), unless another claim
     -- or a writer putting conversations back holds it. Last, so that the start's row is held only until COMMIT.
     -- A release running alongside holds (campaign, 1) shared for its whole transaction (CampaignLock).

@@ -35,6 +35,6 @@ BEGIN
     SELECT p_campaign, p_batch, m.to_id, min(m.id), max(m.id), array_agg(m.id ORDER BY m.id),
            array_agg(m.from_id ORDER BY m.id)
     FROM unnest(v_moved, v_froms, v_tos) AS m (id, from_id, to_id)
-    GROUP BY m.to_id, m.id / 1000;
+    GROUP BY m.to_id, switchboard_history_run(m.id);
     RETURN QUERY SELECT m.id, m.from_id, m.to_id FROM unnest(v_moved, v_froms, v_tos) AS m (id, from_id, to_id);
 END $$;

@@ -25,10 +25,9 @@ BEGIN
         -- The batch row is written before the campaign's lock is taken, to keep the lock's hold short; it is
         -- taken back in the rare case that nobody can take the reply.
         v_batch := nextval(pg_get_serial_sequence('assignment_batches', 'id'));
-        INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
-                                        unchanged)
-        VALUES (v_batch, NEW.campaign_id, 'route', 'routing', 'any',
-                jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
+        PERFORM switchboard_record_batch(
+            v_batch, NEW.campaign_id, 'route', 'routing', 'any',
+            jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
         PERFORM pg_advisory_xact_lock(7402665, NEW.campaign_id::bit(32)::integer);
         v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL);
         IF v_to IS NULL THEN
@@ -52,9 +51,7 @@ BEGIN
                                   conversation_ids, from_assignee_ids)
     VALUES (NEW.campaign_id, v_batch, v_to, NEW.conversation_id, NEW.conversation_id, ARRAY[NEW.conversation_id],
             ARRAY[NULL::bigint]);
-    PERFORM pg_notify('switchboard_assignments', json_build_object(
-        'org_id', u.org_id, 'campaign_id', NEW.campaign_id, 'batch_id', v_batch, 'kind', 'route',
-        'user_id', v_to, 'sender', u.handle, 'received', 1, 'removed', 0)::text)
-    FROM users u WHERE u.id = v_to;
+    PERFORM switchboard_announce_batch(v_batch, NEW.campaign_id, 'route', ARRAY[v_to],
+                                       ARRAY[(SELECT u.handle FROM users u WHERE u.id = v_to)], ARRAY[1], ARRAY[0]);
     RETURN NULL;
 END $$;

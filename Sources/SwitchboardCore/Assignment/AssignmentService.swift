@@ -345,14 +345,15 @@ public struct AssignmentService: Sendable {
                      parameters: [String: String], matched: Int, moved: Int, unchanged: Int, undoes: Int64? = nil,
                      note: String? = nil, tallies: [Tally], on connection: PostgresConnection) async throws {
         let parameters = String(decoding: try JSONEncoder.sorted.encode(parameters), as: UTF8.self)
+        // Both in one round trip: the batch row, then the senders' notifications (sql/functions).
         try await connection.query("""
-            INSERT INTO assignment_batches (id, campaign_id, kind, actor, status_filter, parameters, matched, moved,
-                                            unchanged, undoes_batch_id, note)
-            VALUES (\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name), \(parameters)::jsonb,
-                    \(matched), \(moved), \(unchanged), \(undoes), \(note))
+            SELECT switchboard_record_batch(\(id), \(campaignID), \(kind.rawValue), \(actor), \(statusFilter.name),
+                                            \(parameters)::jsonb, \(matched)::int, \(moved)::int, \(unchanged)::int,
+                                            \(undoes)::bigint, \(note)::text),
+                   switchboard_announce_batch(\(id), \(campaignID), \(kind.rawValue), \(tallies.map(\.userID))::bigint[],
+                                              \(tallies.map(\.handle))::text[], \(tallies.map(\.received))::int[],
+                                              \(tallies.map(\.removed))::int[])
             """, logger: logger)
-        try await Notifications.announce(batchID: id, campaignID: campaignID, kind: kind, tallies: tallies, on: connection,
-                                         logger: logger)
     }
 
     public static let maximumNote = 500

@@ -120,7 +120,7 @@ public struct HistoryService: Sendable {
                 SELECT m.batch_id, c.conversation_id, c.from_assignee_id, m.to_assignee_id FROM assignment_moves m
                 CROSS JOIN LATERAL unnest(m.conversation_ids, m.from_assignee_ids) AS c (conversation_id, from_assignee_id)
                 WHERE m.campaign_id = b.campaign_id AND m.batch_id = b.id
-                  AND m.first_conversation_id BETWEEN \(id / Self.runSpan * Self.runSpan) AND \(id)
+                  AND m.first_conversation_id BETWEEN switchboard_history_run_first(\(id)) AND \(id)
                   AND m.last_conversation_id >= \(id) AND c.conversation_id = \(id)
                 OFFSET 0 -- keeps the probe per batch; flattened, the planner scans the whole history instead
             ) ch
@@ -158,13 +158,9 @@ public struct HistoryService: Sendable {
         INSERT INTO assignment_moves (campaign_id, batch_id, to_assignee_id, first_conversation_id, last_conversation_id,
                                       conversation_ids, from_assignee_ids)
         SELECT \(campaign), \(batch), to_id, min(id), max(id), array_agg(id), array_agg(from_id)
-        FROM \(source) GROUP BY to_id, id / \(runSpan)
+        FROM \(source) GROUP BY to_id, switchboard_history_run(id)
         """
     }
-
-    /// Every run holds ids of one block `k * runSpan ..< (k + 1) * runSpan`; migration 0005 grouped the older
-    /// history the same way, so changing this needs a migration.
-    static let runSpan: Int64 = 1000
 
     static func change(from row: PostgresRow) throws -> Change {
         let (batchID, conversationID, from, to, kind, actor, at) =

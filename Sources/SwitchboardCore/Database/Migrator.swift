@@ -113,6 +113,9 @@ public struct Migrator: Sendable {
         ).decode((String, String).self) {
             recorded[name] = checksum
         }
+        // Functions may call one another; bodies are checked when they first run, not in file order (as pg_dump
+        // restores them).
+        try await connection.query("SET LOCAL check_function_bodies = off", logger: logger)
         var changed: [String] = []
         for function in functions where afterMigrations || recorded[function.version] != function.checksum {
             for statement in SQLScript.statements(in: function.sql) {

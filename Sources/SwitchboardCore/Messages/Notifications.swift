@@ -3,7 +3,8 @@ import Logging
 import PostgresNIO
 
 /// Assignment notifications: every recorded batch sends, in its own transaction (so only if it commits), one
-/// `pg_notify` on channel `switchboard_assignments` per sender it gave conversations to or took them from. A
+/// `pg_notify` on channel `switchboard_assignments` per sender it gave conversations to or took them from
+/// (`switchboard_announce_batch`, in `sql/functions`). A
 /// message or a close on a conversation that has an assignee sends one to that assignee (kind `message` or
 /// `close`, no batch, the conversation's id), so their open queue can refresh.
 ///
@@ -34,19 +35,6 @@ public enum Notifications {
         public init(payload: String) throws {
             self = try JSONDecoder().decode(Event.self, from: Data(payload.utf8))
         }
-    }
-
-    static func announce(batchID: Int64, campaignID: Int64, kind: BatchKind, tallies: [AssignmentService.Tally],
-                         on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
-            SELECT pg_notify(\(channel), json_build_object(
-                'org_id', k.org_id, 'campaign_id', k.id, 'batch_id', \(batchID), 'kind', \(kind.rawValue),
-                'user_id', x.user_id, 'sender', x.handle, 'received', x.received, 'removed', x.removed)::text)
-            FROM unnest(\(tallies.map(\.userID))::bigint[], \(tallies.map(\.handle))::text[],
-                        \(tallies.map(\.received))::int[], \(tallies.map(\.removed))::int[])
-                AS x(user_id, handle, received, removed)
-            JOIN campaigns k ON k.id = \(campaignID)
-            """, logger: logger)
     }
 
     /// Tells the conversation's assignee, if it has one, that a message or a close changed it (in the caller's
