@@ -48,6 +48,16 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        /// The embedded local PostgreSQL cluster (`initdb`, `pg_ctl` and the programs they start): for the CLI's
+        /// `db` commands and its default database, the benchmark and the tests; the server library never starts one.
+        .target(
+            name: "SwitchboardLocalCluster",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         /// The HTTP API over Core.
         .target(
             name: "SwitchboardServer",
@@ -81,6 +91,7 @@ let package = Package(
             name: "SwitchboardCLI",
             dependencies: [
                 "SwitchboardCore",
+                "SwitchboardLocalCluster",
                 "SwitchboardServer",
                 "SwitchboardBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,6 +107,7 @@ let package = Package(
             name: "SwitchboardTestSupport",
             dependencies: [
                 "SwitchboardCore",
+                "SwitchboardLocalCluster",
                 "SwitchboardServer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -107,19 +119,22 @@ let package = Package(
         /// Core with PostgreSQL; HTTP in-process (the router, no sockets); end to end (browser, processes, faults).
         .testTarget(
             name: "CoreTests",
-            dependencies: ["SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport"]
+            dependencies: ["SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardLocalCluster",
+                           "SwitchboardTestSupport"]
         ),
         .testTarget(
             name: "HTTPTests",
             dependencies: [
-                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport",
+                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardLocalCluster",
+                "SwitchboardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardTestSupport",
+                "SwitchboardCore", "SwitchboardServer", "SwitchboardCLI", "SwitchboardLocalCluster",
+                "SwitchboardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

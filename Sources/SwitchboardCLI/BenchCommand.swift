@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwitchboardBench
 import SwitchboardCore
+import SwitchboardLocalCluster
 
 extension Benchmark.Scenario: ExpressibleByArgument {}
 

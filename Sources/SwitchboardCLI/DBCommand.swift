@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwitchboardCore
+import SwitchboardLocalCluster
 
 /// `switchboard db start|stop|status|url`: the embedded local PostgreSQL cluster.
 struct DB: AsyncParsableCommand {

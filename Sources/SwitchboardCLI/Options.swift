@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchboardCore
+import SwitchboardLocalCluster
 
 /// Flags every command takes.
 struct GlobalOptions: ParsableArguments {

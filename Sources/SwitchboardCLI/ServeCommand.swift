@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardLocalCluster
 import SwitchboardServer
 
 /// `switchboard serve`: the HTTP API.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SwitchboardCore
+import SwitchboardLocalCluster
 
 /// Databases for tests: a throwaway cluster for the whole test process (unless DATABASE_URL names a server),
 /// a template migrated once, and a fresh database cloned from it for each test, so tests run in parallel

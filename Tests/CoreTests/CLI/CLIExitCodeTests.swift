@@ -3,6 +3,7 @@ import SwitchboardCLI
 import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
+@testable import SwitchboardLocalCluster
 
 @Suite("CLI exit codes")
 struct CLIExitCodeTests {

@@ -2,6 +2,7 @@ import Foundation
 import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
+@testable import SwitchboardLocalCluster
 
 @Suite("Programs we start")
 struct ChildProcessTests {

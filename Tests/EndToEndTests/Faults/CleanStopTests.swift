@@ -10,6 +10,7 @@ import SwitchboardServer
 import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
+@testable import SwitchboardLocalCluster
 
 /// The embedded cluster is its owner's alone, and stops cleanly; `serve` stops cleanly; streams and `/metrics`
 /// are bounded (issue 33).

@@ -5,6 +5,7 @@ import SwitchboardServer
 import SwitchboardTestSupport
 import Testing
 @testable import SwitchboardCore
+@testable import SwitchboardLocalCluster
 
 /// Serialized: these tests time answers against the server's limit, so they do not compete with each other for
 /// the machine (one of them stops and starts a cluster of its own while another loops 24 clients).

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardCore
 
 /// Runs the machine's programs (PostgreSQL's `initdb`, `pg_ctl`, …), as the `postgres` system user when we are root,
 /// since PostgreSQL refuses to run as root.

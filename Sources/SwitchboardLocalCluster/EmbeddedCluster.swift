@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NIOConcurrencyHelpers
+import SwitchboardCore
 
 /// A local PostgreSQL cluster made with the machine's own binaries, kept in a git-ignored folder of the project
 /// (or, when the `postgres` user cannot enter the project's folder, in the system temp directory keyed by the
