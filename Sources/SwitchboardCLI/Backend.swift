@@ -68,6 +68,15 @@ protocol Backend: Sendable {
     /// Assignment notifications as they arrive, until cancelled: every one of the
     /// database's in direct mode, the token's user's over the API.
     func watch(_ event: (Notifications.Event) async throws -> Void) async throws
+
+    // Lists (issue 34). `org` is an id or a name; over the API it must be the token's organization.
+    /// Every organization (direct), or the token's (over the API).
+    func organizations() async throws -> [Organization]
+    func users(org: String) async throws -> [Directory.Member]
+    func campaigns(org: String) async throws -> [Campaign]
+    /// Never a token's secret; `user` narrows to one user's.
+    func tokens(org: String, user: String?) async throws -> [Directory.TokenInfo]
+    func invites(campaignID: Int64) async throws -> [InviteService.Invite]
 }
 
 /// What `campaign set` changes; nil leaves a setting as it is.
@@ -94,6 +103,26 @@ struct DirectBackend: Backend {
     var isRemote: Bool { false }
     func requireSelf(_ sender: String?) async throws {}
     func forStep(_ number: Int) -> any Backend { self }
+
+    func organizations() async throws -> [Organization] { try await Directory(database).organizations() }
+
+    func users(org: String) async throws -> [Directory.Member] {
+        let directory = Directory(database)
+        return try await directory.members(orgID: try await directory.organization(org).id)
+    }
+
+    func campaigns(org: String) async throws -> [Campaign] {
+        try await CampaignService(database).list(orgID: try await Directory(database).organization(org).id)
+    }
+
+    func tokens(org: String, user: String?) async throws -> [Directory.TokenInfo] {
+        let directory = Directory(database)
+        return try await directory.tokens(orgID: try await directory.organization(org).id, handle: user)
+    }
+
+    func invites(campaignID: Int64) async throws -> [InviteService.Invite] {
+        try await InviteService(database).list(campaignID: campaignID)
+    }
 
     func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult {
         let service = AssignmentService(database)

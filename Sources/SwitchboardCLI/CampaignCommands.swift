@@ -5,7 +5,7 @@ import SwitchboardCore
 /// `switchboard campaign create|show|set|invite`
 struct CampaignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "campaign", abstract: "Manage campaigns.",
-                                                    subcommands: [Create.self, Show.self, Set.self, Invite.self])
+                                                    subcommands: [Create.self, List.self, Show.self, Set.self, Invite.self])
 
     /// `campaign invite --campaign C [--days N] [--base-url URL]`, `--list`, or `--revoke ID`.
     struct Invite: AsyncParsableCommand {
@@ -24,28 +24,7 @@ struct CampaignCommand: AsyncParsableCommand {
             let campaignID: Int64
             let url: String
             let expiresAt: Date
-        }
-
-        struct Listed: Encodable {
-            let id: Int64
-            let campaignID: Int64
-            let createdBy: String
-            let createdAt: Date
-            let expiresAt: Date
-            let revokedAt: Date?
-            let joined: Int
-            let live: Bool
-
-            init(_ invite: InviteService.Invite) {
-                id = invite.id
-                campaignID = invite.campaignID
-                createdBy = invite.createdBy
-                createdAt = invite.createdAt
-                expiresAt = invite.expiresAt
-                revokedAt = invite.revokedAt
-                joined = invite.joined
-                live = invite.isLive
-            }
+            enum CodingKeys: String, CodingKey { case id, campaignID = "campaign_id", url, expiresAt = "expires_at" }
         }
 
         func run() async throws {
@@ -59,14 +38,15 @@ struct CampaignCommand: AsyncParsableCommand {
                 guard invite.campaignID == campaign else {
                     throw SwitchboardError(.notFound, "unknown_invite", "Invite \(revoke) is not one of campaign \(campaign)'s.")
                 }
-                return try options.emit(Listed(invite)) { "Invite \(invite.id) is revoked; it creates nothing from now on." }
+                return try options.emit(invite) { "Invite \(invite.id) is revoked; it creates nothing from now on." }
             }
             if list {
-                let invites = try await options.withDatabase { try await InviteService($0).list(campaignID: campaign) }
-                return try options.emit(invites.map(Listed.init)) {
-                    invites.isEmpty ? "Campaign \(campaign) has no invite links." : invites.map {
-                        "\($0.id)  \($0.isLive ? "live" : $0.revokedAt != nil ? "revoked" : "expired")  expires \($0.expiresAt)  joined \($0.joined)  by \($0.createdBy)"
-                    }.joined(separator: "\n")
+                let invites = try await options.withBackend { try await $0.invites(campaignID: campaign) }
+                return try options.emit(Listing("invites", invites)) {
+                    invites.isEmpty ? "Campaign \(campaign) has no invite links." : table(
+                        ["ID", "STATE", "EXPIRES", "JOINED", "BY"],
+                        invites.map { [String($0.id), $0.isLive ? "live" : $0.revokedAt != nil ? "revoked" : "expired",
+                                       Words.date($0.expiresAt), String($0.joined), $0.createdBy] })
                 }
             }
             let (invite, token) = try await options.withDatabase {
@@ -158,7 +138,7 @@ struct CampaignCommand: AsyncParsableCommand {
 /// `switchboard sender add|deactivate`
 struct Sender: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage a campaign's sender list.",
-                                                    subcommands: [Add.self, Deactivate.self, Away.self, Available.self])
+                                                    subcommands: [Add.self, List.self, Deactivate.self, Away.self, Available.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add users of the campaign's organization as senders.")

@@ -328,12 +328,40 @@ struct RemoteBackend: Backend {
     func campaign(id: Int64) async throws -> Campaign { try await call(.GET, "/campaigns/\(id)", retry: .once) }
 
     /// Not retried: a second try could make a second campaign.
-    func createCampaign(org: String, name: String, settings: SelfAssignSettings) async throws -> Campaign {
+    /// Over the API one acts in the token's organization: `--org` must name it.
+    func requireOrg(_ org: String) async throws {
         let identity: Identity = try await call(.GET, "/me", retry: .once)
         guard org == identity.organization || org == String(identity.org_id) else {
             throw SwitchboardError(.invalid, "org_refused",
                                    "With --server you act in '\(identity.organization)', the token's organization; --org '\(org)' is refused.")
         }
+    }
+
+    func organizations() async throws -> [Organization] {
+        try await call(.GET, "/organizations", retry: .once, as: Listing<Organization>.self).items
+    }
+
+    func users(org: String) async throws -> [Directory.Member] {
+        try await requireOrg(org)
+        return try await call(.GET, "/users", retry: .once, as: Listing<Directory.Member>.self).items
+    }
+
+    func campaigns(org: String) async throws -> [Campaign] {
+        try await requireOrg(org)
+        return try await call(.GET, "/campaigns", retry: .once, as: Listing<Campaign>.self).items
+    }
+
+    func tokens(org: String, user: String?) async throws -> [Directory.TokenInfo] {
+        try await requireOrg(org)
+        return try await call(.GET, "/tokens", query: ["user": user], retry: .once, as: Listing<Directory.TokenInfo>.self).items
+    }
+
+    func invites(campaignID: Int64) async throws -> [InviteService.Invite] {
+        try await call(.GET, "/campaigns/\(campaignID)/invites", retry: .once, as: Listing<InviteService.Invite>.self).items
+    }
+
+    func createCampaign(org: String, name: String, settings: SelfAssignSettings) async throws -> Campaign {
+        try await requireOrg(org)
         var body: [String: JSONValue] = ["name": .string(name), "self_assign": .bool(settings.selfAssign),
                                          "batch_size": .int(Int64(settings.batchSize)),
                                          "require_finished_batch": .bool(settings.requireFinishedBatch)]

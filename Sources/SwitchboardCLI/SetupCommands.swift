@@ -4,7 +4,7 @@ import SwitchboardCore
 
 /// `switchboard org create NAME`
 struct Org: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage organizations.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(abstract: "Manage organizations.", subcommands: [Create.self, List.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an organization.")
@@ -21,7 +21,8 @@ struct Org: AsyncParsableCommand {
 /// `switchboard user add --org ORG HANDLE [--name NAME] [--role …]`
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.",
-                                                    subcommands: [Add.self, Password.self, Deactivate.self, Activate.self])
+                                                    subcommands: [Add.self, List.self, Set.self, Password.self,
+                                                                  Deactivate.self, Activate.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user to an organization.")
@@ -114,7 +115,7 @@ struct UserCommand: AsyncParsableCommand {
 /// `switchboard token create|revoke`
 struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Manage API bearer tokens.",
-                                                    subcommands: [Create.self, Revoke.self])
+                                                    subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a bearer token; it is printed once.")

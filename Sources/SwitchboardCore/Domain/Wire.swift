@@ -305,3 +305,89 @@ public struct Identity: Sendable, Codable, Equatable {
         organization = org.name
     }
 }
+
+extension User {
+    enum CodingKeys: String, CodingKey { case id, orgID = "org_id", handle, name, role, active }
+}
+
+/// A user in a list: `user list --json`, `GET /v1/users`.
+extension Directory.Member: Codable {
+    enum CodingKeys: String, CodingKey { case hasPassword = "has_password", liveTokens = "live_tokens" }
+
+    public func encode(to encoder: any Encoder) throws {
+        try user.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(hasPassword, forKey: .hasPassword)
+        try container.encode(liveTokens, forKey: .liveTokens)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(user: try User(from: decoder), hasPassword: try container.decode(Bool.self, forKey: .hasPassword),
+                  liveTokens: try container.decode(Int.self, forKey: .liveTokens))
+    }
+}
+
+/// An invite link in a list: `campaign invite --list --json`, `GET /v1/campaigns/{id}/invites`.
+extension InviteService.Invite: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, campaignID = "campaign_id", createdBy = "created_by", createdAt = "created_at",
+             expiresAt = "expires_at", revokedAt = "revoked_at", joined, live
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(campaignID, forKey: .campaignID)
+        try container.encode(createdBy, forKey: .createdBy)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+        try container.encode(joined, forKey: .joined)
+        try container.encode(isLive, forKey: .live)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try container.decode(Int64.self, forKey: .id),
+                  campaignID: try container.decode(Int64.self, forKey: .campaignID),
+                  createdBy: try container.decode(String.self, forKey: .createdBy),
+                  createdAt: try container.decode(Date.self, forKey: .createdAt),
+                  expiresAt: try container.decode(Date.self, forKey: .expiresAt),
+                  revokedAt: try container.decodeIfPresent(Date.self, forKey: .revokedAt),
+                  joined: try container.decode(Int.self, forKey: .joined))
+    }
+}
+
+/// A list as every `--json` list and list route prints it: `{"<plural noun>": [...]}`.
+public struct Listing<Item: Codable & Sendable>: Codable, Sendable {
+    public let key: String
+    public let items: [Item]
+
+    public init(_ key: String, _ items: [Item]) {
+        self.key = key
+        self.items = items
+    }
+
+    struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(items, forKey: Key(stringValue: key))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        guard let key = container.allKeys.first, container.allKeys.count == 1 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "A list is an object with one key."))
+        }
+        self.key = key.stringValue
+        self.items = try container.decode([Item].self, forKey: key)
+    }
+}

@@ -114,10 +114,25 @@ struct RemoteCLITests {
                 #expect(SwitchboardBinary.normalized(remote.out) == SwitchboardBinary.normalized(direct.out),
                         "\(command): direct \(direct)\nremote \(remote)")
                 #expect(remote.err == direct.err, "\(command): direct \(direct)\nremote \(remote)")
+                // A --json output has the shape openapi.yaml gives the same thing over the API.
+                if step.arguments.contains("--json"), direct.status == 0, let schema = Self.schema(of: step.arguments) {
+                    let problems = SpecCheck.shared.problems(Data(direct.out.utf8), schema: schema)
+                    #expect(problems.isEmpty, "\(command): \(problems)")
+                }
             }
             // History names the token's user for every remote batch.
             let actors = try await w.remote.query("SELECT DISTINCT actor FROM assignment_batches")
             #expect(try actors.map { try $0.decode(String.self) } == ["ada"])
+        }
+    }
+
+    /// The component of openapi.yaml that a command's `--json` output is.
+    static func schema(of arguments: [String]) -> String? {
+        switch arguments.first {
+        case "senders": "SenderList"
+        case "reassign-all", "reassign-some", "reassign", "unassign-all", "handoff", "undo": "BatchResult"
+        case "campaign" where ["show", "set", "create"].contains(arguments.dropFirst().first ?? ""): "Campaign"
+        default: nil
         }
     }
 
