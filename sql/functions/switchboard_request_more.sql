@@ -15,7 +15,8 @@ DECLARE
     v_campaign campaigns%ROWTYPE;
     v_user bigint;
     v_active boolean;
-    v_not_started integer;
+    v_rule text;
+    v_detail integer[];
     v_open integer;
     v_wanted integer;
     v_batch bigint;
@@ -54,33 +55,14 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The rules read only what they need, so a request costs the same however many conversations the sender
-    -- holds: the Not Started ones (few: a finished batch is the rule), and the open ones up to the cap.
-    IF v_campaign.require_finished_batch THEN
-        SELECT count(*) INTO v_not_started FROM conversations c
-        WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status = 'not_started';
-        IF v_not_started > 0 THEN
-            RETURN QUERY SELECT 'unfinished_batch', ARRAY[v_not_started], NULL::bigint, NULL::bigint, NULL::text,
-                                NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
-            RETURN;
-        END IF;
+    -- The rules on what the sender holds (switchboard_request_rules), now that the sender's row is held.
+    SELECT r.outcome, r.detail INTO v_rule, v_detail FROM switchboard_request_rules(p_campaign, v_user) r;
+    IF v_rule <> 'ok' THEN
+        RETURN QUERY SELECT v_rule, v_detail, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text,
+                            NULL::boolean, NULL::timestamptz, NULL::timestamptz;
+        RETURN;
     END IF;
-    v_open := 0;
-    IF v_campaign.max_open IS NOT NULL THEN
-        SELECT count(*) INTO v_open FROM (
-            SELECT 1 FROM conversations c
-            WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status NOT IN ('closed', 'opted_out')
-            LIMIT v_campaign.max_open
-        ) held;
-        IF v_open >= v_campaign.max_open THEN
-            -- Refused: now the exact number, for the sentence.
-            SELECT count(*) INTO v_open FROM conversations c
-            WHERE c.campaign_id = p_campaign AND c.assignee_id = v_user AND c.status NOT IN ('closed', 'opted_out');
-            RETURN QUERY SELECT 'cap_reached', ARRAY[v_open, v_campaign.max_open], NULL::bigint, NULL::bigint,
-                                NULL::text, NULL::text, NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
-            RETURN;
-        END IF;
-    END IF;
+    v_open := v_detail[1];
     v_wanted := least(coalesce(p_count, v_campaign.batch_size), v_campaign.batch_size,
                       coalesce(v_campaign.max_open - v_open, v_campaign.batch_size));
 

@@ -144,6 +144,33 @@ public struct SelfAssignService: Sendable {
         }
     }
 
+    /// Whether `user` may Request Conversations in campaign `campaignID` now; if not, the refusal a request would get,
+    /// with its sentence. The same rules the grant checks (`switchboard_request_rules`, and self-assign being on,
+    /// the sender being active, the pool not empty), asked without claiming or locking: for a page deciding whether
+    /// to offer the button, and what to say instead. Nil: a request now would be granted (unless others empty the
+    /// pool first).
+    public func eligibility(campaignID: Int64, user: User) async throws -> SwitchboardError? {
+        let rows = try await database.query("""
+            SELECT CASE WHEN NOT k.self_assign THEN 'self_assign_disabled'
+                        WHEN s.user_id IS NULL THEN 'not_a_sender'
+                        WHEN NOT s.active THEN 'sender_deactivated'
+                        WHEN r.outcome <> 'ok' THEN r.outcome
+                        WHEN NOT EXISTS (
+                            SELECT 1 FROM conversations c
+                            WHERE c.campaign_id = k.id AND c.assignee_id IS NULL AND c.status = 'not_started'
+                        ) THEN 'pool_empty'
+                        ELSE 'ok' END,
+                   r.detail
+            FROM campaigns k
+            LEFT JOIN campaign_senders s ON s.campaign_id = k.id AND s.user_id = \(user.id)
+            CROSS JOIN LATERAL switchboard_request_rules(k.id, \(user.id)) r
+            WHERE k.id = \(campaignID) AND k.org_id = \(user.orgID)
+            """)
+        guard let row = rows.first else { throw CampaignService.unknown(campaignID) }
+        let (outcome, detail) = try row.decode((String, [Int]?).self)
+        return outcome == "ok" ? nil : Self.refusal(outcome, detail ?? [], campaignID: campaignID, handle: user.handle)
+    }
+
     /// `handle` hands every not-started conversation they hold back to the pool, as one batch of kind `release`.
     public func release(campaignID: Int64, sender handle: String, actor: String? = nil, orgID: Int64? = nil) async throws
         -> BatchResult

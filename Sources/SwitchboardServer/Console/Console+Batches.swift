@@ -157,7 +157,7 @@ extension Console {
                                            "Type '\(input.confirmWord)' to confirm Unassign All; nothing was changed.")
                 }
             }
-            let answer = try await once(form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
+            let result = try await once(form, user: session.user) {
                 switch input.op {
                 case "unassign-all":
                     try await service.unassignAll(
@@ -169,7 +169,7 @@ extension Console {
                     try await service.reassignAll(input.request(campaign, session.user, dryRun: false))
                 }
             }
-            let done = Self.field("batch_id", of: answer).map(String.init) ?? "none"
+            let done = result.batchID.map(String.init) ?? "none"
             return redirect(Self.adding([URLQueryItem(name: "done", value: done)], to: input.back))
         } catch let error as SwitchboardError where error.kind != .unavailable {
             return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,

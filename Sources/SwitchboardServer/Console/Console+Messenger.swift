@@ -71,16 +71,9 @@ extension Console {
                              current: choice.value == filter)
         }
         let settings = campaign.settings
-        var hint: String?
-        if !settings.selfAssign {
-            hint = nil
-        } else if !owner.active {
-            hint = "You are not an active sender of this campaign."
-        } else if settings.requireFinishedBatch && counts.notStarted > 0 {
-            hint = "Send your Not Started conversations first; then you can request more."
-        } else if let cap = settings.maxOpen, counts.open >= cap {
-            hint = "You hold \(counts.open) open conversations, this campaign's limit; close some to request more."
-        }
+        // Whether a request would be granted, and Core's sentence when not: the grant's own rules, asked.
+        let refusal = owner.viewingAs ? nil
+            : try await SelfAssignService(database).eligibility(campaignID: campaign.id, user: owner.user)
         var senders: [Option] = []
         if session.user.role.canManage {
             senders = try await SenderService(database).list(campaignID: campaign.id).senders.map {
@@ -106,8 +99,9 @@ extension Console {
                               unread: conversation.unread,
                               at: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
             },
-            next: next, banner: Self.queueBanner(query), canRequest: !owner.viewingAs && settings.selfAssign && hint == nil,
-            requestHint: owner.viewingAs ? nil : hint, formKey: ConsoleAuth.randomToken(bytes: 16),
+            next: next, banner: Self.queueBanner(query, refusal: refusal),
+            canRequest: !owner.viewingAs && settings.selfAssign && refusal == nil,
+            requestHint: settings.selfAssign ? refusal?.message : nil, formKey: ConsoleAuth.randomToken(bytes: 16),
             upNext: Words.conversations(counts.upNext), selfAssign: settings.selfAssign,
             canRelease: !owner.viewingAs && counts.notStarted > 0,
             live: "/campaigns/\(campaign.id)/queue/live" + (viewingAs.map { "?as=\($0)" } ?? ""),
@@ -120,28 +114,19 @@ extension Console {
         return try render("queue", model)
     }
 
-    /// What the redirect after Request Conversations or Release says.
-    static func queueBanner(_ query: Parameters) -> String? {
+    /// What the redirect after Request Conversations or Release says. After a refusal (`refused=CODE`), Core's own
+    /// sentence for why a request is refused now.
+    static func queueBanner(_ query: Parameters, refusal: SwitchboardError?) -> String? {
         if let granted = query.get("granted").flatMap(Int.init) {
             return granted == 1 ? "1 conversation arrived." : "\(granted) conversations arrived."
         }
         if let released = query.get("released").flatMap(Int.init) {
             return "\(Words.conversations(released)) went back to the pool."
         }
-        if let code = query.get("refused") { return refusal(code) }
-        return nil
-    }
-
-    /// A plain sentence for each reason Request Conversations can be refused.
-    static func refusal(_ code: String) -> String {
-        switch code {
-        case "pool_empty": "No more conversations available."
-        case "cap_reached": "You have reached this campaign's limit of open conversations; close some to request more."
-        case "unfinished_batch": "Send your Not Started conversations first; then you can request more."
-        case "self_assign_disabled": "This campaign does not let texters request conversations."
-        case "not_a_sender": "You are not an active sender of this campaign; ask its organizer to add you."
-        default: "Your request was refused; nothing was assigned."
+        if query.get("refused") != nil {
+            return refusal?.message ?? "Your request was refused; nothing was assigned. Try again."
         }
+        return nil
     }
 
     /// Request Conversations: one batch per form (a double click sends the same form key twice and gets the
@@ -152,15 +137,14 @@ extension Console {
         let campaign = try await campaign(context, session)
         let service = SelfAssignService(database)
         do {
-            let answer = try await once(context.form, user: session.user, respond: { (grant: SelfAssignService.Grant) in
-                try Encoded(grant.result)
+            let result = try await once(context.form, user: session.user, answer: { (grant: SelfAssignService.Grant) in
+                grant.result
             }) {
                 try await service.requestMore(campaignID: campaign.id, sender: session.user.handle,
                                               actor: session.user.handle, orgID: session.user.orgID)
             }
-            let moved = Self.field("moved", of: answer) ?? 0
             return redirect(Self.queueURL(campaign.id, filter: "not-started",
-                                          extra: [URLQueryItem(name: "granted", value: String(moved))]))
+                                          extra: [URLQueryItem(name: "granted", value: String(result.moved))]))
         } catch let error as SwitchboardError where error.kind == .refused || error.kind == .notFound {
             return redirect(Self.queueURL(campaign.id, extra: [URLQueryItem(name: "refused", value: error.code)]))
         }
@@ -178,13 +162,11 @@ extension Console {
     func release(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
         let campaign = try await campaign(context, session)
         let service = SelfAssignService(database)
-        let answer = try await once(context.form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
+        let result = try await once(context.form, user: session.user) {
             try await service.release(campaignID: campaign.id, sender: session.user.handle, actor: session.user.handle,
                                       orgID: session.user.orgID)
         }
-        return redirect(Self.queueURL(campaign.id, extra: [
-            URLQueryItem(name: "released", value: String(Self.field("moved", of: answer) ?? 0)),
-        ]))
+        return redirect(Self.queueURL(campaign.id, extra: [URLQueryItem(name: "released", value: String(result.moved))]))
     }
 
     /// The events of the queue's owner: a conversation given to them, taken from them, or changed by a message.
@@ -242,8 +224,8 @@ extension Console {
             let leave = try form.value("action") == "leave"
             // The answer kept for a repeat is made from the value of the message's transaction: its message id
             // and claim batch.
-            _ = try await once(form, user: session.user, respond: { (recorded: (Int64, Int64?)) in
-                try Encoded(["message_id": recorded.0])
+            _ = try await once(form, user: session.user, answer: { (recorded: (Int64, Int64?)) in
+                Replied(messageID: recorded.0)
             }) {
                 let recorded = try await MessageService(database).record(
                     .conversation(id), direction: .outbound, body: body, sender: session.user.handle,
@@ -274,20 +256,34 @@ extension Console {
 
     // MARK: One answer per form
 
-    /// Runs `operation` once per form (its `form_key`); a repeat of the same form gets the first answer.
-    func once<Value: Sendable>(_ form: FormBody, user: User, respond: @escaping @Sendable (Value) throws -> Encoded,
-                               _ operation: @escaping @Sendable () async throws -> Value) async throws -> Encoded {
+    /// Runs `operation` once per form (its `form_key`) and returns its answer, typed; a repeat of the same form
+    /// gets the first answer again. `answer` makes it from the value the operation's transaction returns (which is
+    /// what is recorded with it, by that transaction).
+    func once<Value: Sendable, Answer: Codable & Sendable>(
+        _ form: FormBody, user: User, answer: @escaping @Sendable (Value) -> Answer,
+        _ operation: @escaping @Sendable () async throws -> Value
+    ) async throws -> Answer {
         let key = try form.value("form_key") ?? ConsoleAuth.randomToken(bytes: 16)
         var hasher = SHA256()
         for field in form.fields where field.name != "csrf" && field.name != "confirm_word" {
             hasher.update(data: Data("\(field.name)=\(field.value)\n".utf8))
         }
-        return try await Idempotency(database: database).once(
-            key: "console:\(key)", requestHash: Array(hasher.finalize()), user: user, respond: respond, operation)
+        let stored = try await Idempotency(database: database).once(
+            key: "console:\(key)", requestHash: Array(hasher.finalize()), user: user,
+            respond: { try Encoded(answer($0)) }, operation)
+        return try JSONDecoder.switchboard.decode(Answer.self, from: Data(buffer: stored.body))
     }
 
-    /// An integer field of a stored JSON answer.
-    static func field(_ name: String, of answer: Encoded) -> Int? {
-        ((try? JSONSerialization.jsonObject(with: Data(buffer: answer.body))) as? [String: Any])?[name] as? Int
+    /// For operations whose transaction returns the batch's result.
+    func once(_ form: FormBody, user: User, _ operation: @escaping @Sendable () async throws -> BatchResult) async throws
+        -> BatchResult
+    {
+        try await once(form, user: user, answer: { $0 }, operation)
+    }
+
+    /// What a reply's form keeps for a repeat: the message it recorded.
+    struct Replied: Codable, Sendable {
+        let messageID: Int64
+        enum CodingKeys: String, CodingKey { case messageID = "message_id" }
     }
 }

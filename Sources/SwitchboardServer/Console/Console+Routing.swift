@@ -56,13 +56,11 @@ extension Console {
                 campaignID: campaign.id, from: from, to: to == "policy" ? nil : to,
                 status: try StatusFilter(parsing: try form.value("status") ?? "any"), actor: session.user.handle,
                 note: try AssignmentService.validate(note: try form.value("note")), orgID: session.user.orgID)
-            let result = try await once(form, user: session.user, respond: { (result: BatchResult) in try Encoded(result) }) {
-                [database] in try await RoutingService(database).handoff(handoff)
+            let result = try await once(form, user: session.user) { [database] in
+                try await RoutingService(database).handoff(handoff)
             }
-            let moved = Self.field("moved", of: result) ?? 0
-            let batch = Self.field("batch_id", of: result)
-            var done = "Handed off \(Words.conversations(moved)) from \(from), who is now away."
-            if let batch { done += " Batch \(batch): undo it in History." }
+            var done = "Handed off \(Words.conversations(result.moved)) from \(from), who is now away."
+            if let batch = result.batchID { done += " Batch \(batch): undo it in History." }
             var components = URLComponents()
             components.path = "/campaigns/\(campaign.id)/senders"
             components.queryItems = [URLQueryItem(name: "done", value: done)]

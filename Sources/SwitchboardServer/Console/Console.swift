@@ -41,56 +41,49 @@ struct Console: Sendable {
         router.get("static/:file", use: asset)
         router.get("sign-in", use: signInPage)
         router.post("sign-in", use: signIn)
-        router.post("sign-out") { try await self.page($0, $1, manager: false) { try await self.signOut($0, $1, $2) } }
-        router.get("/") { try await self.page($0, $1, manager: false) { try await self.campaigns($0, $1, $2) } }
-        router.get("campaigns/:id") { try await self.page($0, $1, manager: false) { try await self.overview($0, $1, $2) } }
-        router.post("campaigns/:id/preview") { try await self.page($0, $1) { try await self.preview($0, $1, $2) } }
-        router.post("campaigns/:id/apply") { try await self.page($0, $1) { try await self.apply($0, $1, $2) } }
-        router.get("campaigns/:id/history") { try await self.page($0, $1) { try await self.history($0, $1, $2) } }
-        router.get("campaigns/:id/live") { try await self.page($0, $1) { try await self.live($0, $1, $2) } }
-        router.post("batches/:id/undo") { try await self.page($0, $1) { try await self.undo($0, $1, $2) } }
-        router.get("batches/:id") { try await self.page($0, $1) { try await self.batch($0, $1, $2) } }
-        router.get("conversations/:id") {
-            try await self.page($0, $1, manager: false) { try await self.conversation($0, $1, $2) }
-        }
-        router.post("conversations/:id/assignee") { try await self.page($0, $1) { try await self.reassign($0, $1, $2) } }
+        // Pages for anyone signed in, texters included; pages for admins and organizers; the one upload. Who may
+        // enter is checked by the group's middleware before any handler runs or any body is read.
+        let signedIn = router.group().add(middleware: ConsoleGate(console: self, managers: false))
+        let managers = router.group().add(middleware: ConsoleGate(console: self, managers: true))
+        let uploads = router.group().add(middleware: ConsoleGate(console: self, managers: true, upload: true))
+        signedIn.post("sign-out", use: page(signOut))
+        signedIn.get("/", use: page(campaigns))
+        signedIn.get("campaigns/:id", use: page(overview))
+        managers.post("campaigns/:id/preview", use: page(preview))
+        managers.post("campaigns/:id/apply", use: page(apply))
+        managers.get("campaigns/:id/history", use: page(history))
+        managers.get("campaigns/:id/live", use: page(live))
+        managers.post("batches/:id/undo", use: page(undo))
+        managers.get("batches/:id", use: page(batch))
+        signedIn.get("conversations/:id", use: page(conversation))
+        managers.post("conversations/:id/assignee", use: page(reassign))
         // The texter's messenger (organizers open it with `as=HANDLE`).
-        router.get("campaigns/:id/queue") { try await self.page($0, $1, manager: false) { try await self.queue($0, $1, $2) } }
-        router.get("campaigns/:id/queue/live") {
-            try await self.page($0, $1, manager: false) { try await self.queueLive($0, $1, $2) }
-        }
-        router.post("campaigns/:id/request") {
-            try await self.page($0, $1, manager: false) { try await self.requestConversations($0, $1, $2) }
-        }
-        router.get("campaigns/:id/release") {
-            try await self.page($0, $1, manager: false) { try await self.releasePage($0, $1, $2) }
-        }
-        router.post("campaigns/:id/release") { try await self.page($0, $1, manager: false) { try await self.release($0, $1, $2) } }
-        router.post("conversations/:id/reply") { try await self.page($0, $1, manager: false) { try await self.reply($0, $1, $2) } }
-        router.post("conversations/:id/close") { try await self.page($0, $1, manager: false) { try await self.close($0, $1, $2) } }
+        signedIn.get("campaigns/:id/queue", use: page(queue))
+        signedIn.get("campaigns/:id/queue/live", use: page(queueLive))
+        signedIn.post("campaigns/:id/request", use: page(requestConversations))
+        signedIn.get("campaigns/:id/release", use: page(releasePage))
+        signedIn.post("campaigns/:id/release", use: page(release))
+        signedIn.post("conversations/:id/reply", use: page(reply))
+        signedIn.post("conversations/:id/close", use: page(close))
+        signedIn.post("campaigns/:id/availability", use: page(availability))
         // Campaign setup.
-        router.get("campaigns/new") { try await self.page($0, $1) { try await self.newCampaignPage($0, $1, $2) } }
-        router.post("campaigns/new") { try await self.page($0, $1) { try await self.createCampaign($0, $1, $2) } }
-        router.get("campaigns/:id/settings") { try await self.page($0, $1) { try await self.settingsPage($0, $1, $2) } }
-        router.post("campaigns/:id/settings") { try await self.page($0, $1) { try await self.saveSettings($0, $1, $2) } }
-        router.post("campaigns/:id/invites") { try await self.page($0, $1) { try await self.createInvite($0, $1, $2) } }
-        router.post("invites/:id/revoke") { try await self.page($0, $1) { try await self.revokeInvite($0, $1, $2) } }
-        router.get("campaigns/:id/senders") { try await self.page($0, $1) { try await self.sendersPage($0, $1, $2) } }
-        router.post("campaigns/:id/routing") { try await self.page($0, $1) { try await self.saveRouting($0, $1, $2) } }
-        router.post("campaigns/:id/handoff") { try await self.page($0, $1) { try await self.handoff($0, $1, $2) } }
-        router.post("campaigns/:id/availability") {
-            try await self.page($0, $1, manager: false) { try await self.availability($0, $1, $2) }
-        }
-        router.post("campaigns/:id/senders") { try await self.page($0, $1) { try await self.changeSenders($0, $1, $2) } }
-        router.get("campaigns/:id/contacts") { try await self.page($0, $1) { try await self.contactsPage($0, $1, $2) } }
-        router.post("campaigns/:id/contacts") {
-            try await self.page($0, $1, upload: true) { try await self.uploadContacts($0, $1, $2) }
-        }
-        router.get("campaigns/:id/contacts/progress") { try await self.page($0, $1) { try await self.uploadProgress($0, $1, $2) } }
-        router.get("users") { try await self.page($0, $1) { try await self.usersPage($0, $1, $2) } }
-        router.post("users") { try await self.page($0, $1) { try await self.addUser($0, $1, $2) } }
-        router.post("users/:handle/password-link") { try await self.page($0, $1) { try await self.passwordLink($0, $1, $2) } }
-        router.post("users/:handle/revoke-tokens") { try await self.page($0, $1) { try await self.revokeTokens($0, $1, $2) } }
+        managers.get("campaigns/new", use: page(newCampaignPage))
+        managers.post("campaigns/new", use: page(createCampaign))
+        managers.get("campaigns/:id/settings", use: page(settingsPage))
+        managers.post("campaigns/:id/settings", use: page(saveSettings))
+        managers.post("campaigns/:id/invites", use: page(createInvite))
+        managers.post("invites/:id/revoke", use: page(revokeInvite))
+        managers.get("campaigns/:id/senders", use: page(sendersPage))
+        managers.post("campaigns/:id/routing", use: page(saveRouting))
+        managers.post("campaigns/:id/handoff", use: page(handoff))
+        managers.post("campaigns/:id/senders", use: page(changeSenders))
+        managers.get("campaigns/:id/contacts", use: page(contactsPage))
+        uploads.post("campaigns/:id/contacts", use: page(uploadContacts))
+        managers.get("campaigns/:id/contacts/progress", use: page(uploadProgress))
+        managers.get("users", use: page(usersPage))
+        managers.post("users", use: page(addUser))
+        managers.post("users/:handle/password-link", use: page(passwordLink))
+        managers.post("users/:handle/revoke-tokens", use: page(revokeTokens))
         // Reached by a link, signed in or not.
         router.get("join/:token", use: joinPage)
         router.post("join/:token", use: join)
@@ -100,14 +93,31 @@ struct Console: Sendable {
 
     // MARK: Sessions
 
-    /// Runs a page for a signed-in user (an admin or organizer unless `manager` is false). Everything is checked
-    /// before any of the body is read: no session sends a GET to the sign-in page and refuses anything else; a
-    /// texter on an organizer's page is refused; a POST must come from this site (`Origin`) and carry the
-    /// session's CSRF token, or it is refused (403) and changes nothing. An upload's token comes in a header or the
-    /// query, so its body is read only once the token matched; a form's token is in its body, which is read up to
-    /// the form limit. Core's refusals become an error page with their sentence and status.
-    func page(_ request: Request, _ context: AppRequestContext, manager: Bool = true, upload: Bool = false,
-              _ body: (Request, AppRequestContext, ConsoleAuth.Session) async throws -> Response) async throws -> Response {
+    /// A page's handler, given the session its group's `ConsoleGate` admitted. Core's refusals become an error page
+    /// with their sentence and status.
+    func page(_ handler: @escaping @Sendable (Request, AppRequestContext, ConsoleAuth.Session) async throws -> Response)
+        -> @Sendable (Request, AppRequestContext) async throws -> Response
+    {
+        { request, context in
+            guard let session = context.console else {
+                throw SwitchboardError(.unauthorized, "signed_out", "Your session has ended; sign in again.")
+            }
+            do {
+                return try await handler(request, context, session)
+            } catch let error as SwitchboardError {
+                return try errorPage(error, session: session)
+            }
+        }
+    }
+
+    /// What `ConsoleGate` checks, before any of the body is read: no session sends a GET to the sign-in page and
+    /// refuses anything else; a texter on an organizer's page is refused; a POST must come from this site
+    /// (`Origin`) and carry the session's CSRF token, or it is refused (403) and changes nothing. An upload's token
+    /// comes in a header or the query, so its body is read only once the token matched; a form's token is in its
+    /// body, which is read up to the form limit. On success, `next` runs with the session (and the form or the
+    /// upload) in the context.
+    func admit(_ request: Request, _ context: AppRequestContext, managers: Bool, upload: Bool,
+               next: (Request, AppRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         do {
             guard let token = SessionCookie.token(in: request),
@@ -122,7 +132,7 @@ struct Console: Sendable {
             }
             context.console = session
             context.sessionToken = token
-            if manager && !session.user.role.canManage {
+            if managers && !session.user.role.canManage {
                 return try render("error", ErrorPage(
                     heading: "Organizers only",
                     message: "The organizer console is for admins and organizers; you are signed in as a texter.",
@@ -143,10 +153,10 @@ struct Console: Sendable {
                     context.form = form
                 }
             }
-            return try await body(request, context, session)
         } catch let error as SwitchboardError {
             return try errorPage(error, session: context.console)
         }
+        return try await next(request, context)
     }
 
     /// Core's refusal as a page: its sentence, its status, and `Retry-After` when it says to wait.
@@ -273,5 +283,21 @@ struct Console: Sendable {
     func campaign(_ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Campaign {
         let id = try context.parameters.require("id", as: Int64.self)
         return try await CampaignService(database).campaign(id: id, orgID: session.user.orgID)
+    }
+}
+
+/// The door to a group of console pages: a signed-in session (for `managers`, an admin's or organizer's), and for
+/// a POST a form from this site with the session's CSRF token, all checked before any of the body is read
+/// (`Console.admit`).
+struct ConsoleGate: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let console: Console
+    let managers: Bool
+    var upload = false
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        try await console.admit(request, context, managers: managers, upload: upload, next: next)
     }
 }

@@ -276,6 +276,7 @@ struct HistoryPage {
     let user: UserView
     let csrf: String
     let campaign: CampaignView
+    let tabs: [Tab]
     let batches: [Row]
     let hasBatches: Bool
     /// The next page of older batches, if any.
@@ -285,6 +286,7 @@ struct HistoryPage {
         self.user = user
         self.csrf = csrf
         self.campaign = campaign
+        tabs = Console.tabs(campaign.id, current: "history")
         self.batches = batches
         hasBatches = !batches.isEmpty
         self.older = older

@@ -101,7 +101,7 @@ struct MessengerTests {
             let refused = try await post(client, "/campaigns/\(c)/request", kevin, "form_key=fresh")
             #expect(refused.location?.contains("refused=self_assign_disabled") == true)
             let (_, text) = try await get(client, refused.location ?? "", kevin)
-            #expect(text.contains("This campaign does not let texters request conversations.") && !text.contains(">Request Conversations<"))
+            #expect(text.contains("Campaign \(c) does not allow self-assign.") && !text.contains(">Request Conversations<"))
         }
     }
 
