@@ -85,12 +85,13 @@ struct Apply: AsyncParsableCommand {
         case .bulk(var request):
             request.actor = actor
             return try await backend.bulk(request, onStart: nil)
-        case .unassignAll(let campaignID, let from, let status, let note):
+        case .unassignAll(let campaignID, let from, let status, let note, let filter):
             // The file was confirmed as a whole; each Unassign All still runs on its own fresh token.
             let preview = try await backend.previewUnassignAll(campaignID: campaignID, from: from, status: status,
-                                                               actor: actor)
+                                                               actor: actor, filter: filter)
             return try await backend.unassignAll(campaignID: campaignID, from: from, status: status, actor: actor,
-                                                 token: preview.token, dryRun: false, note: note)
+                                                 token: preview.token, dryRun: false, note: note, filter: filter,
+                                                 previewToken: nil)
         case .reassign(let conversationID, let to, let campaignID, let note):
             return try await backend.reassign(conversationID: conversationID, to: to, actor: actor, dryRun: false,
                                               note: note, campaignID: campaignID)

@@ -12,16 +12,21 @@ struct ReassignAll: AsyncParsableCommand {
     @OptionGroup var source: SourceOptions
     @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
     @OptionGroup var target: TargetOptions
+    @OptionGroup var selection: SelectionOptions
+    @Option(help: "From a --dry-run: move only the conversations it previewed that still match.") var previewToken: String?
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
+        let filter = try selection.filter()
         let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             try await options.withProgress { onStart in
-                try await backend.bulk(
-                    .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          distribution: target.distribution, actor: try batch.actor(backend), dryRun: batch.dryRun,
-                          note: batch.note, availableOnly: target.availableOnly),
-                    onStart: onStart)
+                var request = AssignmentService.BulkRequest(
+                    campaignID: campaign, source: source.source, status: status, target: target.target,
+                    distribution: target.distribution, actor: try batch.actor(backend), dryRun: batch.dryRun,
+                    note: batch.note, availableOnly: target.availableOnly)
+                request.filter = filter
+                request.previewToken = previewToken
+                return try await backend.bulk(request, onStart: onStart)
             }
         }
         try options.emit(result)
@@ -39,16 +44,21 @@ struct ReassignSome: AsyncParsableCommand {
     @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
     @OptionGroup var target: TargetOptions
     @Option(help: "How many of the oldest matching conversations to move.") var count: Int
+    @OptionGroup var selection: SelectionOptions
+    @Option(help: "From a --dry-run: move only the conversations it previewed that still match.") var previewToken: String?
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
+        let filter = try selection.filter()
         let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             try await options.withProgress { onStart in
-                try await backend.bulk(
-                    .init(campaignID: campaign, source: source.source, status: status, target: target.target,
-                          count: count, distribution: target.distribution, actor: try batch.actor(backend),
-                          dryRun: batch.dryRun, note: batch.note, availableOnly: target.availableOnly),
-                    onStart: onStart)
+                var request = AssignmentService.BulkRequest(
+                    campaignID: campaign, source: source.source, status: status, target: target.target,
+                    count: count, distribution: target.distribution, actor: try batch.actor(backend),
+                    dryRun: batch.dryRun, note: batch.note, availableOnly: target.availableOnly)
+                request.filter = filter
+                request.previewToken = previewToken
+                return try await backend.bulk(request, onStart: onStart)
             }
         }
         try options.emit(result)
@@ -67,6 +77,9 @@ struct UnassignAll: AsyncParsableCommand {
     @Flag(help: "Every sender's conversations (Bulk Unassign All).") var fromAnyone = false
     @Option(help: "any, not-started, needs-reply, waiting, closed or opted-out.") var status = "any"
     @Flag(help: "Do not ask; confirm up front.") var yes = false
+    @OptionGroup var selection: SelectionOptions
+    @Option(help: "From a --dry-run: unassign only the conversations it previewed that still match.")
+    var previewToken: String?
 
     func validate() throws {
         guard (from != nil) != fromAnyone else {
@@ -76,20 +89,24 @@ struct UnassignAll: AsyncParsableCommand {
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
+        let filter = try selection.filter()
         let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             let actor = try batch.actor(backend)
             if batch.dryRun {
                 return try await backend.unassignAll(campaignID: campaign, from: from, status: status, actor: actor,
-                                                     token: nil, dryRun: true, note: batch.note)
+                                                     token: nil, dryRun: true, note: batch.note, filter: filter,
+                                                     previewToken: previewToken)
             }
-            // The preview's token is bound to campaign, sender, filter and actor; the server checks it the same way.
+            // The preview's token is bound to campaign, sender, status, filter and actor, and to the conversations it
+            // counted; the server checks it the same way.
             let preview = try await backend.previewUnassignAll(campaignID: campaign, from: from, status: status,
-                                                               actor: actor)
+                                                               actor: actor, filter: filter)
             try options.confirm("This unassigns \(preview.count) conversations (status \(status.name)) from "
                                 + "\(from.map { "'\($0)'" } ?? "every sender") in campaign \(campaign).",
                                 expected: from ?? "unassign", yes: yes)
             return try await backend.unassignAll(campaignID: campaign, from: from, status: status, actor: actor,
-                                                 token: preview.token, dryRun: false, note: batch.note)
+                                                 token: preview.token, dryRun: false, note: batch.note, filter: filter,
+                                                 previewToken: previewToken)
         }
         try options.emit(result)
     }

@@ -44,6 +44,42 @@ struct TargetOptions: ParsableArguments {
     var distribution: Distribution { balance ? .balance : .even }
 }
 
+/// Which conversations, beyond source and status (contract, *Selection*): every option narrows.
+struct SelectionOptions: ParsableArguments {
+    @Option(name: .customLong("tag"), help: "Only conversations with this tag (repeatable: every one).")
+    var tags: [String] = []
+    @Option(name: .customLong("without-tag"), help: "Only conversations without this tag (repeatable: none of them).")
+    var withoutTags: [String] = []
+    @Option(help: "Only those whose last message is older than WHEN (2026-12-07T14:00:00Z, or an age: 30m, 6h, 2d).")
+    var lastMessageBefore: String?
+    @Option(help: "Only those whose last message is newer than WHEN.") var lastMessageAfter: String?
+    @Option(name: .customLong("field"), help: "Only contacts whose imported field KEY equals VALUE (KEY=VALUE, repeatable).")
+    var fields: [String] = []
+    @Option(help: "Only contacts whose name or phone contains this text.") var search: String?
+    @Option(help: "Only these conversations, picked by hand (ids, comma-separated).") var conversations: String?
+    @Option(help: "Only the conversations listed in this file (ids separated by commas or line breaks).")
+    var conversationsFile: String?
+
+    func validate() throws {
+        if conversations != nil && conversationsFile != nil {
+            throw ValidationError("Give --conversations or --conversations-file, not both.")
+        }
+    }
+
+    func filter() throws -> ConversationFilter {
+        var picked = conversations
+        if let conversationsFile {
+            guard let data = FileManager.default.contents(atPath: conversationsFile) else {
+                throw SwitchboardError(.invalid, "unreadable_file", "File '\(conversationsFile)' cannot be read.")
+            }
+            picked = String(decoding: data, as: UTF8.self)
+        }
+        return try ConversationFilter(tags: tags, withoutTags: withoutTags, lastMessageBefore: lastMessageBefore,
+                                      lastMessageAfter: lastMessageAfter, fields: fields, search: search,
+                                      conversations: picked).validated()
+    }
+}
+
 extension GlobalOptions {
     /// Prints a batch result in JSON or as a short report.
     func emit(_ result: BatchResult) throws {
@@ -57,6 +93,12 @@ extension GlobalOptions {
                 lines.append("Skipped \(skipped): their assignee changed since, or the previous sender is no longer active.")
             }
             lines += result.perSender.map { "  \($0.handle): +\($0.received)" }
+            if let gone = result.noLongerMatching, gone > 0 {
+                lines.append("\(gone) previewed conversations no longer matched and were left alone.")
+            }
+            if let token = result.previewToken {
+                lines.append("Preview token \(token) (10 minutes): run again with --preview-token \(token) to move only these.")
+            }
             if let batch = result.batchID { lines.append("Batch \(batch) (undo with: switchboard undo --batch \(batch))") }
             return lines.joined(separator: "\n")
         }

@@ -13,10 +13,11 @@ protocol Backend: Sendable {
     func forStep(_ number: Int) -> any Backend
 
     func bulk(_ request: AssignmentService.BulkRequest, onStart: (@Sendable (Int) -> Void)?) async throws -> BatchResult
-    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
-        -> (count: Int, token: String)
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String,
+                            filter: ConversationFilter) async throws -> (count: Int, token: String)
     func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
-                     dryRun: Bool, note: String?) async throws -> BatchResult
+                     dryRun: Bool, note: String?, filter: ConversationFilter, previewToken: String?) async throws
+        -> BatchResult
     func reassign(conversationID: Int64, to: String?, actor: String, dryRun: Bool, note: String?, campaignID: Int64?)
         async throws -> BatchResult
     func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
@@ -49,10 +50,11 @@ protocol Backend: Sendable {
         async throws -> Int
     func senders(campaignID: Int64) async throws -> SenderList
     func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
-                       limit: Int, cursor: String?) async throws -> ConversationService.Page
+                       filter: ConversationFilter, limit: Int, cursor: String?) async throws -> ConversationService.Page
     func backlog(campaignID: Int64, limit: Int) async throws -> RoutingService.Backlog
     func setAvailability(campaignID: Int64, handle: String, available: Bool) async throws
-    func export(campaignID: Int64, line: (String) async throws -> Void) async throws
+    func export(campaignID: Int64, status: ConversationStatus?, filter: ConversationFilter,
+                line: (String) async throws -> Void) async throws
 
     func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult
     func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult
@@ -130,17 +132,19 @@ struct DirectBackend: Backend {
             : try await service.reassignSome(request, onStart: onStart)
     }
 
-    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
-        -> (count: Int, token: String) {
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String,
+                            filter: ConversationFilter) async throws -> (count: Int, token: String) {
         let preview = try await AssignmentService(database).previewUnassignAll(campaignID: campaignID, from: from,
-                                                                               status: status, actor: actor)
+                                                                               status: status, actor: actor, filter: filter)
         return (preview.count, preview.confirmationToken)
     }
 
     func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
-                     dryRun: Bool, note: String?) async throws -> BatchResult {
+                     dryRun: Bool, note: String?, filter: ConversationFilter, previewToken: String?) async throws
+        -> BatchResult {
         try await AssignmentService(database).unassignAll(campaignID: campaignID, from: from, status: status, actor: actor,
-                                                          confirmationToken: token, dryRun: dryRun, note: note)
+                                                          confirmationToken: token, dryRun: dryRun, note: note,
+                                                          filter: filter, previewToken: previewToken)
     }
 
     func reassign(conversationID: Int64, to: String?, actor: String, dryRun: Bool, note: String?, campaignID: Int64?)
@@ -243,9 +247,9 @@ struct DirectBackend: Backend {
     func senders(campaignID: Int64) async throws -> SenderList { try await SenderService(database).list(campaignID: campaignID) }
 
     func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
-                       limit: Int, cursor: String?) async throws -> ConversationService.Page {
+                       filter: ConversationFilter, limit: Int, cursor: String?) async throws -> ConversationService.Page {
         try await ConversationService(database).list(campaignID: campaignID, assignee: assignee, status: status,
-                                                     limit: limit, cursor: cursor)
+                                                     filter: filter, limit: limit, cursor: cursor)
     }
 
     func backlog(campaignID: Int64, limit: Int) async throws -> RoutingService.Backlog {
@@ -256,8 +260,9 @@ struct DirectBackend: Backend {
         try await RoutingService(database).setAvailability(campaignID: campaignID, handle: handle, available: available)
     }
 
-    func export(campaignID: Int64, line: (String) async throws -> Void) async throws {
-        try await ConversationService(database).export(campaignID: campaignID, line: line)
+    func export(campaignID: Int64, status: ConversationStatus?, filter: ConversationFilter,
+                line: (String) async throws -> Void) async throws {
+        try await ConversationService(database).export(campaignID: campaignID, status: status, filter: filter, line: line)
     }
 
     func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {

@@ -44,6 +44,7 @@ struct Conversations: AsyncParsableCommand {
     @Option(help: "Only this status (not-started, needs-reply, waiting, closed, opted-out).") var status: String?
     @Option(help: "At most this many (1–1000).") var limit = 100
     @Option(help: "Continue after this cursor (printed by the previous page).") var cursor: String?
+    @OptionGroup var selection: SelectionOptions
 
     func validate() throws {
         if assignee != nil && unassigned {
@@ -60,14 +61,16 @@ struct Conversations: AsyncParsableCommand {
             }
             return status
         }
+        let narrowing = try selection.filter()
         let page = try await options.withBackend { backend in
-            try await backend.conversations(campaignID: campaign, assignee: filter, status: status, limit: limit,
-                                            cursor: cursor)
+            try await backend.conversations(campaignID: campaign, assignee: filter, status: status, filter: narrowing,
+                                            limit: limit, cursor: cursor)
         }
         struct Output: Encodable { let conversations: [Conversation]; let next_cursor: String? }
         try options.emit(Output(conversations: page.conversations, next_cursor: page.nextCursor)) {
-            let rows = page.conversations.map {
-                [String($0.id), $0.phone, $0.name, $0.status.filterName, $0.assignee ?? "-", $0.unread ? "yes" : ""]
+            let rows: [[String]] = page.conversations.map { conversation -> [String] in
+                [String(conversation.id), conversation.phone, conversation.name, conversation.status.filterName,
+                 conversation.assignee ?? "-", conversation.unread ? "yes" : ""]
             }
             var text = table(["ID", "PHONE", "NAME", "STATUS", "ASSIGNEE", "UNREAD"], rows)
             if let next = page.nextCursor { text += "\nMore: --cursor \(next)" }

@@ -111,13 +111,18 @@ struct Queue: AsyncParsableCommand {
 
 /// `switchboard export --campaign C`
 struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write every conversation of a campaign as CSV to stdout.")
+    static let configuration = CommandConfiguration(
+        abstract: "Write a campaign's conversations as CSV to stdout: every one, or those the options select.")
     @OptionGroup var options: GlobalOptions
     @Option(help: "Campaign id.") var campaign: Int64
+    @Option(help: "Only this status (not-started, needs-reply, waiting, closed, opted-out).") var status: String?
+    @OptionGroup var selection: SelectionOptions
 
     func run() async throws {
+        let status = try status.flatMap { try StatusFilter(parsing: $0).status }
+        let filter = try selection.filter()
         try await options.withBackend { backend in
-            try await backend.export(campaignID: campaign) { print($0) }
+            try await backend.export(campaignID: campaign, status: status, filter: filter) { print($0) }
         }
     }
 }

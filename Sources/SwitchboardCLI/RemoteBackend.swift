@@ -37,9 +37,9 @@ struct RemoteBackend: Backend {
     /// One call: JSON in, JSON out. An error body becomes the server's `SwitchboardError` (so the exit code is that
     /// of the same Core error); a dropped connection or a 503 is retried once when `retry` allows it.
     func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:],
-                                 body: [String: JSONValue]? = nil, retry: Retry = .never,
+                                 repeated: [URLQueryItem] = [], body: [String: JSONValue]? = nil, retry: Retry = .never,
                                  as: Answer.Type = Answer.self) async throws -> Answer {
-        let data = try await send(method, path, query: query, body: body, retry: retry)
+        let data = try await send(method, path, query: query, repeated: repeated, body: body, retry: retry)
         do {
             return try JSONDecoder.switchboard.decode(Answer.self, from: data)
         } catch {
@@ -48,9 +48,10 @@ struct RemoteBackend: Backend {
         }
     }
 
-    func send(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:], body: [String: JSONValue]? = nil,
-              raw: Data? = nil, contentType: String = "application/json", retry: Retry) async throws -> Data {
-        let request = try makeRequest(method, path, query: query,
+    func send(_ method: HTTPMethod, _ path: String, query: [String: String?] = [:], repeated: [URLQueryItem] = [],
+              body: [String: JSONValue]? = nil, raw: Data? = nil, contentType: String = "application/json",
+              retry: Retry) async throws -> Data {
+        let request = try makeRequest(method, path, query: query, repeated: repeated,
                                       body: try raw ?? body.map { try JSONEncoder.switchboard.encode(JSONObject($0)) },
                                       contentType: contentType)
         do {
@@ -64,9 +65,10 @@ struct RemoteBackend: Backend {
     }
 
     /// Streams a text body line by line (the CSV export, the event stream) with `client`.
-    func lines(_ path: String, client: HTTPClient = RemoteBackend.client, deadline: NIODeadline = .now() + RemoteBackend.deadline,
+    func lines(_ path: String, repeated: [URLQueryItem] = [], client: HTTPClient = RemoteBackend.client,
+               deadline: NIODeadline = .now() + RemoteBackend.deadline,
                _ line: (String) async throws -> Void) async throws {
-        let request = try makeRequest(.GET, path, query: [:], body: nil)
+        let request = try makeRequest(.GET, path, query: [:], repeated: repeated, body: nil)
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, deadline: deadline)
@@ -90,10 +92,11 @@ struct RemoteBackend: Backend {
         if !pending.isEmpty { try await line(String(decoding: pending, as: UTF8.self)) }
     }
 
-    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?], body: Data?,
+    private func makeRequest(_ method: HTTPMethod, _ path: String, query: [String: String?],
+                             repeated: [URLQueryItem] = [], body: Data?,
                              contentType: String = "application/json") throws -> HTTPClientRequest {
         var components = URLComponents(url: server.appendingPathComponent("v1" + path), resolvingAgainstBaseURL: false)!
-        let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+        let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } } + repeated
         if !items.isEmpty { components.queryItems = items.sorted { $0.name < $1.name } }
         var request = HTTPClientRequest(url: components.url!.absoluteString)
         request.method = method
@@ -176,6 +179,7 @@ struct RemoteBackend: Backend {
         }
         if let note = request.note { body["note"] = .string(note) }
         if let count = request.count { body["count"] = .int(Int64(count)) }
+        body.merge(Self.selection(request.filter, previewToken: request.previewToken)) { $1 }
         let path = "/campaigns/\(request.campaignID)/\(request.count == nil ? "reassign-all" : "reassign-some")"
         onStart?(-1)  // the count is the server's to know: the ticker just says it waits
         return try await call(.POST, path, body: body, retry: .once)
@@ -189,14 +193,44 @@ struct RemoteBackend: Backend {
         }
     }
 
+    /// A filter as the API's bodies take it: `"filter": {…}` and `"conversation_ids"` at the top level.
+    static func selection(_ filter: ConversationFilter, previewToken: String? = nil) -> [String: JSONValue] {
+        var body: [String: JSONValue] = [:]
+        var inner: [String: JSONValue] = [:]
+        if !filter.tags.isEmpty { inner["tags"] = .array(filter.tags.map { .string($0) }) }
+        if !filter.withoutTags.isEmpty { inner["without_tags"] = .array(filter.withoutTags.map { .string($0) }) }
+        if let when = filter.lastMessageBefore { inner["last_message_before"] = .string(when.description) }
+        if let when = filter.lastMessageAfter { inner["last_message_after"] = .string(when.description) }
+        if !filter.fields.isEmpty { inner["fields"] = .object(filter.fields.mapValues { .string($0) }) }
+        if let search = filter.search { inner["search"] = .string(search) }
+        if !inner.isEmpty { body["filter"] = .object(inner) }
+        if let ids = filter.conversationIDs { body["conversation_ids"] = .array(ids.map { .int($0) }) }
+        if let previewToken { body["preview_token"] = .string(previewToken) }
+        return body
+    }
+
+    /// The same filter as a list's or export's query string.
+    static func selectionQuery(_ filter: ConversationFilter) -> [URLQueryItem] {
+        var items = filter.tags.map { URLQueryItem(name: "tag", value: $0) }
+        items += filter.withoutTags.map { URLQueryItem(name: "without_tag", value: $0) }
+        if let when = filter.lastMessageBefore { items.append(URLQueryItem(name: "last_message_before", value: when.description)) }
+        if let when = filter.lastMessageAfter { items.append(URLQueryItem(name: "last_message_after", value: when.description)) }
+        items += filter.fields.sorted { $0.key < $1.key }.map { URLQueryItem(name: "field", value: "\($0.key)=\($0.value)") }
+        if let search = filter.search { items.append(URLQueryItem(name: "search", value: search)) }
+        if let ids = filter.conversationIDs {
+            items.append(URLQueryItem(name: "conversation_ids", value: ids.map(String.init).joined(separator: ",")))
+        }
+        return items
+    }
+
     static func unassignSource(_ from: String?) -> [String: JSONValue] {
         from.map { ["from": .string($0)] } ?? ["from_anyone": .bool(true)]
     }
 
-    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String) async throws
-        -> (count: Int, token: String) {
+    func previewUnassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String,
+                            filter: ConversationFilter) async throws -> (count: Int, token: String) {
         struct Preview: Decodable { let count: Int; let confirmation_token: String }
-        var body = Self.unassignSource(from)
+        var body = Self.unassignSource(from).merging(Self.selection(filter)) { $1 }
         body["status"] = .string(status.name)
         let preview = try await call(.POST, "/campaigns/\(campaignID)/unassign-all/preview", body: body, retry: .once,
                                      as: Preview.self)
@@ -204,8 +238,9 @@ struct RemoteBackend: Backend {
     }
 
     func unassignAll(campaignID: Int64, from: String?, status: StatusFilter, actor: String, token: String?,
-                     dryRun: Bool, note: String?) async throws -> BatchResult {
-        var body = Self.unassignSource(from)
+                     dryRun: Bool, note: String?, filter: ConversationFilter, previewToken: String?) async throws
+        -> BatchResult {
+        var body = Self.unassignSource(from).merging(Self.selection(filter, previewToken: previewToken)) { $1 }
         body["status"] = .string(status.name)
         body["dry_run"] = .bool(dryRun)
         if let token { body["confirmation_token"] = .string(token) }
@@ -421,7 +456,7 @@ struct RemoteBackend: Backend {
     }
 
     func conversations(campaignID: Int64, assignee: ConversationService.AssigneeFilter, status: ConversationStatus?,
-                       limit: Int, cursor: String?) async throws -> ConversationService.Page {
+                       filter: ConversationFilter, limit: Int, cursor: String?) async throws -> ConversationService.Page {
         struct Page: Decodable { let conversations: [Conversation]; let next_cursor: String? }
         let assigneeQuery: String? = switch assignee {
         case .anyone, .mineOrUnassigned: nil
@@ -431,7 +466,7 @@ struct RemoteBackend: Backend {
         let page = try await call(.GET, "/campaigns/\(campaignID)/conversations",
                                   query: ["assignee": assigneeQuery, "status": status?.filterName,
                                           "limit": String(limit), "cursor": cursor],
-                                  retry: .once, as: Page.self)
+                                  repeated: Self.selectionQuery(filter), retry: .once, as: Page.self)
         return .init(conversations: page.conversations, nextCursor: page.next_cursor)
     }
 
@@ -445,8 +480,11 @@ struct RemoteBackend: Backend {
                            body: ["handle": .string(handle), "available": .bool(available)], retry: .once, as: Answer.self)
     }
 
-    func export(campaignID: Int64, line: (String) async throws -> Void) async throws {
-        try await lines("/campaigns/\(campaignID)/export", line)
+    func export(campaignID: Int64, status: ConversationStatus?, filter: ConversationFilter,
+                line: (String) async throws -> Void) async throws {
+        var query = Self.selectionQuery(filter)
+        if let status { query.append(URLQueryItem(name: "status", value: status.filterName)) }
+        try await lines("/campaigns/\(campaignID)/export", repeated: query, line)
     }
 
     func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {

@@ -19,6 +19,10 @@ extension AssignmentService {
         public var availableOnly = false
         /// Restricts the campaign to one organization (the HTTP API); nil from the CLI.
         public var orgID: Int64?
+        /// Narrows the source and status: tags, times, fields, search, hand-picked ids.
+        public var filter = ConversationFilter()
+        /// From a dry run of the same operation: moves only what it previewed that still matches.
+        public var previewToken: String?
 
         public init(campaignID: Int64, source: Source, status: StatusFilter = .any, target: Target, count: Int? = nil,
                     distribution: Distribution = .even, actor: String, dryRun: Bool = false, note: String? = nil,
@@ -64,14 +68,28 @@ extension AssignmentService {
     {
         try Self.validate(actor: request.actor)
         let note = try Self.validate(note: request.note)
+        let filter = try request.filter.validated()
         let campaign = try await campaign(request.campaignID, orgID: request.orgID)
         return try await database.transaction(.repeatableRead, campaign: campaign.id) { connection in
             try await Self.sizeForBulk(on: connection, logger: logger)
             let sourceID = try await resolveSource(request.source, campaign: campaign, on: connection)
             let targets = try await resolveTargets(request.target, campaign: campaign, availableOnly: request.availableOnly,
                                                    on: connection)
-            let selection = Selection(campaignID: campaign.id, source: request.source, sourceID: sourceID,
+            try await filter.checkPicked(campaignID: campaign.id, on: connection, logger: logger)
+            var selection = Selection(campaignID: campaign.id, source: request.source, sourceID: sourceID,
                                       status: request.status.status, limit: request.count)
+            selection.filter = filter
+            let binding = Self.binding(["operation": kind.rawValue, "source": request.source.description,
+                                        "status": request.status.name, "to": request.target.description,
+                                        "count": request.count.map(String.init) ?? "",
+                                        "distribution": request.distribution.rawValue,
+                                        "available_only": String(request.availableOnly)], filter: filter)
+            var preview: (hash: ByteBuffer, size: Int)?
+            if let token = request.previewToken {
+                preview = try await checkPreview(token, campaignID: campaign.id, actor: request.actor, binding: binding,
+                                                 on: connection)
+                selection.previews = [preview!.hash]
+            }
             let matched = try await count(selection, on: connection)
             onStart?(matched)
             let shares: [Int]
@@ -89,6 +107,7 @@ extension AssignmentService {
             var parameters = ["source": request.source.description, "to": targets.map(\.handle).joined(separator: ","),
                               "distribution": request.distribution.rawValue]
             if let count = request.count { parameters["count"] = String(count) }
+            if let summary = filter.summary { parameters["filter"] = summary }
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: kind, actor: request.actor,
                                                    statusFilter: request.status, parameters: parameters,
                                                    outcome: outcome, note: note, on: connection)
@@ -99,8 +118,22 @@ extension AssignmentService {
                 perSender: targets.map { SenderReceipt(handle: $0.handle, received: received[$0.id, default: 0]) })
             result.requested = request.count
             result.removedBySender = Self.removed(outcome)
+            try await finishPreview(&result, preview: preview, selection: selection, binding: binding,
+                                    actor: request.actor, on: connection)
             return result
         }
+    }
+
+    /// A dry run issues a preview token bound to what it matched; a run with a token uses it up and says how
+    /// many previewed conversations no longer matched.
+    func finishPreview(_ result: inout BatchResult, preview: (hash: ByteBuffer, size: Int)?, selection: Selection,
+                       binding: String, actor: String, on connection: PostgresConnection) async throws {
+        if result.dryRun {
+            result.previewToken = try await issuePreview(selection, binding: binding, actor: actor, on: connection).token
+        } else if let preview {
+            try await usePreview(preview.hash, on: connection)
+        }
+        if let preview { result.noLongerMatching = max(0, preview.size - result.matched) }
     }
 
     /// Each sender's losses in a move, by handle.
@@ -139,10 +172,10 @@ extension AssignmentService {
             SELECT c.assignee_id, count(*) FROM conversations c
             WHERE c.campaign_id = \(statement.bind(selection.campaignID))
               AND c.assignee_id = ANY(\(statement.bind(targets))::bigint[])
-              AND c.status NOT IN ('closed', 'opted_out') AND NOT (
+              AND c.status NOT IN ('closed', 'opted_out') AND NOT coalesce((
             """)
         selection.conditions(&statement)
-        statement.append(") GROUP BY c.assignee_id")
+        statement.append("), false) GROUP BY c.assignee_id")
         var loads: [Int64: Int] = [:]
         for try await (id, count) in try await connection.query(statement.query, logger: logger).decode((Int64, Int).self) {
             loads[id] = count

@@ -129,10 +129,16 @@ public struct AssignmentService: Sendable {
         var conversationID: Int64?
         /// Assigned conversations only (Bulk Unassign All takes from anyone, but not from the pool).
         var assignedOnly = false
+        /// Tags, times, fields, search and hand-picked ids: every one narrows.
+        var filter = ConversationFilter()
+        /// Previewed sets (by token hash) the conversations must be in: a run with a preview token moves only
+        /// what the preview showed.
+        var previews: [ByteBuffer] = []
 
         /// Appends the WHERE conditions selecting these conversations from `conversations c`.
         func conditions(_ statement: inout SQLStatement) {
-            statement.append("c.campaign_id = \(statement.bind(campaignID))")
+            let campaign = statement.bind(campaignID)
+            statement.append("c.campaign_id = \(campaign)")
             switch source {
             case .sender: statement.append(" AND c.assignee_id = \(statement.bind(sourceID))")
             case .unassigned: statement.append(" AND c.assignee_id IS NULL")
@@ -141,6 +147,12 @@ public struct AssignmentService: Sendable {
             if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
             if let conversationID { statement.append(" AND c.id = \(statement.bind(conversationID))") }
             if assignedOnly { statement.append(" AND c.assignee_id IS NOT NULL") }
+            filter.conditions(&statement, campaign: campaign)
+            for preview in previews {
+                statement.append("""
+                     AND c.id <@ (SELECT ids FROM preview_sets WHERE campaign_id = \(campaign) AND token_hash = \(statement.bind(preview)))
+                    """)
+            }
         }
     }
 

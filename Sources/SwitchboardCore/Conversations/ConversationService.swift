@@ -30,41 +30,48 @@ public struct ConversationService: Sendable {
 
     /// Conversations of a campaign, oldest first (creation order, then id).
     public func list(campaignID: Int64, assignee: AssigneeFilter = .anyone, status: ConversationStatus? = nil,
-                     limit: Int = 100, cursor: String? = nil) async throws -> Page {
+                     filter: ConversationFilter = .init(), limit: Int = 100, cursor: String? = nil) async throws -> Page {
         guard (1...Self.maximumLimit).contains(limit) else {
             throw SwitchboardError.invalid("invalid_limit", "Limit \(limit) is out of range; it must be from 1 to \(Self.maximumLimit).")
         }
+        let filter = try filter.validated()
         _ = try await CampaignService(database).campaign(id: campaignID)
         let after = try cursor.map(Cursor.init(parsing:))
-        var assigneeID: Int64? = nil
-        var mine: Int64? = nil
-        switch assignee {
-        case .sender(let handle):
-            assigneeID = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
-        case .mineOrUnassigned(let userID):
-            mine = userID
-        case .anyone, .unassigned:
-            break
-        }
-        // The page first, then its contacts (see `queue`).
-        let rows = try await database.query("""
-            SELECT \(unescaped: Self.columns) FROM (
+        var statement = SQLStatement()
+        let campaign = statement.bind(campaignID)
+        statement.append("""
+            SELECT \(Self.columns) FROM (
                 SELECT c.id, c.campaign_id, c.status, c.assignee_id, c.unread, c.last_message_at, c.created_at
                 FROM conversations c
-                WHERE c.campaign_id = \(campaignID)
-                  AND (\(assigneeID)::bigint IS NULL OR c.assignee_id = \(assigneeID))
-                  AND (NOT \(assignee == .unassigned) OR c.assignee_id IS NULL)
-                  AND (\(mine)::bigint IS NULL OR c.assignee_id IS NULL OR c.assignee_id = \(mine))
-                  AND (\(status?.rawValue)::text IS NULL OR c.status = \(status?.rawValue))
-                  AND (\(after?.micros)::bigint IS NULL
-                       OR (\(unescaped: Self.micros), c.id) > (\(after?.micros)::bigint, \(after?.id)::bigint))
+                WHERE c.campaign_id = \(campaign)
+            """)
+        switch assignee {
+        case .sender(let handle):
+            let id = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
+            statement.append(" AND c.assignee_id = \(statement.bind(id))")
+        case .mineOrUnassigned(let userID):
+            statement.append(" AND (c.assignee_id IS NULL OR c.assignee_id = \(statement.bind(userID)))")
+        case .unassigned:
+            statement.append(" AND c.assignee_id IS NULL")
+        case .anyone:
+            break
+        }
+        if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
+        filter.conditions(&statement, campaign: campaign)
+        if let after {
+            statement.append(" AND (\(Self.micros), c.id) > (\(statement.bind(after.micros))::bigint, \(statement.bind(after.id))::bigint)")
+        }
+        // The page first, then its contacts (see `queue`).
+        statement.append("""
+
                 ORDER BY c.created_at, c.id
-                LIMIT \(limit + 1)
+                LIMIT \(statement.bind(limit + 1))
             ) c
             JOIN contacts p ON p.campaign_id = c.campaign_id AND p.id = c.id
             LEFT JOIN users u ON u.id = c.assignee_id
             ORDER BY c.created_at, c.id
             """)
+        let rows = try await database.query(statement.query)
         let page = try rows.prefix(limit).map(Self.conversationAndPosition(from:))
         let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil
         let conversations = page.map(\.conversation)

@@ -113,10 +113,13 @@ extension ConversationService {
 
     /// Every conversation of a campaign as CSV lines (header first), streamed: even never-replied ones, with
     /// status, assignee and message counts.
-    public func export(campaignID: Int64, orgID: Int64? = nil, line: (String) async throws -> Void) async throws {
+    public func export(campaignID: Int64, orgID: Int64? = nil, status: ConversationStatus? = nil,
+                       filter: ConversationFilter = .init(), line: (String) async throws -> Void) async throws {
+        let filter = try filter.validated()
         _ = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
-        try await line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
-        let rows = try await database.client.query("""
+        var statement = SQLStatement()
+        let campaign = statement.bind(campaignID)
+        statement.append("""
             SELECT c.id, p.phone, p.name, c.status, coalesce(u.handle, ''), c.unread,
                    coalesce(to_char(c.last_message_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
                    to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -127,11 +130,15 @@ extension ConversationService {
             LEFT JOIN (
                 SELECT conversation_id, count(*) FILTER (WHERE direction = 'inbound') AS inbound,
                        count(*) FILTER (WHERE direction = 'outbound') AS outbound
-                FROM messages WHERE campaign_id = \(campaignID) GROUP BY conversation_id
+                FROM messages WHERE campaign_id = \(campaign) GROUP BY conversation_id
             ) m ON m.conversation_id = c.id
-            WHERE c.campaign_id = \(campaignID)
-            ORDER BY c.created_at, c.id
-            """, logger: database.logger)
+            WHERE c.campaign_id = \(campaign)
+            """)
+        if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
+        filter.conditions(&statement, campaign: campaign)
+        statement.append(" ORDER BY c.created_at, c.id")
+        try await line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
+        let rows = try await database.client.query(statement.query, logger: database.logger)
         for try await (id, phone, name, status, assignee, unread, last, created, inbound, outbound) in rows.decode(
             (Int64, String, String, String, String, Bool, String, String, Int64, Int64).self) {
             try await line([String(id), Self.csvField(phone), Self.csvField(name), status, assignee, unread ? "true" : "false", last, created,

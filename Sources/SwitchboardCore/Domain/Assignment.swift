@@ -15,9 +15,17 @@ public enum Source: Sendable, Equatable {
 }
 
 /// Who receives them: named active senders in the given order, or every active sender by handle.
-public enum Target: Sendable, Equatable {
+public enum Target: Sendable, Equatable, CustomStringConvertible {
     case senders([String])
     case allActive
+
+    /// `all`, or the handles in dealing order, comma-separated.
+    public var description: String {
+        switch self {
+        case .allActive: "all"
+        case .senders(let handles): handles.joined(separator: ",")
+        }
+    }
 }
 
 /// How moved conversations are spread over the targets.
@@ -75,6 +83,10 @@ public struct BatchResult: Sendable, Equatable {
     public var skipped: Int?
     /// How many conversations each sender lost, by handle (for previews; not part of the JSON).
     public var removedBySender: [String: Int] = [:]
+    /// A dry run's token: run with it to move only what this preview matched (valid 10 minutes).
+    public var previewToken: String?
+    /// A run with a preview token: previewed conversations that no longer matched, and were left alone.
+    public var noLongerMatching: Int?
 
     public init(batchID: Int64?, operation: BatchKind, campaignID: Int64, statusFilter: String, matched: Int,
                 moved: Int, unchanged: Int, dryRun: Bool, perSender: [SenderReceipt], requested: Int? = nil,

@@ -16,7 +16,7 @@ extension BatchResult: Encodable {
     enum CodingKeys: String, CodingKey {
         case batchID = "batch_id", operation, campaignID = "campaign_id", statusFilter = "status_filter", matched,
              moved, unchanged, dryRun = "dry_run", perSender = "per_sender", requested, skipped,
-             removedBySender = "removed_by_sender"
+             removedBySender = "removed_by_sender", previewToken = "preview_token", noLongerMatching = "no_longer_matching"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -34,6 +34,8 @@ extension BatchResult: Encodable {
         try container.encodeIfPresent(skipped, forKey: .skipped)
         // A preview also says whom it would take from (handle → count), so a plan of several steps can be added up.
         if dryRun { try container.encode(removedBySender, forKey: .removedBySender) }
+        try container.encodeIfPresent(previewToken, forKey: .previewToken)
+        try container.encodeIfPresent(noLongerMatching, forKey: .noLongerMatching)
     }
 }
 
@@ -189,6 +191,8 @@ extension BatchResult: Decodable {
                   requested: try container.decodeIfPresent(Int.self, forKey: .requested),
                   skipped: try container.decodeIfPresent(Int.self, forKey: .skipped))
         removedBySender = try container.decodeIfPresent([String: Int].self, forKey: .removedBySender) ?? [:]
+        previewToken = try container.decodeIfPresent(String.self, forKey: .previewToken)
+        noLongerMatching = try container.decodeIfPresent(Int.self, forKey: .noLongerMatching)
     }
 }
 

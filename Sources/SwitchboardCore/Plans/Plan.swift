@@ -24,7 +24,7 @@ public struct Plan: Sendable {
 
     public enum Operation: Sendable {
         case bulk(AssignmentService.BulkRequest)
-        case unassignAll(campaignID: Int64, from: String?, status: StatusFilter, note: String?)
+        case unassignAll(campaignID: Int64, from: String?, status: StatusFilter, note: String?, filter: ConversationFilter)
         case reassign(conversationID: Int64, to: String?, campaignID: Int64?, note: String?)
         case undo(batchID: Int64, note: String?)
         case handoff(RoutingService.HandoffRequest)
@@ -32,7 +32,7 @@ public struct Plan: Sendable {
         public var campaignID: Int64? {
             switch self {
             case .bulk(let request): request.campaignID
-            case .unassignAll(let campaignID, _, _, _): campaignID
+            case .unassignAll(let campaignID, _, _, _, _): campaignID
             case .reassign(_, _, let campaignID, _): campaignID
             case .undo: nil
             case .handoff(let request): request.campaignID
@@ -99,15 +99,19 @@ public struct Plan: Sendable {
     // MARK: Reading a step
 
     static let keys: [String: Set<String>] = [
-        "reassign-all": ["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all", "balance",
-                         "available-only", "note"],
-        "reassign-some": ["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all", "balance",
-                          "available-only", "note", "count"],
-        "unassign-all": ["campaign", "from", "from-anyone", "status", "note"],
+        "reassign-all": selection.union(["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all",
+                                         "balance", "available-only", "note"]),
+        "reassign-some": selection.union(["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all",
+                                          "balance", "available-only", "note", "count"]),
+        "unassign-all": selection.union(["campaign", "from", "from-anyone", "status", "note"]),
         "reassign": ["campaign", "conversation", "to", "unassign", "note"],
         "undo": ["batch", "note"],
         "handoff": ["campaign", "from", "to", "policy", "status", "note"],
     ]
+
+    /// The filter keys a bulk step takes, as the CLI's flags name them.
+    static let selection: Set<String> = ["tag", "without-tag", "last-message-before", "last-message-after", "field",
+                                         "search", "conversations"]
 
     static func step(number: Int, _ value: Any, campaign defaultCampaign: Int64?) throws -> Step {
         guard let raw = value as? [String: Any] else {
@@ -141,6 +145,7 @@ public struct Plan: Sendable {
                 campaignID: try campaign(), source: try read.source(), status: status, target: try read.target(),
                 distribution: try read.bool("balance") ? .balance : .even, actor: "", note: note,
                 availableOnly: try read.bool("available-only"))
+            request.filter = try read.filter()
             if name == "reassign-some" {
                 guard let count = try read.integer("count") else { throw invalid(number, "needs a 'count'") }
                 request.count = Int(count)
@@ -151,7 +156,8 @@ public struct Plan: Sendable {
             guard (from != nil) != (try read.bool("from-anyone")) else {
                 throw invalid(number, "needs exactly one of 'from' and 'from-anyone'")
             }
-            operation = .unassignAll(campaignID: try campaign(), from: from, status: status, note: note)
+            operation = .unassignAll(campaignID: try campaign(), from: from, status: status, note: note,
+                                     filter: try read.filter())
         case "reassign":
             guard let conversation = try read.integer("conversation") else { throw invalid(number, "needs a 'conversation'") }
             let to = try read.string("to")
@@ -210,6 +216,39 @@ public struct Plan: Sendable {
 
         func integer(_ key: String) throws -> Int64? {
             try fields[key].map { try Plan.integer($0, key, step: number) }
+        }
+
+        /// A list of text, or one text (`tag: vip` and `tag: [vip, donor]` read alike).
+        func strings(_ key: String) throws -> [String] {
+            switch fields[key] {
+            case nil: return []
+            case let list as [Any]: return try list.map { item in
+                guard let text = item as? String else { throw Plan.invalid(number, "has '\(key)' that is not a list of text") }
+                return text
+            }
+            default: return try string(key).map { [$0] } ?? []
+            }
+        }
+
+        /// The step's filter: `tag`, `without-tag`, `last-message-before`, `last-message-after`, `field` (a
+        /// mapping of name to value), `search` and `conversations` (a list of ids).
+        func filter() throws -> ConversationFilter {
+            var fieldPairs: [String] = []
+            switch fields["field"] {
+            case nil: break
+            case let mapping as [String: Any]: fieldPairs = mapping.map { "\($0.key)=\($0.value)" }
+            default: fieldPairs = try strings("field")
+            }
+            var conversations: String?
+            switch fields["conversations"] {
+            case nil: break
+            case let list as [Any]: conversations = list.map { "\($0)" }.joined(separator: ",")
+            default: conversations = try string("conversations")
+            }
+            return try ConversationFilter(tags: try strings("tag"), withoutTags: try strings("without-tag"),
+                                          lastMessageBefore: try string("last-message-before"),
+                                          lastMessageAfter: try string("last-message-after"), fields: fieldPairs,
+                                          search: try string("search"), conversations: conversations)
         }
 
         func bool(_ key: String) throws -> Bool {
@@ -372,11 +411,12 @@ public struct PlanService: Sendable {
             request.actor = actor
             request.orgID = orgID
             return request.count == nil ? try await assignment.reassignAll(request) : try await assignment.reassignSome(request)
-        case .unassignAll(let campaignID, let from, let status, let note):
+        case .unassignAll(let campaignID, let from, let status, let note, let filter):
             let preview = try await assignment.previewUnassignAll(campaignID: campaignID, from: from, status: status,
-                                                                  actor: actor, orgID: orgID)
+                                                                  actor: actor, filter: filter, orgID: orgID)
             return try await assignment.unassignAll(campaignID: campaignID, from: from, status: status, actor: actor,
-                                                    confirmationToken: preview.confirmationToken, note: note, orgID: orgID)
+                                                    confirmationToken: preview.confirmationToken, note: note,
+                                                    filter: filter, orgID: orgID)
         case .reassign(let conversationID, let to, let campaignID, let note):
             return try await assignment.reassign(conversationID: conversationID, to: to, actor: actor, note: note,
                                                  campaignID: campaignID, orgID: orgID)

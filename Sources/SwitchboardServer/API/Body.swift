@@ -122,6 +122,58 @@ struct JSONBody: Sendable {
         return from
     }
 
+    /// `"filter": {tags, without_tags, last_message_before, last_message_after, fields, search}` and the top
+    /// level's `"conversation_ids"`; either may be absent.
+    func filter() throws -> ConversationFilter {
+        var filter = ConversationFilter()
+        switch fields["filter"] {
+        case nil, .null?:
+            break
+        case .object(let object)?:
+            let allowed: Set<String> = ["tags", "without_tags", "last_message_before", "last_message_after", "fields", "search"]
+            if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw SwitchboardError(.invalid, "unknown_field",
+                                       "Field 'filter.\(unknown)' is not accepted; use \(allowed.sorted().joined(separator: ", ")).")
+            }
+            let inner = JSONBody(fields: object, raw: raw)
+            filter.tags = try inner.strings("tags") ?? []
+            filter.withoutTags = try inner.strings("without_tags") ?? []
+            filter.lastMessageBefore = try inner.string("last_message_before").map {
+                try When(parsing: $0, field: "filter.last_message_before")
+            }
+            filter.lastMessageAfter = try inner.string("last_message_after").map {
+                try When(parsing: $0, field: "filter.last_message_after")
+            }
+            filter.search = try inner.string("search")
+            switch object["fields"] {
+            case nil, .null?: break
+            case .object(let pairs)?:
+                for (key, value) in pairs {
+                    guard case .string(let text) = value else { throw Self.wrongType("filter.fields.\(key)", "a string") }
+                    filter.fields[key] = text
+                }
+            default: throw Self.wrongType("filter.fields", "an object of strings")
+            }
+        default:
+            throw Self.wrongType("filter", "an object")
+        }
+        switch fields["conversation_ids"] {
+        case nil, .null?: break
+        case .array(let list)?:
+            filter.conversationIDs = try list.map { value in
+                guard case .number(let number) = value, number.rounded() == number, abs(number) < 1e15 else {
+                    throw Self.wrongType("conversation_ids", "a list of conversation ids")
+                }
+                return Int64(number)
+            }
+        default: throw Self.wrongType("conversation_ids", "a list of conversation ids")
+        }
+        return filter
+    }
+
+    /// The keys a body with a filter also accepts.
+    static let selection: Set<String> = ["filter", "conversation_ids", "preview_token"]
+
     func status() throws -> StatusFilter {
         try StatusFilter(parsing: try string("status") ?? "any")
     }
@@ -132,6 +184,17 @@ struct JSONBody: Sendable {
 
     static func wrongType(_ name: String, _ expected: String) -> SwitchboardError {
         .init(.invalid, "invalid_field", "Field '\(name)' must be \(expected).")
+    }
+}
+
+extension ConversationFilter {
+    /// A list's or export's filter from the query string: `tag` and `without_tag` and `field=KEY=VALUE`
+    /// repeatable, `last_message_before`, `last_message_after`, `search`, and `conversation_ids=4,8,15`.
+    init(query: Hummingbird.Parameters) throws(SwitchboardError) {
+        try self.init(tags: query.getAll("tag"), withoutTags: query.getAll("without_tag"),
+                      lastMessageBefore: query.get("last_message_before"), lastMessageAfter: query.get("last_message_after"),
+                      fields: query.getAll("field"), search: query.get("search"), conversations: query.get("conversation_ids"))
+        self = try validated()
     }
 }
 

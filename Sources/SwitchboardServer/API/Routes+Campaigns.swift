@@ -52,6 +52,7 @@ struct CampaignRoutes {
         if let value = query.get("status") { status = try StatusFilter(parsing: value).status }
         let limit = try wholeNumber(query, "limit") ?? 100
         let page = try await ConversationService(database).list(campaignID: campaign.id, assignee: assignee, status: status,
+                                                                 filter: try ConversationFilter(query: query),
                                                                  limit: limit, cursor: query.get("cursor"))
         return try jsonResponse(PageBody(conversations: page.conversations, nextCursor: page.nextCursor))
     }
@@ -62,12 +63,14 @@ struct CampaignRoutes {
         let (campaign, user) = try await managedCampaign(context)
         var allowed: Set<String> = ["source", "status", "to", "dry_run", "balance", "note", "available_only"]
         if some { allowed.insert("count") }
-        let body = try await JSONBody.read(request, context: context, allowed: allowed)
+        let body = try await JSONBody.read(request, context: context, allowed: allowed.union(JSONBody.selection))
         var bulk = AssignmentService.BulkRequest(
             campaignID: campaign.id, source: try body.source(), status: try body.status(), target: try body.target(),
             distribution: try body.bool("balance") == true ? .balance : .even, actor: user.handle,
             dryRun: try body.bool("dry_run") ?? false, note: try body.string("note"),
             availableOnly: try body.bool("available_only") ?? false, orgID: user.orgID)
+        bulk.filter = try body.filter()
+        bulk.previewToken = try body.string("preview_token")
         if some {
             guard let count = try body.int("count") else { throw JSONBody.missing("count") }
             bulk.count = count
@@ -80,10 +83,11 @@ struct CampaignRoutes {
 
     @Sendable func preview(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
-        let body = try await JSONBody.read(request, context: context, allowed: ["from", "from_anyone", "status"])
+        let body = try await JSONBody.read(request, context: context,
+                                           allowed: ["from", "from_anyone", "status", "filter", "conversation_ids"])
         let preview = try await AssignmentService(database).previewUnassignAll(
             campaignID: campaign.id, from: try body.unassignSource(), status: try body.status(), actor: user.handle,
-            orgID: user.orgID)
+            filter: try body.filter(), orgID: user.orgID)
         return try jsonResponse(PreviewBody(count: preview.count, confirmationToken: preview.confirmationToken,
                                             expiresAt: preview.expiresAt))
     }
@@ -91,17 +95,19 @@ struct CampaignRoutes {
     @Sendable func unassignAll(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await managedCampaign(context)
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["from", "from_anyone", "status", "confirmation_token", "dry_run",
-                                                     "note"])
+                                           allowed: JSONBody.selection.union(["from", "from_anyone", "status",
+                                                                              "confirmation_token", "dry_run", "note"]))
         let from = try body.unassignSource()
         let status = try body.status()
         let dryRun = try body.bool("dry_run") ?? false
         let token = try body.string("confirmation_token")
         let note = try body.string("note")
+        let filter = try body.filter()
+        let previewToken = try body.string("preview_token")
         return try await idempotency.run(request, body: body, user: user) { [database] in
             try await AssignmentService(database).unassignAll(
                 campaignID: campaign.id, from: from, status: status, actor: user.handle, confirmationToken: token,
-                dryRun: dryRun, note: note, orgID: user.orgID)
+                dryRun: dryRun, note: note, filter: filter, previewToken: previewToken, orgID: user.orgID)
         }
     }
 

@@ -62,9 +62,14 @@ struct HistoryRoutes {
     @Sendable func export(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await campaigns.managedCampaign(context)
         let database = database
+        // Checked before the first byte: a bad filter is a 422, not a broken download.
+        let query = request.uri.queryParameters
+        let filter = try ConversationFilter(query: query)
+        let status = try query.get("status").map { try StatusFilter(parsing: $0).status } ?? nil
         let body = ResponseBody { writer in
             var chunk = ByteBuffer()
-            try await ConversationService(database).export(campaignID: campaign.id, orgID: user.orgID) { line in
+            try await ConversationService(database).export(campaignID: campaign.id, orgID: user.orgID, status: status,
+                                                           filter: filter) { line in
                 chunk.writeString(line + "\n")
                 if chunk.readableBytes >= 65_536 {
                     try await writer.write(chunk)

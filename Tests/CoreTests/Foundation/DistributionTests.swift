@@ -10,6 +10,7 @@ struct DistributionTests {
     static let distributed: Set<String> = [
         "conversations", "contacts", "messages", "campaign_senders", "assignment_batches", "assignment_moves",
         "conversation_counts", "confirmation_tokens", "sender_skills", "conversation_tags", "campaign_pool_starts",
+        "preview_sets",
     ]
     static let reference: Set<String> = [
         "organizations", "users", "campaigns", "campaign_invites", "api_tokens", "web_sessions", "sign_in_failures",
