@@ -66,5 +66,6 @@ public enum SwitchboardBinary {
         text.replacingOccurrences(of: #"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"#, with: "<time>",
                                   options: .regularExpression)
             .replacingOccurrences(of: #"\b\d{13,}_\d+\b"#, with: "<cursor>", options: .regularExpression)
+            .replacingOccurrences(of: #"\bpv_[0-9a-f]{48}\b"#, with: "<preview token>", options: .regularExpression)
     }
 }

@@ -173,6 +173,9 @@ struct BulkTests {
                 #expect(real.batchID != nil || real.moved == 0)
                 real.batchID = nil
                 real.dryRun = true
+                // Only a dry run issues a preview token.
+                #expect(preview.previewToken != nil && real.previewToken == nil)
+                real.previewToken = preview.previewToken
                 #expect(preview == real)
             }
             let preview = try await f.assignments.unassignAll(campaignID: f.campaign.id, from: "a", status: .any,
@@ -183,6 +186,10 @@ struct BulkTests {
                                                            actor: "tester", confirmationToken: token.confirmationToken)
             real.batchID = nil
             real.dryRun = true
+            // The confirmation bound what its preview counted: nothing had stopped matching.
+            #expect(real.noLongerMatching == 0)
+            real.noLongerMatching = nil
+            real.previewToken = preview.previewToken
             #expect(preview == real && token.count == real.matched)
             #expect(try await f.countsAddUp())
         }
