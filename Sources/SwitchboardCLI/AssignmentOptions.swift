@@ -48,6 +48,13 @@ struct TargetOptions: ParsableArguments {
 struct SelectionOptions: ParsableArguments {
     @Option(name: .customLong("tag"), help: "Only conversations with this tag (repeatable: every one).")
     var tags: [String] = []
+    @OptionGroup var narrowing: NarrowingOptions
+
+    func filter() throws -> ConversationFilter { try narrowing.filter(tags: tags) }
+}
+
+/// The selection's options other than `--tag` (which `tag add --campaign` uses to name the tags it adds).
+struct NarrowingOptions: ParsableArguments {
     @Option(name: .customLong("without-tag"), help: "Only conversations without this tag (repeatable: none of them).")
     var withoutTags: [String] = []
     @Option(help: "Only those whose last message is older than WHEN (2026-12-07T14:00:00Z, or an age: 30m, 6h, 2d).")
@@ -66,7 +73,12 @@ struct SelectionOptions: ParsableArguments {
         }
     }
 
-    func filter() throws -> ConversationFilter {
+    var isEmpty: Bool {
+        withoutTags.isEmpty && lastMessageBefore == nil && lastMessageAfter == nil && fields.isEmpty && search == nil
+            && conversations == nil && conversationsFile == nil
+    }
+
+    func filter(tags: [String] = []) throws -> ConversationFilter {
         var picked = conversations
         if let conversationsFile {
             guard let data = FileManager.default.contents(atPath: conversationsFile) else {

@@ -33,6 +33,9 @@ protocol Backend: Sendable {
     func tags(conversationID: Int64) async throws -> [String]
     /// Adds (`add`) or removes tags; returns the conversation's tags after.
     func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String]
+    /// Tags or untags every conversation of a campaign the status and filter select; returns how many changed.
+    func changeTags(campaignID: Int64, tags: [String], add: Bool, status: ConversationStatus?,
+                    filter: ConversationFilter) async throws -> Int
 
     func batch(id: Int64) async throws -> HistoryService.Batch
     func batchChanges(id: Int64, limit: Int) async throws -> HistoryService.BatchChanges
@@ -187,6 +190,12 @@ struct DirectBackend: Backend {
 
     func tags(conversationID: Int64) async throws -> [String] {
         try await RoutingService(database).tags(conversationID: conversationID)
+    }
+
+    func changeTags(campaignID: Int64, tags: [String], add: Bool, status: ConversationStatus?,
+                    filter: ConversationFilter) async throws -> Int {
+        try await RoutingService(database).changeTags(campaignID: campaignID, tags: tags, add: add, status: status,
+                                                      filter: filter)
     }
 
     func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String] {

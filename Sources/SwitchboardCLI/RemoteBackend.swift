@@ -304,6 +304,16 @@ struct RemoteBackend: Backend {
         return try await call(.GET, "/conversations/\(conversationID)/tags", retry: .once, as: Answer.self).tags
     }
 
+    func changeTags(campaignID: Int64, tags: [String], add: Bool, status: ConversationStatus?,
+                    filter: ConversationFilter) async throws -> Int {
+        struct Answer: Decodable { let changed: Int }
+        var body = Self.selection(filter)
+        body[add ? "add" : "remove"] = .array(tags.map { .string($0) })
+        if let status { body["status"] = .string(status.filterName) }
+        // Tagging twice changes nothing the second time: safe to retry.
+        return try await call(.POST, "/campaigns/\(campaignID)/tags", body: body, retry: .once, as: Answer.self).changed
+    }
+
     func changeTags(conversationID: Int64, tags: [String], add: Bool) async throws -> [String] {
         try await changeList("/conversations/\(conversationID)/tags", "tags", tags, add: add) {
             try await self.tags(conversationID: conversationID)

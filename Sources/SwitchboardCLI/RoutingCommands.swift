@@ -68,15 +68,51 @@ struct Tag: AsyncParsableCommand {
         let tags: [String]
     }
 
-    /// What `add` and `remove` take; `change` runs either.
+    /// What `add` and `remove` take; `change` runs either: one conversation's tags, or (with `--campaign`) every
+    /// conversation of the campaign that the status and the filters select, in one statement.
     struct Arguments: ParsableArguments {
         @OptionGroup var options: GlobalOptions
-        @Option(help: "Conversation id.") var conversation: Int64
+        @Option(help: "Conversation id.") var conversation: Int64?
+        @Option(help: "Every matching conversation of this campaign (with --status and the filters).") var campaign: Int64?
+        @Option(name: .customLong("tag"), help: "A tag (repeatable); or name the tags as arguments.") var tagOptions: [String] = []
         @Argument(help: "Tags.") var tags: [String] = []
+        @Option(help: "With --campaign: only this status (not-started, needs-reply, waiting, closed, opted-out).")
+        var status: String?
+        @OptionGroup var narrowing: NarrowingOptions
+
+        func validate() throws {
+            guard (conversation != nil) != (campaign != nil) else {
+                throw ValidationError("Give exactly one of --conversation ID and --campaign C.")
+            }
+            if conversation != nil && (status != nil || !narrowing.isEmpty) {
+                throw ValidationError("--status and the filters select conversations of a --campaign, not of one --conversation.")
+            }
+        }
+
+        struct Bulk: Encodable {
+            let campaign_id: Int64
+            let tags: [String]
+            let added: Bool
+            let changed: Int
+        }
 
         func change(add: Bool) async throws {
+            let named = tagOptions + tags
+            if let campaign {
+                let status = try status.flatMap { try StatusFilter(parsing: $0).status }
+                let filter = try narrowing.filter()
+                let changed = try await options.withBackend {
+                    try await $0.changeTags(campaignID: campaign, tags: named, add: add, status: status, filter: filter)
+                }
+                let listed = named.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                try options.emit(Bulk(campaign_id: campaign, tags: listed, added: add, changed: changed)) {
+                    "\(add ? "Tagged" : "Untagged") \(changed) conversation\(changed == 1 ? "" : "s") of campaign \(campaign) (\(listed.joined(separator: ", ")))."
+                }
+                return
+            }
+            let conversation = conversation!
             let now = try await options.withBackend {
-                try await $0.changeTags(conversationID: conversation, tags: tags, add: add)
+                try await $0.changeTags(conversationID: conversation, tags: named, add: add)
             }
             try options.emit(Output(conversation_id: conversation, tags: now)) {
                 now.isEmpty ? "Conversation \(conversation) has no tags now."
@@ -86,13 +122,15 @@ struct Tag: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Tag a conversation (skill routing matches tags to skills).")
+        static let configuration = CommandConfiguration(
+            abstract: "Tag a conversation, or every matching one of a campaign (skill routing matches tags to skills).")
         @OptionGroup var arguments: Arguments
         func run() async throws { try await arguments.change(add: true) }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove tags from a conversation.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove tags from a conversation, or from every matching one of a campaign.")
         @OptionGroup var arguments: Arguments
         func run() async throws { try await arguments.change(add: false) }
     }

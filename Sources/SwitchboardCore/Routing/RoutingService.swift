@@ -116,6 +116,50 @@ public struct RoutingService: Sendable {
         return try await self.tags(conversationID: conversationID, orgID: orgID)
     }
 
+    /// Tags (or untags) every conversation of a campaign that the status and the filter select, in one statement.
+    /// Returns how many conversations changed: already tagged ones are left as they are when adding, and
+    /// conversations without the tags are skipped when removing (a bulk removal is not an error for them).
+    public func changeTags(campaignID: Int64, tags: [String], add: Bool, status: ConversationStatus? = nil,
+                           filter: ConversationFilter = .init(), orgID: Int64? = nil) async throws -> Int {
+        let tags = try Self.validate(tags: tags, kind: "tag")
+        let filter = try filter.validated()
+        let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        return try await database.transaction { connection in
+            try await filter.checkPicked(campaignID: campaign.id, on: connection, logger: logger)
+            var statement = SQLStatement()
+            let campaignBind = statement.bind(campaign.id)
+            let tagsBind = statement.bind(tags)
+            var selected = statement.fragment { s in
+                s.append("c.campaign_id = \(campaignBind)")
+                if let status { s.append(" AND c.status = \(s.bind(status.rawValue))") }
+            }
+            selected += statement.fragment { filter.conditions(&$0, campaign: campaignBind) }
+            if add {
+                statement.append("""
+                    WITH changed AS (
+                        INSERT INTO conversation_tags (campaign_id, conversation_id, tag)
+                        SELECT c.campaign_id, c.id, t.tag FROM conversations c, unnest(\(tagsBind)::text[]) AS t(tag)
+                        WHERE \(selected)
+                        ON CONFLICT DO NOTHING
+                        RETURNING conversation_id
+                    )
+                    SELECT count(DISTINCT conversation_id) FROM changed
+                    """)
+            } else {
+                statement.append("""
+                    WITH changed AS (
+                        DELETE FROM conversation_tags t USING conversations c
+                        WHERE t.campaign_id = c.campaign_id AND t.conversation_id = c.id
+                          AND t.tag = ANY(\(tagsBind)::text[]) AND \(selected)
+                        RETURNING t.conversation_id
+                    )
+                    SELECT count(DISTINCT conversation_id) FROM changed
+                    """)
+            }
+            return try await connection.rows(statement.query, logger: logger)[0].decode(Int.self)
+        }
+    }
+
     /// Removes tags; a tag the conversation does not carry is named in the error, and nothing changes.
     @discardableResult
     public func removeTags(conversationID: Int64, tags: [String], orgID: Int64? = nil) async throws -> [String] {

@@ -21,6 +21,7 @@ struct RoutingRoutes {
         group.get("conversations/:id/tags", use: tags)
         group.post("conversations/:id/tags", use: addTags)
         group.delete("conversations/:id/tags/:tag", use: removeTag)
+        group.post("campaigns/:id/tags", use: bulkTags)
     }
 
     struct Availability: Encodable {
@@ -167,6 +168,32 @@ struct RoutingRoutes {
         return try jsonResponse(Tags(conversationID: id,
                                      tags: try await RoutingService(database).addTags(conversationID: id, tags: tags,
                                                                                       orgID: user.orgID)))
+    }
+
+    /// `{"add": [..]}` or `{"remove": [..]}`, with the selection's `status`, `filter` and `conversation_ids`:
+    /// every matching conversation of the campaign, in one statement.
+    @Sendable func bulkTags(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let (campaign, user) = try await campaigns.managedCampaign(context)
+        let body = try await JSONBody.read(request, context: context,
+                                           allowed: ["add", "remove", "status", "filter", "conversation_ids"])
+        let added = try body.strings("add")?.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let removed = try body.strings("remove")?.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard (added == nil) != (removed == nil) else {
+            throw SwitchboardError(.invalid, "invalid_field", "Give exactly one of 'add' and 'remove', a list of tags.")
+        }
+        let changed = try await RoutingService(database).changeTags(
+            campaignID: campaign.id, tags: added ?? removed ?? [], add: added != nil, status: try body.status().status,
+            filter: try body.filter(), orgID: user.orgID)
+        return try jsonResponse(BulkTags(campaignID: campaign.id, tags: added ?? removed ?? [], added: added != nil,
+                                         changed: changed))
+    }
+
+    struct BulkTags: Encodable {
+        let campaignID: Int64
+        let tags: [String]
+        let added: Bool
+        let changed: Int
+        enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", tags, added, changed }
     }
 
     @Sendable func removeTag(_ request: Request, context: AppRequestContext) async throws -> Response {

@@ -206,6 +206,28 @@ struct SelectionTests {
         }
     }
 
+    @Test("tag add and remove over a filter, in one statement; counts only what changed")
+    func bulkTags() async throws {
+        try await TestDatabase.with { database in
+            let (f, ids) = try await Self.world(database)
+            let routing = RoutingService(database)
+            // The one whose last message is under two days old gets "south" (the tag is lower-cased).
+            #expect(try await routing.changeTags(campaignID: f.campaign.id, tags: ["South"], add: true,
+                                                 filter: .init(lastMessageAfter: try When(parsing: "2d", field: "after"))) == 1)
+            #expect(try await routing.tags(conversationID: ids[5]) == ["south"])
+            // Adding again changes nothing; every vip without spanish loses vip.
+            #expect(try await routing.changeTags(campaignID: f.campaign.id, tags: ["south"], add: true,
+                                                 filter: .init(conversationIDs: [ids[5]])) == 0)
+            #expect(try await routing.changeTags(campaignID: f.campaign.id, tags: ["vip"], add: false,
+                                                 filter: .init(withoutTags: ["spanish"])) == 2)
+            let vip = try await ConversationService(database).list(campaignID: f.campaign.id, filter: .init(tags: ["vip"]))
+            #expect(vip.conversations.map(\.id) == [ids[2], ids[3]])
+            await expectCode("invalid_tag") {
+                _ = try await routing.changeTags(campaignID: f.campaign.id, tags: ["no spaces"], add: true)
+            }
+        }
+    }
+
     @Test("bad input names the value and changes nothing")
     func badInput() async throws {
         try await TestDatabase.with { database in

@@ -59,6 +59,10 @@ struct SelectionCommandTests {
                     #expect(bad.status == 2 && bad.err.contains("tuesday"), "\(mode): \(bad)")
                     let noEquals = try await run(["export", "--campaign", c, "--field", "county"])
                     #expect(noEquals.status == 2 && noEquals.err.contains("'county'"), "\(mode): \(noEquals)")
+                    let tagged = try await run(["tag", "add", "--campaign", c, "--tag", "kent", "--field", "county=Kent"])
+                    #expect(tagged.status == 0 && tagged.out.contains("Tagged 1 conversation of"), "\(mode): \(tagged)")
+                    let untagged = try await run(["tag", "remove", "--campaign", c, "kent", "--json"])
+                    #expect(untagged.status == 0 && untagged.out.contains("\"changed\":1"), "\(mode): \(untagged)")
                     #expect(try await f.assignees() == ["kevin", "kevin", "kevin", "kevin", nil, nil, "rebecca", nil])
                     // Put things back for the other mode (the row trigger keeps the counts).
                     _ = try await database.query("UPDATE conversations SET assignee_id = NULL WHERE campaign_id = \(f.campaign.id)")

@@ -60,6 +60,18 @@ struct SelectionAPITests {
                                       #"{"from": "kevin", "conversation_ids": [\#(ids[4])], "confirmation_token": "\#(confirmation)"}"#)
             #expect(r.json["moved"] as? Int == 1)
 
+            // Tag every matching conversation at once.
+            r = try await client.call(.post, "/v1/campaigns/\(c)/tags", token: w.ada,
+                                      #"{"add": ["Follow-Up"], "filter": {"without_tags": ["vip"]}}"#)
+            #expect(r.status == .ok && r.json["changed"] as? Int == 3 && r.json["tags"] as? [String] == ["follow-up"])
+            r = try await client.call(.post, "/v1/campaigns/\(c)/tags", token: w.kevin, #"{"add": ["x"]}"#)
+            #expect(r.status == .forbidden)
+            r = try await client.call(.post, "/v1/campaigns/\(c)/tags", token: w.ada, #"{"add": ["x"], "remove": ["y"]}"#)
+            #expect(r.status == .unprocessableContent && r.code == "invalid_field")
+            r = try await client.call(.post, "/v1/campaigns/\(c)/tags", token: w.ada,
+                                      #"{"remove": ["follow-up"], "conversation_ids": [\#(ids[2])]}"#)
+            #expect(r.json["changed"] as? Int == 1)
+
             // Bad input: named, 422, nothing changed.
             let other = try await w.other.conversationIDs()[0]
             for (body, code, named) in [
