@@ -38,26 +38,13 @@ public struct ConversationService: Sendable {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let after = try cursor.map(Cursor.init(parsing:))
         var statement = SQLStatement()
-        let campaign = statement.bind(campaignID)
         statement.append("""
             SELECT \(Self.columns) FROM (
                 SELECT c.id, c.campaign_id, c.status, c.assignee_id, c.unread, c.last_message_at, c.created_at
                 FROM conversations c
-                WHERE c.campaign_id = \(campaign)
+                WHERE 
             """)
-        switch assignee {
-        case .sender(let handle):
-            let id = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
-            statement.append(" AND c.assignee_id = \(statement.bind(id))")
-        case .mineOrUnassigned(let userID):
-            statement.append(" AND (c.assignee_id IS NULL OR c.assignee_id = \(statement.bind(userID)))")
-        case .unassigned:
-            statement.append(" AND c.assignee_id IS NULL")
-        case .anyone:
-            break
-        }
-        if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
-        filter.conditions(&statement, campaign: campaign)
+        try await conditions(&statement, campaignID: campaignID, assignee: assignee, status: status, filter: filter)
         if let after {
             statement.append(" AND (\(Self.micros), c.id) > (\(statement.bind(after.micros))::bigint, \(statement.bind(after.id))::bigint)")
         }
@@ -76,6 +63,37 @@ public struct ConversationService: Sendable {
         let next = rows.count > limit ? page.last.map { Cursor(micros: $0.micros, id: $0.conversation.id).text } : nil
         let conversations = page.map(\.conversation)
         return Page(conversations: conversations, nextCursor: next)
+    }
+
+    /// How many conversations a list with these filters holds (every page together).
+    public func count(campaignID: Int64, assignee: AssigneeFilter = .anyone, status: ConversationStatus? = nil,
+                      filter: ConversationFilter = .init()) async throws -> Int {
+        let filter = try filter.validated()
+        _ = try await CampaignService(database).campaign(id: campaignID)
+        var statement = SQLStatement()
+        statement.append("SELECT count(*) FROM conversations c WHERE ")
+        try await conditions(&statement, campaignID: campaignID, assignee: assignee, status: status, filter: filter)
+        return try await database.query(statement.query)[0].decode(Int.self)
+    }
+
+    /// The WHERE conditions of a list over `conversations c`.
+    private func conditions(_ statement: inout SQLStatement, campaignID: Int64, assignee: AssigneeFilter,
+                            status: ConversationStatus?, filter: ConversationFilter) async throws {
+        let campaign = statement.bind(campaignID)
+        statement.append("c.campaign_id = \(campaign)")
+        switch assignee {
+        case .sender(let handle):
+            let id = try await SenderService(database).sender(campaignID: campaignID, handle: handle).userID
+            statement.append(" AND c.assignee_id = \(statement.bind(id))")
+        case .mineOrUnassigned(let userID):
+            statement.append(" AND (c.assignee_id IS NULL OR c.assignee_id = \(statement.bind(userID)))")
+        case .unassigned:
+            statement.append(" AND c.assignee_id IS NULL")
+        case .anyone:
+            break
+        }
+        if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
+        filter.conditions(&statement, campaign: campaign)
     }
 
     /// One conversation by id, with `orgID` restricting it to an organization.

@@ -120,10 +120,15 @@ public struct RoutingService: Sendable {
     /// Returns how many conversations changed: already tagged ones are left as they are when adding, and
     /// conversations without the tags are skipped when removing (a bulk removal is not an error for them).
     public func changeTags(campaignID: Int64, tags: [String], add: Bool, status: ConversationStatus? = nil,
-                           filter: ConversationFilter = .init(), orgID: Int64? = nil) async throws -> Int {
+                           filter: ConversationFilter = .init(), assignee: ConversationService.AssigneeFilter = .anyone,
+                           orgID: Int64? = nil) async throws -> Int {
         let tags = try Self.validate(tags: tags, kind: "tag")
         let filter = try filter.validated()
         let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
+        var assigneeID: Int64?
+        if case .sender(let handle) = assignee {
+            assigneeID = try await SenderService(database).sender(campaignID: campaign.id, handle: handle).userID
+        }
         return try await database.transaction { connection in
             try await filter.checkPicked(campaignID: campaign.id, on: connection, logger: logger)
             var statement = SQLStatement()
@@ -132,6 +137,8 @@ public struct RoutingService: Sendable {
             var selected = statement.fragment { s in
                 s.append("c.campaign_id = \(campaignBind)")
                 if let status { s.append(" AND c.status = \(s.bind(status.rawValue))") }
+                if let assigneeID { s.append(" AND c.assignee_id = \(s.bind(assigneeID))") }
+                if assignee == .unassigned { s.append(" AND c.assignee_id IS NULL") }
             }
             selected += statement.fragment { filter.conditions(&$0, campaign: campaignBind) }
             if add {

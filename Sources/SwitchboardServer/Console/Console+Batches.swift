@@ -18,6 +18,11 @@ struct BatchInput {
     let note: String?
     /// Skip targets who are away.
     let availableOnly: Bool
+    /// The filter bar and the conversations ticked by hand.
+    let selection: ConsoleSelection
+    let filter: ConversationFilter
+    /// From the preview: the confirmation moves only what it showed.
+    let previewToken: String?
 
     /// What was typed, to put back into the form after an error.
     struct Kept {
@@ -35,9 +40,10 @@ struct BatchInput {
              balance: form.flag("balance"))
     }
 
-    init(_ form: FormBody, campaignID: Int64) throws {
-        op = try form.value("op") ?? ""
-        guard ["reassign-all", "reassign-some", "unassign-all"].contains(op) else {
+    /// `op` is the operation when the form does not name it (Tag selected).
+    init(_ form: FormBody, campaignID: Int64, op named: String? = nil) throws {
+        op = try named ?? form.value("op") ?? ""
+        guard ["reassign-all", "reassign-some", "unassign-all", "tag"].contains(op) else {
             throw SwitchboardError(.invalid, "invalid_operation", "Operation '\(op)' is not one this page offers.")
         }
         from = try form.value("from") ?? "anyone"
@@ -59,6 +65,14 @@ struct BatchInput {
         back = Console.safeNext(try form.value("back") ?? "/campaigns/\(campaignID)")
         note = try AssignmentService.validate(note: try form.value("note"))
         availableOnly = form.flag("available_only")
+        selection = try ConsoleSelection(form: form)
+        filter = try selection.filter()
+        previewToken = try form.value("preview_token")
+        // The list's own form acts on what was ticked, or on everything matching after "Select all".
+        if form.flag("pick") && selection.picked.isEmpty && !selection.allMatching {
+            throw SwitchboardError(.invalid, "nothing_selected",
+                                   "Tick at least one conversation, or choose Select all matching; nothing was changed.")
+        }
     }
 
     var source: Source {
@@ -79,13 +93,18 @@ struct BatchInput {
 
     var title: String {
         let base = Words.operation(op)
+        if !selection.picked.isEmpty { return op == "unassign-all" ? "Unassign selected" : "Reassign selected" }
         return from == "anyone" ? "Bulk \(base)" : base
     }
 
     func request(_ campaign: Campaign, _ user: User, dryRun: Bool) -> AssignmentService.BulkRequest {
-        AssignmentService.BulkRequest(campaignID: campaign.id, source: source, status: status, target: target,
-                                      count: count, distribution: balance ? .balance : .even, actor: user.handle,
-                                      dryRun: dryRun, note: note, availableOnly: availableOnly, orgID: user.orgID)
+        var request = AssignmentService.BulkRequest(
+            campaignID: campaign.id, source: source, status: status, target: target, count: count,
+            distribution: balance ? .balance : .even, actor: user.handle, dryRun: dryRun, note: note,
+            availableOnly: availableOnly, orgID: user.orgID)
+        request.filter = filter
+        request.previewToken = dryRun ? nil : previewToken
+        return request
     }
 
     /// The hidden fields that carry this form from the preview to the confirmation.
@@ -97,7 +116,7 @@ struct BatchInput {
         if let count { fields.append(("count", String(count))) }
         if let note { fields.append(("note", note)) }
         if availableOnly { fields.append(("available_only", "on")) }
-        return fields.map { PreviewPage.Field(name: $0.0, value: $0.1) }
+        return fields.map { PreviewPage.Field(name: $0.0, value: $0.1) } + selection.fields
     }
 }
 
@@ -116,11 +135,11 @@ extension Console {
             case "unassign-all":
                 let preview = try await service.previewUnassignAll(
                     campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
-                    orgID: session.user.orgID)
+                    filter: input.filter, orgID: session.user.orgID)
                 token = preview.confirmationToken
                 result = try await service.unassignAll(
                     campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
-                    confirmationToken: nil, dryRun: true, orgID: session.user.orgID)
+                    confirmationToken: nil, dryRun: true, filter: input.filter, orgID: session.user.orgID)
             case "reassign-some":
                 result = try await service.reassignSome(input.request(campaign, session.user, dryRun: true))
             default:
@@ -128,18 +147,21 @@ extension Console {
             }
             var fields = input.fields
             if let token { fields.append(PreviewPage.Field(name: "confirmation_token", value: token)) }
+            // Unassign All's confirmation binds what it counted; the others confirm with the preview's own token.
+            if token == nil, let previewToken = result.previewToken {
+                fields.append(PreviewPage.Field(name: "preview_token", value: previewToken))
+            }
             fields.append(PreviewPage.Field(name: "form_key", value: ConsoleAuth.randomToken(bytes: 16)))
             let page = PreviewPage(
                 title: input.title, user: UserView(session.user), csrf: session.csrfToken,
                 campaign: CampaignView(campaign), back: input.back, summary: Self.summary(input, result),
                 chart: BarChart.svg(Self.chartRows(before: before, result: result, input: input)),
-                canConfirm: result.moved > 0, confirmButton: Words.operation(input.op),
+                canConfirm: result.moved > 0,
+                confirmButton: input.selection.picked.isEmpty ? Words.operation(input.op) : input.title,
                 confirmWord: input.op == "unassign-all" ? input.confirmWord : nil, fields: fields, error: nil)
             return try render("preview", page)
         } catch let error as SwitchboardError where error.kind != .unavailable {
-            return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
-                                            cursor: nil, error: error.message, kept: BatchInput.kept(form),
-                                            responseStatus: .unprocessableContent)
+            return try await renderAgain(campaign, session, form: form, error: error)
         }
     }
 
@@ -162,7 +184,8 @@ extension Console {
                 case "unassign-all":
                     try await service.unassignAll(
                         campaignID: campaign.id, from: input.unassignFrom, status: input.status, actor: session.user.handle,
-                        confirmationToken: try form.value("confirmation_token"), note: input.note, orgID: session.user.orgID)
+                        confirmationToken: try form.value("confirmation_token"), note: input.note, filter: input.filter,
+                        orgID: session.user.orgID)
                 case "reassign-some":
                     try await service.reassignSome(input.request(campaign, session.user, dryRun: false))
                 default:
@@ -170,11 +193,45 @@ extension Console {
                 }
             }
             let done = result.batchID.map(String.init) ?? "none"
-            return redirect(Self.adding([URLQueryItem(name: "done", value: done)], to: input.back))
+            var items = [URLQueryItem(name: "done", value: done)]
+            if let gone = result.noLongerMatching, gone > 0 { items.append(URLQueryItem(name: "gone", value: String(gone))) }
+            return redirect(Self.adding(items, to: input.back))
         } catch let error as SwitchboardError where error.kind != .unavailable {
-            return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
-                                            cursor: nil, error: error.message, kept: BatchInput.kept(form),
-                                            responseStatus: .unprocessableContent)
+            return try await renderAgain(campaign, session, form: form, error: error)
+        }
+    }
+
+    /// The overview a failed batch form was posted from, with the error, what was typed, and its selection (the
+    /// list is shown unfiltered when the filter itself was the bad value).
+    func renderAgain(_ campaign: Campaign, _ session: ConsoleAuth.Session, form: FormBody, error: SwitchboardError)
+        async throws -> Response
+    {
+        let kept = try? ConsoleSelection(form: form)
+        let usable = kept.flatMap { (try? $0.filter()) != nil ? $0 : nil }
+        return try await renderOverview(campaign, session, selected: Self.selection(form), status: nil, sort: nil,
+                                        cursor: nil, error: error.message, kept: BatchInput.kept(form),
+                                        responseStatus: .unprocessableContent, selection: usable ?? .none,
+                                        keptSelection: kept)
+    }
+
+    /// "Tag selected": the ticked conversations of the list (or, with Select all, every one matching its filter
+    /// bar) get a tag, in one statement; back to the list with a banner.
+    func tagSelected(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
+        -> Response
+    {
+        let campaign = try await campaign(context, session)
+        let form = context.form
+        do {
+            let input = try BatchInput(form, campaignID: campaign.id, op: "tag")
+            let tag = try form.value("tag_name") ?? ""
+            let assignee: ConversationService.AssigneeFilter = input.from == "unassigned" ? .unassigned
+                : input.from == "anyone" ? .anyone : .sender(input.from)
+            let changed = try await RoutingService(database).changeTags(
+                campaignID: campaign.id, tags: [tag], add: true, status: input.status.status, filter: input.filter,
+                assignee: assignee, orgID: session.user.orgID)
+            return redirect(Self.adding([URLQueryItem(name: "tagged", value: String(changed))], to: input.back))
+        } catch let error as SwitchboardError where error.kind != .unavailable {
+            return try await renderAgain(campaign, session, form: form, error: error)
         }
     }
 
@@ -191,7 +248,7 @@ extension Console {
     /// `back` with `items` in its query (replacing earlier banners' parameters).
     static func adding(_ items: [URLQueryItem], to back: String) -> String {
         guard var components = URLComponents(string: back) else { return back }
-        let names = Set(items.map(\.name) + ["done", "skipped", "cursor"])
+        let names = Set(items.map(\.name) + ["done", "skipped", "cursor", "gone", "tagged"])
         components.queryItems = (components.queryItems ?? []).filter { !names.contains($0.name) } + items
         return components.string ?? back
     }
@@ -208,7 +265,8 @@ extension Console {
             return "\(input.title) would move nothing: no conversation of status \(status) is there to move"
                 + (result.matched > 0 ? " (\(result.matched) already where they would go)." : ".")
         }
-        var text = "\(input.title) would move \(Words.conversations(result.moved)) (status \(status))"
+        var text = "\(input.title) would move \(Words.conversations(result.moved)) (status \(status)"
+            + (input.selection.scope.map { ", \($0)" } ?? "") + ")"
         if input.op == "unassign-all" {
             text += " back to Unassigned."
         } else {

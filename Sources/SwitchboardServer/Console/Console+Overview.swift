@@ -34,20 +34,40 @@ extension Console {
         let query = request.uri.queryParameters
         var banner: OverviewPage.Banner?
         let selected = query.get("sender").flatMap { $0.isEmpty ? nil : $0 }
-        let here = Self.overviewURL(campaign.id, sender: selected, status: query.get("status"), sort: query.get("sort"))
+        let selection = try ConsoleSelection(query: query)
+        let here = Self.overviewURL(campaign.id, sender: selected, status: query.get("status"), sort: query.get("sort"),
+                                    extra: selection.query)
         if let done = query.get("done") {
             banner = try await self.banner(done: done, skipped: query.get("skipped"), session: session, back: here)
+            if let gone = query.get("gone").flatMap(Int.init), gone > 0, let shown = banner {
+                banner = OverviewPage.Banner(
+                    text: shown.text + " \(Words.conversations(gone)) of the preview no longer matched and stayed where they were.",
+                    undoBatchID: shown.undoBatchID, back: shown.back)
+            }
         }
-        return try await renderOverview(campaign, session, selected: selected, status: query.get("status"),
-                                        sort: query.get("sort"), cursor: query.get("cursor"), banner: banner,
-                                        find: query.get("find"), showAll: query.get("all") == "1")
+        if let tagged = query.get("tagged").flatMap(Int.init) {
+            banner = OverviewPage.Banner(text: "Tagged \(Words.conversations(tagged)).", undoBatchID: nil, back: here)
+        }
+        do {
+            return try await renderOverview(campaign, session, selected: selected, status: query.get("status"),
+                                            sort: query.get("sort"), cursor: query.get("cursor"), banner: banner,
+                                            find: query.get("find"), showAll: query.get("all") == "1",
+                                            selection: selection)
+        } catch let error as SwitchboardError where error.kind == .invalid {
+            // A filter bar with a bad value: the page again, unfiltered, saying which value.
+            return try await renderOverview(campaign, session, selected: selected, status: query.get("status"),
+                                            sort: query.get("sort"), cursor: nil, error: error.message,
+                                            responseStatus: .unprocessableContent, selection: ConsoleSelection.none,
+                                            keptSelection: selection)
+        }
     }
 
     /// The Conversations Overview; with `error` and `kept`, the form that failed stays open with what was typed.
     func renderOverview(_ campaign: Campaign, _ session: ConsoleAuth.Session, selected: String?, status: String?,
                         sort: String?, cursor: String?, banner: OverviewPage.Banner? = nil, error: String? = nil,
                         kept: BatchInput.Kept? = nil, responseStatus: HTTPResponse.Status = .ok, find: String? = nil,
-                        showAll: Bool = false) async throws -> Response {
+                        showAll: Bool = false, selection: ConsoleSelection = .none,
+                        keptSelection: ConsoleSelection? = nil) async throws -> Response {
         if let selected, selected != "unassigned" { try Directory.validate(handle: selected) }
         let senderList = try await SenderService(database).list(campaignID: campaign.id)
         let sort = sort ?? "sender"
@@ -97,14 +117,16 @@ extension Console {
                     lastActive: $0.lastActiveAt, away: !$0.available)
             }
         let selectedSender = senderList.senders.first { $0.handle == selected }
-        let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort)
+        let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort, extra: selection.query)
         let active = senderList.senders.filter(\.active)
         let forms = actionForms(selected: selected, isSender: selectedSender != nil, active: active, back: back,
-                                kept: kept)
+                                kept: kept, selection: selection)
         var list: OverviewPage.List?
         if let selected {
             list = try await conversationList(campaign, session, selected: selected, status: status, sort: sort,
-                                              cursor: cursor, label: selectedSender.map { "\($0.name)'s conversations" })
+                                              cursor: cursor, label: selectedSender.map { "\($0.name)'s conversations" },
+                                              selection: selection, shownSelection: keptSelection ?? selection,
+                                              back: back, active: active, isSender: selectedSender != nil)
         }
         var page = OverviewPage(
             user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign), banner: banner,
@@ -126,7 +148,7 @@ extension Console {
     }
 
     func actionForms(selected: String?, isSender: Bool, active: [SenderCounts], back: String,
-                     kept: BatchInput.Kept?) -> [OverviewPage.ActionForm] {
+                     kept: BatchInput.Kept?, selection: ConsoleSelection = .none) -> [OverviewPage.ActionForm] {
         let from = selected ?? "anyone"
         var actions: [(title: String, op: String)]
         switch selected {
@@ -149,33 +171,56 @@ extension Console {
                 count: keep?.count ?? "", statuses: StatusChoices.options(selected: keep?.status),
                 hasTargets: action.op != "unassign-all", toAll: keep?.toAll ?? false, targets: targets,
                 manyTargets: many, toText: keep?.to.joined(separator: ", ") ?? "",
-                balance: keep?.balance ?? false, button: "Preview", open: keep != nil)
+                balance: keep?.balance ?? false, button: "Preview", open: keep != nil, selection: selection.fields,
+                scope: selection.scope.map { "Acts on \($0)." })
         }
     }
 
+    /// A sender's or Unassigned's conversations, oldest first (the order batches take them in), narrowed by the
+    /// filter bar, each with a box to tick; the form around them acts on the ticked ones.
     func conversationList(_ campaign: Campaign, _ session: ConsoleAuth.Session, selected: String, status: String,
-                          sort: String, cursor: String?, label: String?) async throws -> OverviewPage.List {
-        var userID: Int64?
-        if selected != "unassigned" {
-            userID = try await Directory(database).user(orgID: session.user.orgID, handle: selected).id
+                          sort: String, cursor: String?, label: String?, selection: ConsoleSelection,
+                          shownSelection: ConsoleSelection, back: String, active: [SenderCounts],
+                          isSender: Bool) async throws -> OverviewPage.List {
+        let assignee: ConversationService.AssigneeFilter = selected == "unassigned" ? .unassigned : .sender(selected)
+        let statusFilter = try StatusFilter(parsing: status).status
+        var filter = try selection.filter()
+        filter.conversationIDs = nil
+        let service = ConversationService(database)
+        var rows: [OverviewPage.ConversationRow] = []
+        var next: String?
+        var matching = 0
+        if selected == "unassigned" || isSender {
+            let page = try await service.list(campaignID: campaign.id, assignee: assignee, status: statusFilter,
+                                              filter: filter, limit: 50, cursor: cursor)
+            matching = try await service.count(campaignID: campaign.id, assignee: assignee, status: statusFilter,
+                                               filter: filter)
+            rows = page.conversations.map { conversation in
+                OverviewPage.ConversationRow(id: conversation.id,
+                                             name: conversation.name.isEmpty ? conversation.phone : conversation.name,
+                                             phone: conversation.phone,
+                                             status: StatusChoices.label(conversation.status.rawValue),
+                                             unread: conversation.unread,
+                                             activity: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
+            }
+            next = page.nextCursor.map {
+                Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort,
+                                 extra: selection.query + [URLQueryItem(name: "cursor", value: $0)])
+            }
         }
-        let filter = try ConversationService.QueueFilter(parsing: status)
-        let page = try await ConversationService(database).queue(userID: userID, campaignID: campaign.id, filter: filter,
-                                                                 limit: 50, cursor: cursor)
-        let rows = page.conversations.map { conversation in
-            OverviewPage.ConversationRow(id: conversation.id, name: conversation.name.isEmpty ? conversation.phone : conversation.name,
-                                         phone: conversation.phone,
-                                         status: StatusChoices.label(conversation.status.rawValue),
-                                         unread: conversation.unread,
-                                         activity: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
+        let targets = active.filter { $0.handle != selected }.map {
+            OverviewPage.Target(handle: $0.handle, label: "\($0.name) (\($0.handle))", checked: false)
         }
-        let next = page.nextCursor.map {
-            Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort,
-                             extra: [URLQueryItem(name: "cursor", value: $0)])
-        }
-        return OverviewPage.List(heading: label ?? (selected == "unassigned" ? "Unassigned conversations" : "\(selected)'s conversations"),
-                                 sender: selected, statuses: StatusChoices.options(selected: status), rows: rows,
-                                 next: next)
+        return OverviewPage.List(
+            heading: label ?? (selected == "unassigned" ? "Unassigned conversations" : "\(selected)'s conversations"),
+            sender: selected, statuses: StatusChoices.options(selected: status), rows: rows, next: next,
+            status: status, back: back, tag: shownSelection.tag, withoutTag: shownSelection.withoutTag,
+            before: shownSelection.before, after: shownSelection.after, field: shownSelection.field,
+            search: shownSelection.search, filtered: shownSelection.isFiltered,
+            clear: Self.overviewURL(campaign.id, sender: selected, sort: sort), matching: matching,
+            matchingText: "\(Words.conversations(matching)) match" + (shownSelection.isFiltered ? " the filter." : "."),
+            selection: selection.fields.filter { $0.name != "conversation_ids" }, targets: targets,
+            canUnassign: isSender, canPick: !rows.isEmpty)
     }
 
     /// What a finished batch did, in a sentence, with its Undo.

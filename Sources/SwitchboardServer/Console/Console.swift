@@ -51,6 +51,7 @@ struct Console: Sendable {
         signedIn.get("campaigns/:id", use: page(overview))
         managers.post("campaigns/:id/preview", use: page(preview))
         managers.post("campaigns/:id/apply", use: page(apply))
+        managers.post("campaigns/:id/tag-selected", use: page(tagSelected))
         managers.get("campaigns/:id/history", use: page(history))
         managers.get("campaigns/:id/live", use: page(live))
         managers.post("batches/:id/undo", use: page(undo))

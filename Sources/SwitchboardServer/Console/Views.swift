@@ -141,6 +141,10 @@ struct OverviewPage {
         let balance: Bool
         let button: String
         let open: Bool
+        /// The filter bar's values (and ticked conversations), carried to the preview.
+        var selection: [PreviewPage.Field] = []
+        /// "Acts on the conversations matching tag=vip." when the filter bar narrows.
+        var scope: String?
     }
 
     struct Banner {
@@ -164,6 +168,26 @@ struct OverviewPage {
         let statuses: [Option]
         let rows: [ConversationRow]
         let next: String?
+        /// The filter bar.
+        let status: String
+        let back: String
+        let tag: String
+        let withoutTag: String
+        let before: String
+        let after: String
+        let field: String
+        let search: String
+        let filtered: Bool
+        let clear: String
+        /// How many match across every page, for "Select all N matching".
+        let matching: Int
+        let matchingText: String
+        /// The filter bar's values as hidden fields of the selection form.
+        let selection: [PreviewPage.Field]
+        /// Who "Reassign selected" can give to.
+        let targets: [Target]
+        let canUnassign: Bool
+        let canPick: Bool
     }
 
     /// Above this many active senders, targets are typed (with suggestions), not ticked.

@@ -17,6 +17,8 @@
           var page = new DOMParser().parseFromString(html, "text/html");
           selectors.forEach(function (selector) {
             var fresh = page.querySelector(selector), shown = document.querySelector(selector);
+            // A list with ticked boxes is being picked from: it stays as it is until the pick is used.
+            if (shown && shown.querySelector("[data-pick]:checked")) return;
             if (fresh && shown) shown.innerHTML = fresh.innerHTML;
           });
         })
@@ -100,4 +102,69 @@
     xhr.onerror = function () { finish(null); };
     xhr.send(file);
   });
+})();
+
+// Picking conversations on the overview's list: Shift+Click ticks a range, "Select all N matching" reaches past
+// the page, and the forms above (Reassign All, Reassign Some, Unassign All) then act on what is picked and say so.
+// Without this script the list's own form acts on the ticked boxes, and the forms above on the filter bar.
+(function () {
+  "use strict";
+  var form = document.querySelector("[data-pick-form]");
+  if (!form) return;
+  var last = null;
+  var all = form.querySelector("[data-all-matching]");
+  var status = form.querySelector("[data-selection-status]");
+  var selectAll = form.querySelector("[data-select-all]");
+  var matching = selectAll ? parseInt(selectAll.getAttribute("data-select-all"), 10) : 0;
+  function boxes() { return Array.prototype.slice.call(document.querySelectorAll("[data-pick]")); }
+  function picked() { return boxes().filter(function (box) { return box.checked; }); }
+  function update() {
+    var ids = picked().map(function (box) { return box.value; });
+    var everything = all.value === "1";
+    var text = everything ? "All " + matching + " matching conversations are selected."
+      : ids.length === 0 ? "Tick conversations to act on some of them (Shift+Click ticks a range)."
+      : ids.length + (ids.length === 1 ? " conversation" : " conversations") + " selected.";
+    status.textContent = text;
+    if (selectAll) selectAll.hidden = everything || matching <= boxes().length && ids.length === boxes().length;
+    document.querySelectorAll("form [data-picked]").forEach(function (holder) {
+      holder.innerHTML = "";
+      var scope = holder.parentNode.querySelector("[data-scope]");
+      if (!everything) {
+        ids.forEach(function (id) {
+          var input = document.createElement("input");
+          input.type = "hidden"; input.name = "conversation_ids"; input.value = id;
+          holder.appendChild(input);
+        });
+      }
+      if (scope && (ids.length > 0 || everything)) {
+        if (!scope.hasAttribute("data-original")) scope.setAttribute("data-original", scope.textContent);
+        scope.textContent = everything ? "Acts on all " + matching + " matching." : "Acts on " + ids.length + " selected.";
+        scope.hidden = false;
+      } else if (scope && scope.hasAttribute("data-original")) {
+        scope.textContent = scope.getAttribute("data-original");
+        scope.hidden = scope.textContent === "";
+      }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var box = event.target;
+    if (!box.hasAttribute || !box.hasAttribute("data-pick")) return;
+    all.value = "";
+    if (event.shiftKey && last && last !== box) {
+      var list = boxes(), from = list.indexOf(last), to = list.indexOf(box);
+      var low = Math.min(from, to), high = Math.max(from, to);
+      for (var i = low; i <= high; i++) list[i].checked = box.checked;
+    }
+    last = box;
+    update();
+  });
+  if (selectAll) {
+    selectAll.hidden = false;
+    selectAll.addEventListener("click", function () {
+      boxes().forEach(function (box) { box.checked = true; });
+      all.value = "1";
+      update();
+    });
+  }
+  update();
 })();
