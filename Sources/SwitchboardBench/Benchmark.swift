@@ -40,6 +40,9 @@ public struct Benchmark: Sendable {
         case others = "others"
         /// Inbound replies on unassigned conversations, 20 writers, policy manual against least loaded.
         case routing = "routing"
+        /// Filters and preview tokens on the campaign: a preview by tag and age, the filtered run against the
+        /// same number unfiltered, and the console's filtered list.
+        case selection = "selection"
     }
 
     /// A campaign for the console's pages: every conversation dealt over the senders but a tenth, which stays
@@ -138,6 +141,10 @@ public struct Benchmark: Sendable {
         let campaign = try await loadCampaign(org: org, name: "bench", conversations: options.conversations)
         let handles = try await senderHandles(campaign)
         let assignments = AssignmentService(database)
+        if options.only == .selection {
+            try await selection(campaign: campaign, handles: handles, into: &report)
+            return report
+        }
         if options.only == .others {
             _ = try await assignments.reassignAll(.init(campaignID: campaign.id, source: .unassigned, target: .allActive,
                                                         actor: "bench"))

@@ -148,9 +148,12 @@ public struct AssignmentService: Sendable {
             if let conversationID { statement.append(" AND c.id = \(statement.bind(conversationID))") }
             if assignedOnly { statement.append(" AND c.assignee_id IS NOT NULL") }
             filter.conditions(&statement, campaign: campaign)
+            // The stored set is read once: `+ '{}'` makes the subquery's value a detoasted copy. Compared as the
+            // column itself, every row detoasted it again (400 s instead of 2 s for a million rows).
             for preview in previews {
                 statement.append("""
-                     AND c.id <@ (SELECT ids FROM preview_sets WHERE campaign_id = \(campaign) AND token_hash = \(statement.bind(preview)))
+                     AND c.id <@ (SELECT ids + '{}'::int8multirange FROM preview_sets
+                                  WHERE campaign_id = \(campaign) AND token_hash = \(statement.bind(preview)))
                     """)
             }
         }
