@@ -190,36 +190,62 @@ public struct ConversationFilter: Sendable, Equatable, Codable {
 
     /// Appends ` AND …` conditions over `conversations c`, whose campaign is the bound `campaign`.
     ///
-    /// Tags and contacts are gathered once into a multirange of ids (an uncorrelated subquery: an InitPlan), and
-    /// each conversation is tested against it by binary search. This keeps every condition on the scan of
-    /// `conversations` itself: a semi-join would let the scan evaluate a move's target expression, whose
-    /// guard raises, on rows the join would later drop. Nothing comes back to Swift.
-    func conditions(_ statement: inout SQLStatement, campaign: String) {
+    /// For a move (`joins` false), tags and contacts are gathered once into a multirange of ids (an
+    /// uncorrelated subquery: an InitPlan), and each conversation is tested against it by binary search. This
+    /// keeps every condition on the scan of `conversations` itself: a semi-join would let the scan evaluate a
+    /// move's target expression, whose guard raises, on rows the join would later drop. Lists, counts, exports
+    /// and tagging have no such expression (`joins` true): they use EXISTS, so that PostgreSQL can probe the
+    /// tags' and contacts' keys for a sender's few hundred rows instead of gathering a campaign's worth.
+    /// Nothing comes back to Swift.
+    func conditions(_ statement: inout SQLStatement, campaign: String, joins: Bool = false) {
         func ids(_ select: String) -> String {
             "(SELECT coalesce(range_agg(int8range(x.id, x.id, '[]')), '{}'::int8multirange) FROM (\(select)) x)"
         }
-        if !tags.isEmpty {
-            // Has every tag: the conversation's rows among the wanted tags number as many as the tags.
-            statement.append("""
-                 AND c.id <@ \(ids("""
-                    SELECT t.conversation_id AS id FROM conversation_tags t
-                    WHERE t.campaign_id = \(campaign) AND t.tag = ANY(\(statement.bind(tags))::text[])
-                    GROUP BY t.conversation_id HAVING count(*) = \(statement.bind(Set(tags).count))
-                    """))
-                """)
-        }
-        if !withoutTags.isEmpty {
-            statement.append("""
-                 AND NOT c.id <@ \(ids("""
-                    SELECT t.conversation_id AS id FROM conversation_tags t
-                    WHERE t.campaign_id = \(campaign) AND t.tag = ANY(\(statement.bind(withoutTags))::text[])
-                    """))
-                """)
+        let wanted = Array(Set(tags)).sorted()
+        if joins {
+            for tag in wanted {
+                statement.append("""
+                     AND EXISTS (SELECT 1 FROM conversation_tags ft WHERE ft.campaign_id = c.campaign_id
+                                 AND ft.conversation_id = c.id AND ft.tag = \(statement.bind(tag)))
+                    """)
+            }
+            if !withoutTags.isEmpty {
+                statement.append("""
+                     AND NOT EXISTS (SELECT 1 FROM conversation_tags ft WHERE ft.campaign_id = c.campaign_id
+                                     AND ft.conversation_id = c.id AND ft.tag = ANY(\(statement.bind(withoutTags))::text[]))
+                    """)
+            }
+        } else {
+            if wanted.count == 1 {
+                statement.append("""
+                     AND c.id <@ \(ids("""
+                        SELECT t.conversation_id AS id FROM conversation_tags t
+                        WHERE t.campaign_id = \(campaign) AND t.tag = \(statement.bind(wanted[0]))
+                        """))
+                    """)
+            } else if !wanted.isEmpty {
+                // Has every tag: the conversation's rows among the wanted tags number as many as the tags.
+                statement.append("""
+                     AND c.id <@ \(ids("""
+                        SELECT t.conversation_id AS id FROM conversation_tags t
+                        WHERE t.campaign_id = \(campaign) AND t.tag = ANY(\(statement.bind(wanted))::text[])
+                        GROUP BY t.conversation_id HAVING count(*) = \(statement.bind(wanted.count))
+                        """))
+                    """)
+            }
+            if !withoutTags.isEmpty {
+                statement.append("""
+                     AND NOT c.id <@ \(ids("""
+                        SELECT t.conversation_id AS id FROM conversation_tags t
+                        WHERE t.campaign_id = \(campaign) AND t.tag = ANY(\(statement.bind(withoutTags))::text[])
+                        """))
+                    """)
+            }
         }
         if let lastMessageBefore { statement.append(" AND c.last_message_at < \(lastMessageBefore.sql(&statement))") }
         if let lastMessageAfter { statement.append(" AND c.last_message_at > \(lastMessageAfter.sql(&statement))") }
         if !fields.isEmpty || search != nil {
-            var contacts = "SELECT p.id FROM contacts p WHERE p.campaign_id = \(campaign)"
+            var contacts = ""
             if !fields.isEmpty {
                 let object = String(decoding: (try? JSONEncoder.sorted.encode(fields)) ?? Data("{}".utf8), as: UTF8.self)
                 contacts += " AND p.fields @> \(statement.bind(object))::jsonb"
@@ -234,7 +260,11 @@ public struct ConversationFilter: Sendable, Equatable, Codable {
                 if phoneLike { contacts += " OR p.phone LIKE \(statement.bind("%" + digits + "%"))" }
                 contacts += ")"
             }
-            statement.append(" AND c.id <@ \(ids(contacts))")
+            if joins {
+                statement.append(" AND EXISTS (SELECT 1 FROM contacts p WHERE p.campaign_id = c.campaign_id AND p.id = c.id\(contacts))")
+            } else {
+                statement.append(" AND c.id <@ \(ids("SELECT p.id FROM contacts p WHERE p.campaign_id = \(campaign)\(contacts)"))")
+            }
         }
         if let conversationIDs {
             // A short list uses the primary key; a long one is hashed (the statement is planned with its values).

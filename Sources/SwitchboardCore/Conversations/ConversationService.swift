@@ -93,7 +93,7 @@ public struct ConversationService: Sendable {
             break
         }
         if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
-        filter.conditions(&statement, campaign: campaign)
+        filter.conditions(&statement, campaign: campaign, joins: true)
     }
 
     /// One conversation by id, with `orgID` restricting it to an organization.

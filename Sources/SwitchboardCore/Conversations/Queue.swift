@@ -135,7 +135,7 @@ extension ConversationService {
             WHERE c.campaign_id = \(campaign)
             """)
         if let status { statement.append(" AND c.status = \(statement.bind(status.rawValue))") }
-        filter.conditions(&statement, campaign: campaign)
+        filter.conditions(&statement, campaign: campaign, joins: true)
         statement.append(" ORDER BY c.created_at, c.id")
         try await line("id,phone,name,status,assignee,unread,last_message_at,created_at,inbound_messages,outbound_messages")
         let rows = try await database.client.query(statement.query, logger: database.logger)

@@ -140,7 +140,7 @@ public struct RoutingService: Sendable {
                 if let assigneeID { s.append(" AND c.assignee_id = \(s.bind(assigneeID))") }
                 if assignee == .unassigned { s.append(" AND c.assignee_id IS NULL") }
             }
-            selected += statement.fragment { filter.conditions(&$0, campaign: campaignBind) }
+            selected += statement.fragment { filter.conditions(&$0, campaign: campaignBind, joins: true) }
             if add {
                 statement.append("""
                     WITH changed AS (
