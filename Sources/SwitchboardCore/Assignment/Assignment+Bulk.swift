@@ -89,7 +89,6 @@ extension AssignmentService {
                 preview = try await checkPreview(token, campaignID: campaign.id, actor: request.actor, binding: binding,
                                                  on: connection)
                 selection.previews = [preview!.hash]
-                selection.previewDriven = preview!.size <= Self.previewDrivenLimit
             }
             let matched = try await count(selection, on: connection)
             onStart?(matched)

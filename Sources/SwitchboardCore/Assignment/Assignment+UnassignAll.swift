@@ -80,7 +80,6 @@ extension AssignmentService {
                 preview = try await checkPreview(previewToken, campaignID: campaign.id, actor: actor, binding: binding,
                                                  on: connection)
                 selection.previews.append(preview!.hash)
-                selection.previewDriven = preview!.size <= Self.previewDrivenLimit
             }
             if !dryRun {
                 try await useConfirmation(confirmationToken, campaignID: campaign.id, senderID: senderID,
@@ -94,7 +93,6 @@ extension AssignmentService {
                         """, logger: logger).first {
                         preview = (hash, try row.decode(Int.self))
                         selection.previews.append(hash)
-                        selection.previewDriven = preview!.size <= Self.previewDrivenLimit
                     }
                 }
             }

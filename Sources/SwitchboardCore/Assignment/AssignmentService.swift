@@ -134,8 +134,6 @@ public struct AssignmentService: Sendable {
         /// Previewed sets (by token hash) the conversations must be in: a run with a preview token moves only
         /// what the preview showed.
         var previews: [ByteBuffer] = []
-        /// The previewed set is small enough to be looked up by key rather than tested on a scan of the campaign.
-        var previewDriven = false
 
         /// Appends the WHERE conditions selecting these conversations from `conversations c`.
         func conditions(_ statement: inout SQLStatement) {
@@ -153,22 +151,13 @@ public struct AssignmentService: Sendable {
             // The stored set is read once: `+ '{}'` makes the subquery's value a detoasted copy. Compared as the
             // column itself, every row detoasted it again (400 s instead of 2 s for a million rows).
             for preview in previews {
-                let set = "(SELECT ids + '{}'::int8multirange FROM preview_sets WHERE campaign_id = \(campaign) AND token_hash = \(statement.bind(preview)))"
-                if previewDriven {
-                    // The ids as an array (an InitPlan): the primary key finds each, as an index condition on the
-                    // scan, so a run over a few thousand previewed conversations does not read the whole campaign.
-                    statement.append("""
-                         AND c.id = ANY(ARRAY(SELECT generate_series(lower(r), upper(r) - 1) FROM unnest(\(set)) AS r))
-                        """)
-                } else {
-                    statement.append(" AND c.id <@ \(set)")
-                }
+                statement.append("""
+                     AND c.id <@ (SELECT ids + '{}'::int8multirange FROM preview_sets
+                                  WHERE campaign_id = \(campaign) AND token_hash = \(statement.bind(preview)))
+                    """)
             }
         }
     }
-
-    /// Up to this many previewed conversations, a run with a token looks them up by key instead of scanning.
-    static let previewDrivenLimit = 200_000
 
     /// How many conversations the selection takes (capped by its limit).
     func count(_ selection: Selection, on connection: PostgresConnection) async throws -> Int {
