@@ -11,7 +11,9 @@ extension Console {
                                                                   orgID: session.user.orgID)
         let rows = batches.map { batch in
             HistoryPage.Row(id: batch.id, at: Words.time(batch.createdAt), actor: batch.actor,
-                            kind: Words.operation(batch.kind), statusFilter: StatusChoices.label(batch.statusFilter),
+                            kind: Words.operation(batch.kind),
+                            statusFilter: StatusChoices.label(batch.statusFilter)
+                                + (batch.parameters["filter"].map { "; \($0)" } ?? ""),
                             moved: batch.moved, unchanged: batch.unchanged, undoneBy: batch.undoneBy,
                             canUndo: batch.undoneBy == nil && batch.kind != "undo" && batch.moved > 0, note: batch.note)
         }
@@ -34,7 +36,8 @@ extension Console {
         let next = changes.count == pageSize ? changes.last.map { "/batches/\(id)?after=\($0.conversationID)" } : nil
         return try render("batch", BatchPage(title: "Batch \(id)", user: UserView(session.user), csrf: session.csrfToken,
                                              campaign: CampaignView(campaign), batch: batch,
-                                             at: Words.time(batch.createdAt), moves: moves, next: next))
+                                             at: Words.time(batch.createdAt), moves: moves, next: next,
+                                             filter: batch.parameters["filter"]))
     }
 
     /// An organizer's Manage Conversation page, or a texter's thread with its reply box.

@@ -332,6 +332,8 @@ struct BatchPage {
     let at: String
     let moves: [Move]
     let next: String?
+    /// The selection's filter, as History records it (nil when the batch had none).
+    var filter: String?
 }
 
 enum Words {

@@ -38,6 +38,12 @@ extension MessengerTests {
             let applied = try await post(client, "/campaigns/\(c)/apply", ada, fields)
             #expect(applied.status == .seeOther, "\(applied.body)")
             #expect(try await w.fixture.assignees() == ["kevin", nil, "kevin", nil, nil, nil])
+            // History shows the batch's filter, in the list and on the batch's page.
+            (status, html) = try await get(client, "/campaigns/\(c)/history", ada)
+            #expect(html.contains("Any; tag=vip, 2 hand-picked"), "\(html)")
+            let batch = try #require(try await HistoryService(database).campaign(id: c).first?.id)
+            (status, html) = try await get(client, "/batches/\(batch)", ada)
+            #expect(html.contains("Filter: tag=vip, 2 hand-picked"))
 
             // Nothing ticked: refused, nothing changes.
             let empty = try await post(client, "/campaigns/\(c)/preview", ada,
