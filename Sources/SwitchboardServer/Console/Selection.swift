@@ -46,6 +46,11 @@ struct ConsoleSelection: Sendable {
 
     /// Core's filter: tags are separated by commas or spaces; one `KEY=VALUE` field.
     func filter() throws -> ConversationFilter {
+        try unchecked(picked: picked).validated()
+    }
+
+    /// The filter as typed, before Core checks it; `picked` are the hand-picked ids to include, if any.
+    private func unchecked(picked: [Int64]) throws -> ConversationFilter {
         func words(_ text: String) -> [String] {
             text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
         }
@@ -53,7 +58,7 @@ struct ConsoleSelection: Sendable {
             tags: words(tag), withoutTags: words(withoutTag), lastMessageBefore: before.isEmpty ? nil : before,
             lastMessageAfter: after.isEmpty ? nil : after, fields: field.isEmpty ? [] : [field],
             search: search.isEmpty ? nil : search,
-            conversations: picked.isEmpty ? nil : picked.map(String.init).joined(separator: ",")).validated()
+            conversations: picked.isEmpty ? nil : picked.map(String.init).joined(separator: ","))
     }
 
     /// The filter bar's values, without the hand-picked ones.
@@ -74,12 +79,7 @@ struct ConsoleSelection: Sendable {
 
     /// "3 selected", "those matching tag=vip", or nil for no selection.
     var scope: String? {
-        let filter = try? ConversationFilter(
-            tags: tag.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init),
-            withoutTags: withoutTag.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init),
-            lastMessageBefore: before.isEmpty ? nil : before, lastMessageAfter: after.isEmpty ? nil : after,
-            fields: field.isEmpty ? [] : [field], search: search.isEmpty ? nil : search, conversations: nil)
-        let matching = filter?.summary.map { "matching \($0)" }
+        let matching = (try? unchecked(picked: []))?.summary.map { "matching \($0)" }
         switch (picked.isEmpty, matching) {
         case (true, nil): return nil
         case (true, let matching?): return "the conversations \(matching)"
