@@ -115,24 +115,29 @@ struct UnassignAll: AsyncParsableCommand {
 /// `switchboard reassign --conversation ID (--to HANDLE | --to-skill SKILL | --unassign)`
 struct Reassign: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Move one conversation to a sender, to a skill (escalation), or unassign it.")
+        abstract: "Move one conversation to a sender, to a skill or a team (escalation), or unassign it.")
     @OptionGroup var options: GlobalOptions
     @OptionGroup var batch: BatchOptions
     @Option(help: "Conversation id.") var conversation: Int64
     @Option(help: "The active sender to receive it.") var to: String?
     @Option(help: "Escalate: the least-loaded available sender with this skill receives it.") var toSkill: String?
+    @Option(help: "Escalate: the least-loaded available sender of this team receives it.") var toTeam: String?
     @Flag(help: "Return it to the unassigned pool.") var unassign = false
     @Option(help: "Check that the conversation belongs to this campaign.") var campaign: Int64?
 
     func validate() throws {
-        if [to != nil, toSkill != nil, unassign].filter({ $0 }).count != 1 {
-            throw ValidationError("Give exactly one of --to HANDLE, --to-skill SKILL or --unassign.")
+        if [to != nil, toSkill != nil, toTeam != nil, unassign].filter({ $0 }).count != 1 {
+            throw ValidationError("Give exactly one of --to HANDLE, --to-skill SKILL, --to-team TEAM or --unassign.")
         }
     }
 
     func run() async throws {
         let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
             let actor = try batch.actor(backend)
+            if let toTeam {
+                return try await backend.escalate(conversationID: conversation, toTeam: toTeam, actor: actor,
+                                                  dryRun: batch.dryRun, note: batch.note)
+            }
             if let toSkill {
                 return try await backend.escalate(conversationID: conversation, skill: toSkill, actor: actor,
                                                   dryRun: batch.dryRun, note: batch.note)

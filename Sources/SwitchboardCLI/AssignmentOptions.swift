@@ -21,26 +21,30 @@ struct SourceOptions: ParsableArguments {
     }
 }
 
-/// TARGET: `--to H[,H…]` or `--to-all`, exactly one.
+/// TARGET: `--to H[,H…]`, `--to-all` or `--to-team TEAM`, exactly one.
 struct TargetOptions: ParsableArguments {
     @Option(help: "Give the conversations to these active senders, split evenly in this order (comma-separated).")
     var to: String?
     @Flag(help: "Distribute to every active sender of the campaign (by handle).") var toAll = false
+    @Option(help: "Distribute to this team's active senders of the campaign (by handle).") var toTeam: String?
     @Flag(help: "Spread so the targets' open loads end up as equal as possible, instead of an even split.")
     var balance = false
     @Flag(help: "Skip targets who are away (with --to-all: only available senders).")
     var availableOnly = false
 
     func validate() throws {
-        if (to != nil) == toAll {
-            throw ValidationError("Give exactly one target: --to H[,H…] or --to-all.")
+        if [to != nil, toAll, toTeam != nil].filter({ $0 }).count != 1 {
+            throw ValidationError("Give exactly one target: --to H[,H…], --to-all or --to-team TEAM.")
         }
         if let to, to.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.isEmpty }) {
             throw ValidationError("The target list '\(to)' has an empty handle.")
         }
     }
 
-    var target: Target { toAll ? .allActive : .senders(to!.split(separator: ",").map(String.init)) }
+    var target: Target {
+        if let toTeam { return .team(toTeam) }
+        return toAll ? .allActive : .senders(to!.split(separator: ",").map(String.init))
+    }
     var distribution: Distribution { balance ? .balance : .even }
 }
 

@@ -22,6 +22,8 @@ protocol Backend: Sendable {
         async throws -> BatchResult
     func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
         -> BatchResult
+    func escalate(conversationID: Int64, toTeam team: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult
     func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult
     func handoff(_ request: RoutingService.HandoffRequest) async throws -> BatchResult
     /// Rehearses a plan: every step for real in one transaction that is rolled back.
@@ -59,7 +61,9 @@ protocol Backend: Sendable {
     func export(campaignID: Int64, status: ConversationStatus?, filter: ConversationFilter,
                 line: (String) async throws -> Void) async throws
 
-    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult
+    /// The grant, or, with request approval on, the id of the request now waiting.
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws
+        -> (result: BatchResult, pending: Int64?)
     func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult
     func message(_ address: MessageService.Address, direction: MessageService.Direction, body: String, sender: String?,
                  leaveUnassigned: Bool) async throws -> MessageService.Recorded
@@ -82,6 +86,17 @@ protocol Backend: Sendable {
     /// Never a token's secret; `user` narrows to one user's.
     func tokens(org: String, user: String?) async throws -> [Directory.TokenInfo]
     func invites(campaignID: Int64) async throws -> [InviteService.Invite]
+
+    // Teams and request approval (wave 3).
+    func teams(org: String) async throws -> [TeamService.Team]
+    func createTeam(org: String, name: String) async throws -> TeamService.Team
+    /// Adds (`add`) or removes members, all or none; returns the team after.
+    func changeTeam(org: String, team: String, handles: [String], add: Bool) async throws -> TeamService.Team
+    func requests(campaignID: Int64, status: RequestService.Status?) async throws -> [RequestService.Request]
+    /// `ids`, or with `allOf`, every pending request of that campaign.
+    func approve(ids: [Int64], allOf campaignID: Int64?, count: Int?, actor: String) async throws
+        -> [RequestService.Decision]
+    func deny(ids: [Int64], allOf campaignID: Int64?, note: String?, actor: String) async throws -> [RequestService.Request]
 }
 
 /// What `campaign set` changes; nil leaves a setting as it is.
@@ -95,10 +110,17 @@ struct CampaignChange: Sendable {
     var fallback: RoutingPolicy?
     var releaseStaleAfter: Int?
     var clearReleaseStale = false
+    var requestApproval: Bool?
+    /// Empty lifts the limit.
+    var teams: [String]?
+    var routingTeam: String?
+    var clearRoutingTeam = false
 
+    var touchesTeams: Bool { teams != nil || routingTeam != nil || clearRoutingTeam }
     var touchesRouting: Bool { policy != nil || fallback != nil || releaseStaleAfter != nil || clearReleaseStale }
     var touchesSelfAssign: Bool {
         selfAssign != nil || batchSize != nil || maxOpen != nil || clearMaxOpen || requireFinishedBatch != nil
+            || requestApproval != nil
     }
 }
 
@@ -159,6 +181,12 @@ struct DirectBackend: Backend {
     func escalate(conversationID: Int64, skill: String, actor: String, dryRun: Bool, note: String?) async throws
         -> BatchResult {
         try await RoutingService(database).escalate(conversationID: conversationID, skill: skill, actor: actor,
+                                                    note: note, dryRun: dryRun)
+    }
+
+    func escalate(conversationID: Int64, toTeam team: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult {
+        try await RoutingService(database).escalate(conversationID: conversationID, toTeam: team, actor: actor,
                                                     note: note, dryRun: dryRun)
     }
 
@@ -229,6 +257,11 @@ struct DirectBackend: Backend {
 
     func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
         let service = CampaignService(database)
+        if change.touchesTeams {
+            _ = try await TeamService(database).configure(campaignID: id, teams: change.teams,
+                                                          routingTeam: change.routingTeam,
+                                                          clearRoutingTeam: change.clearRoutingTeam)
+        }
         if change.touchesRouting {
             _ = try await service.updateRouting(id: id, policy: change.policy, fallback: change.fallback,
                                                 releaseStaleAfter: change.releaseStaleAfter,
@@ -236,7 +269,8 @@ struct DirectBackend: Backend {
         }
         return try await service.update(id: id, selfAssign: change.selfAssign, batchSize: change.batchSize,
                                          maxOpen: change.maxOpen, clearMaxOpen: change.clearMaxOpen,
-                                         requireFinishedBatch: change.requireFinishedBatch)
+                                         requireFinishedBatch: change.requireFinishedBatch,
+                                         requestApproval: change.requestApproval)
     }
 
     func addSenders(campaignID: Int64, handles: [String]) async throws {
@@ -274,9 +308,45 @@ struct DirectBackend: Backend {
         try await ConversationService(database).export(campaignID: campaignID, status: status, filter: filter, line: line)
     }
 
-    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {
-        try await SelfAssignService(database).requestMore(campaignID: campaignID, sender: sender, count: count,
-                                                          actor: actor).result
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws
+        -> (result: BatchResult, pending: Int64?) {
+        let grant = try await SelfAssignService(database).requestMore(campaignID: campaignID, sender: sender, count: count,
+                                                                      actor: actor)
+        return (grant.result, grant.pendingRequest)
+    }
+
+    func teams(org: String) async throws -> [TeamService.Team] {
+        try await TeamService(database).list(orgID: try await Directory(database).organization(org).id)
+    }
+
+    func createTeam(org: String, name: String) async throws -> TeamService.Team {
+        try await TeamService(database).create(orgID: try await Directory(database).organization(org).id, name: name)
+    }
+
+    func changeTeam(org: String, team: String, handles: [String], add: Bool) async throws -> TeamService.Team {
+        let orgID = try await Directory(database).organization(org).id
+        let teams = TeamService(database)
+        return add ? try await teams.add(orgID: orgID, team: team, handles: handles)
+            : try await teams.remove(orgID: orgID, team: team, handles: handles)
+    }
+
+    func requests(campaignID: Int64, status: RequestService.Status?) async throws -> [RequestService.Request] {
+        try await RequestService(database).list(campaignID: campaignID, status: status)
+    }
+
+    func approve(ids: [Int64], allOf campaignID: Int64?, count: Int?, actor: String) async throws
+        -> [RequestService.Decision] {
+        let service = RequestService(database)
+        var ids = ids
+        if let campaignID { ids = try await service.pendingIDs(campaignID: campaignID) }
+        return try await service.approve(ids, count: count, actor: actor)
+    }
+
+    func deny(ids: [Int64], allOf campaignID: Int64?, note: String?, actor: String) async throws -> [RequestService.Request] {
+        let service = RequestService(database)
+        var ids = ids
+        if let campaignID { ids = try await service.pendingIDs(campaignID: campaignID) }
+        return try await service.deny(ids, note: note, actor: actor)
     }
 
     func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult {

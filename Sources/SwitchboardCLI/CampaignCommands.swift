@@ -109,14 +109,27 @@ struct CampaignCommand: AsyncParsableCommand {
         @Option(help: "Release replies waiting on their assignee longer than this many minutes, and route them again.")
         var releaseStaleAfter: Int?
         @Flag(help: "Stop releasing stale replies.") var noReleaseStale = false
+        @Flag(inversion: .prefixedNo, help: "Hold each Request Conversations for an organizer's approval.")
+        var requestApproval: Bool?
+        @Option(help: "Only these teams' members may be added, join or request (comma-separated; '' lifts the limit).")
+        var teams: String?
+        @Option(help: "Routing picks only among this team's senders.") var routingTeam: String?
+        @Flag(help: "Routing picks among every sender again.") var noRoutingTeam = false
 
         func run() async throws {
             let policy = try routingPolicy.map { try RoutingPolicy(parsing: $0) }
             let fallback = try routingFallback.map { try RoutingPolicy(parsing: $0) }
-            let change = CampaignChange(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
+            var change = CampaignChange(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
                                         clearMaxOpen: noMaxOpen, requireFinishedBatch: requireFinishedBatch,
                                         policy: policy, fallback: fallback, releaseStaleAfter: releaseStaleAfter,
                                         clearReleaseStale: noReleaseStale)
+            change.requestApproval = requestApproval
+            change.teams = teams.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            change.routingTeam = routingTeam
+            change.clearRoutingTeam = noRoutingTeam
+            if routingTeam != nil && noRoutingTeam {
+                throw ValidationError("Give at most one of --routing-team TEAM and --no-routing-team.")
+            }
             let updated = try await options.withBackend { try await $0.updateCampaign(id: campaign, change) }
             try options.emit(updated) { CampaignCommand.describe(updated) }
         }
@@ -130,7 +143,10 @@ struct CampaignCommand: AsyncParsableCommand {
             max open \(settings.maxOpen.map(String.init) ?? "none"), \
             require finished batch: \(settings.requireFinishedBatch ? "yes" : "no")
               routing: \(campaign.routing.policy.rawValue)\(campaign.routing.policy == .skill ? " (else \(campaign.routing.fallback.rawValue))" : ""), \
-            release stale replies: \(campaign.routing.releaseStaleAfter.map { "after \($0) minutes" } ?? "off")
+            release stale replies: \(campaign.routing.releaseStaleAfter.map { "after \($0) minutes" } ?? "off")\
+            \(campaign.routingTeam.map { " within team \($0)" } ?? "")
+              teams: \(campaign.teams.isEmpty ? "anyone may send" : campaign.teams.joined(separator: ", ")), \
+            request approval: \(campaign.requestApproval ? "on" : "off")
             """
     }
 }

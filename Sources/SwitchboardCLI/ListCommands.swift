@@ -38,12 +38,15 @@ extension UserCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a user's display name or role.")
+        static let configuration = CommandConfiguration(
+            abstract: "Change a user's display name or role, or whether their requests are approved at once.")
         @OptionGroup var options: GlobalOptions
         @Option(help: "Organization id or name.") var org: String
         @Argument(help: "The user's handle.") var handle: String
         @Option(help: "The new display name.") var name: String?
         @Option(help: "The new role: admin, organizer or texter.") var role: String?
+        @Flag(inversion: .prefixedNo, help: "Grant this texter's requests at once, in campaigns that hold requests for approval.")
+        var autoApprove: Bool?
 
         func run() async throws {
             let newRole = try role.map { text in
@@ -54,9 +57,13 @@ extension UserCommand {
             }
             let user = try await options.withDatabase { database in
                 let org = try await Directory(database).organization(self.org)
-                return try await Directory(database).update(orgID: org.id, handle: handle, name: name, role: newRole)
+                return try await Directory(database).update(orgID: org.id, handle: handle, name: name, role: newRole,
+                                                            autoApprove: autoApprove)
             }
-            try options.emit(user) { "User '\(user.handle)' is now \(user.name), \(user.role.rawValue)." }
+            try options.emit(user) {
+                "User '\(user.handle)' is now \(user.name), \(user.role.rawValue)"
+                    + (autoApprove.map { $0 ? ", requests approved at once." : ", requests wait for approval." } ?? ".")
+            }
         }
     }
 }

@@ -40,6 +40,11 @@ struct RemoteBackend: Backend {
                                  repeated: [URLQueryItem] = [], body: [String: JSONValue]? = nil, retry: Retry = .never,
                                  as: Answer.Type = Answer.self) async throws -> Answer {
         let data = try await send(method, path, query: query, repeated: repeated, body: body, retry: retry)
+        return try decoded(Answer.self, data, method, path)
+    }
+
+    func decoded<Answer: Decodable>(_ type: Answer.Type, _ data: Data, _ method: HTTPMethod, _ path: String) throws
+        -> Answer {
         do {
             return try JSONDecoder.switchboard.decode(Answer.self, from: data)
         } catch {
@@ -176,6 +181,7 @@ struct RemoteBackend: Backend {
         switch request.target {
         case .allActive: body["to"] = .string("all")
         case .senders(let handles): body["to"] = .array(handles.map { .string($0) })
+        case .team(let team): body["to"] = .object(["team": .string(team)])
         }
         if let note = request.note { body["note"] = .string(note) }
         if let count = request.count { body["count"] = .int(Int64(count)) }
@@ -265,6 +271,14 @@ struct RemoteBackend: Backend {
         return try await call(.PUT, "/conversations/\(conversationID)/assignee", body: body)
     }
 
+    func escalate(conversationID: Int64, toTeam team: String, actor: String, dryRun: Bool, note: String?) async throws
+        -> BatchResult {
+        var body: [String: JSONValue] = ["team": .string(team), "dry_run": .bool(dryRun)]
+        if let note { body["note"] = .string(note) }
+        // Not retried: a second escalation could pick another sender.
+        return try await call(.PUT, "/conversations/\(conversationID)/assignee", body: body)
+    }
+
     func undo(batchID: Int64, actor: String, dryRun: Bool, note: String?) async throws -> BatchResult {
         var body: [String: JSONValue] = ["dry_run": .bool(dryRun)]
         if let note { body["note"] = .string(note) }
@@ -277,6 +291,11 @@ struct RemoteBackend: Backend {
         if let to = request.to { body["to"] = .string(to) }
         if let policy = request.policy { body["policy"] = .string(policy.rawValue) }
         if let note = request.note { body["note"] = .string(note) }
+        if let team = request.toTeam {
+            body["to_team"] = .string(team)
+            body["balance"] = .bool(request.distribution == .balance)
+            body["available_only"] = .bool(request.availableOnly)
+        }
         return try await call(.POST, "/campaigns/\(request.campaignID)/handoff", body: body, retry: .once)
     }
 
@@ -417,6 +436,13 @@ struct RemoteBackend: Backend {
     /// Routing through `PUT …/routing`, self-assign through `PATCH`; each sets absolute values, so both retry.
     func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
         var updated: Campaign? = nil
+        if change.touchesTeams {
+            var body: [String: JSONValue] = [:]
+            if let teams = change.teams { body["teams"] = .array(teams.map { .string($0) }) }
+            if let team = change.routingTeam { body["routing_team"] = .string(team) }
+            if change.clearRoutingTeam { body["routing_team"] = .string(nil) }
+            updated = try await call(.PATCH, "/campaigns/\(id)", body: body, retry: .once)
+        }
         if change.touchesRouting {
             var body: [String: JSONValue] = [:]
             if let policy = change.policy { body["policy"] = .string(policy.rawValue) }
@@ -432,6 +458,7 @@ struct RemoteBackend: Backend {
             if let maxOpen = change.maxOpen { body["max_open"] = .int(Int64(maxOpen)) }
             if change.clearMaxOpen { body["max_open"] = .int(nil) }
             if let finished = change.requireFinishedBatch { body["require_finished_batch"] = .bool(finished) }
+            if let approval = change.requestApproval { body["request_approval"] = .bool(approval) }
             updated = try await call(.PATCH, "/campaigns/\(id)", body: body, retry: .once)
         }
         if let updated { return updated }
@@ -497,10 +524,60 @@ struct RemoteBackend: Backend {
         try await lines("/campaigns/\(campaignID)/export", repeated: query, line)
     }
 
-    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws -> BatchResult {
+    func requestMore(campaignID: Int64, sender: String, count: Int?, actor: String?) async throws
+        -> (result: BatchResult, pending: Int64?) {
         var body: [String: JSONValue] = ["sender": .string(sender)]
         if let count { body["count"] = .int(Int64(count)) }
-        return try await call(.POST, "/campaigns/\(campaignID)/requests", body: body, retry: .once)
+        let data = try await send(.POST, "/campaigns/\(campaignID)/requests", body: body, retry: .once)
+        struct Pending: Decodable { let request_id: Int64; let status: String }
+        if let pending = try? JSONDecoder.switchboard.decode(Pending.self, from: data), pending.status == "pending" {
+            let result = BatchResult(batchID: nil, operation: .selfAssign, campaignID: campaignID,
+                                     statusFilter: "not_started", matched: 0, moved: 0, unchanged: 0, dryRun: false,
+                                     perSender: [], requested: count)
+            return (result, pending.request_id)
+        }
+        return (try decoded(BatchResult.self, data, .POST, "/campaigns/\(campaignID)/requests"), nil)
+    }
+
+    func teams(org: String) async throws -> [TeamService.Team] {
+        try await requireOrg(org)
+        return try await call(.GET, "/teams", retry: .once, as: Listing<TeamService.Team>.self).items
+    }
+
+    func createTeam(org: String, name: String) async throws -> TeamService.Team {
+        try await requireOrg(org)
+        return try await call(.POST, "/teams", body: ["name": .string(name)])
+    }
+
+    func changeTeam(org: String, team: String, handles: [String], add: Bool) async throws -> TeamService.Team {
+        try await requireOrg(org)
+        try TeamService.validate(name: team)
+        return try await call(.POST, "/teams/\(team)/members",
+                              body: [add ? "add" : "remove": .array(handles.map { .string($0) })], retry: .once)
+    }
+
+    func requests(campaignID: Int64, status: RequestService.Status?) async throws -> [RequestService.Request] {
+        try await call(.GET, "/campaigns/\(campaignID)/requests", query: ["status": status?.rawValue], retry: .once,
+                       as: Listing<RequestService.Request>.self).items
+    }
+
+    static func decision(ids: [Int64], allOf campaignID: Int64?) -> [String: JSONValue] {
+        if let campaignID { return ["campaign_id": .int(campaignID), "all": .bool(true)] }
+        return ["request_ids": .array(ids.map { .int($0) })]
+    }
+
+    func approve(ids: [Int64], allOf campaignID: Int64?, count: Int?, actor: String) async throws
+        -> [RequestService.Decision] {
+        var body = Self.decision(ids: ids, allOf: campaignID)
+        if let count { body["count"] = .int(Int64(count)) }
+        // Not retried: a decided request answers 409 the second time.
+        return try await call(.POST, "/requests/approve", body: body, as: Listing<RequestService.Decision>.self).items
+    }
+
+    func deny(ids: [Int64], allOf campaignID: Int64?, note: String?, actor: String) async throws -> [RequestService.Request] {
+        var body = Self.decision(ids: ids, allOf: campaignID)
+        if let note { body["note"] = .string(note) }
+        return try await call(.POST, "/requests/deny", body: body, as: Listing<RequestService.Request>.self).items
     }
 
     func release(campaignID: Int64, sender: String, actor: String?) async throws -> BatchResult {

@@ -160,19 +160,31 @@ struct Handoff: AsyncParsableCommand {
     @Option(help: "The one sender who takes everything over.") var to: String?
     @Option(help: "Route them instead: manual (back to the pool), round_robin, least_loaded or skill (default: the campaign's).")
     var policy: String?
+    @Option(help: "A team takes everything over: its active senders, split evenly in handle order.") var toTeam: String?
+    @Flag(help: "With --to-team: spread so the team's open loads end up as equal as possible.") var balance = false
+    @Flag(help: "With --to-team: only the team's available senders.") var availableOnly = false
     @Option(help: "any (every open conversation), not-started, needs-reply or waiting.") var status = "any"
 
     func validate() throws {
-        if to != nil && policy != nil { throw ValidationError("Give at most one of --to HANDLE and --policy POLICY.") }
+        if [to != nil, policy != nil, toTeam != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("Give at most one of --to HANDLE, --to-team TEAM and --policy POLICY.")
+        }
+        if (balance || availableOnly) && toTeam == nil {
+            throw ValidationError("--balance and --available-only go with --to-team TEAM.")
+        }
     }
 
     func run() async throws {
         let status = try StatusFilter(parsing: status)
         let policy = try policy.map { try RoutingPolicy(parsing: $0) }
         let result = try await options.withBackend(idempotencyKey: batch.idempotencyKey) { backend in
-            try await backend.handoff(.init(
+            var request = RoutingService.HandoffRequest(
                 campaignID: campaign, from: from, to: to, policy: policy, status: status, actor: try batch.actor(backend),
-                note: batch.note, dryRun: batch.dryRun))
+                note: batch.note, dryRun: batch.dryRun)
+            request.toTeam = toTeam
+            request.distribution = balance ? .balance : .even
+            request.availableOnly = availableOnly
+            return try await backend.handoff(request)
         }
         try options.emit(result)
     }

@@ -14,9 +14,15 @@ struct RequestMore: AsyncParsableCommand {
     @Option(help: "With --server: the Idempotency-Key to send (default: a new one per run).") var idempotencyKey: String?
 
     func run() async throws {
-        let result = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
+        let (result, pending) = try await options.withBackend(idempotencyKey: idempotencyKey) { backend in
             try BatchOptions.refuseRemote(actor, backend)
             return try await backend.requestMore(campaignID: campaign, sender: sender, count: count, actor: actor)
+        }
+        if let pending {
+            try options.emit(JSONObject(["request_id": .int(pending), "status": .string("pending")])) {
+                "Request \(pending) is waiting for an organizer's approval."
+            }
+            return
         }
         try options.emit(result)
     }

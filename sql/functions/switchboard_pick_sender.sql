@@ -1,9 +1,10 @@
 -- Routing's choice: the sender of campaign p_campaign who gets conversation p_conversation under p_policy
--- (round_robin, least_loaded, skill with p_skill and the campaign's fallback), skipping p_exclude, away and
--- deactivated senders and those at max_open; NULL when nobody can take it. The caller holds the campaign's
--- routing lock (docs/routing.md).
+-- (round_robin, least_loaded, skill with p_skill and the campaign's fallback), among team p_team's members, else
+-- the campaign's routing team's (if it has one), skipping p_exclude, away and deactivated senders, those at
+-- max_open and those the campaign's teams do not admit; NULL when nobody can take it. The caller holds the
+-- campaign's routing lock (docs/routing.md).
 CREATE OR REPLACE FUNCTION switchboard_pick_sender(p_campaign bigint, p_conversation bigint, p_policy text, p_skill text,
-                                        p_exclude bigint) RETURNS bigint LANGUAGE plpgsql VOLATILE
+                                        p_exclude bigint, p_team bigint) RETURNS bigint LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_cap integer;
@@ -12,16 +13,21 @@ DECLARE
     v_user bigint;
     v_pieces bigint;
     v_candidates bigint;
+    v_team bigint;
 BEGIN
     IF p_policy = 'manual' THEN
         RETURN NULL;
     END IF;
-    SELECT k.max_open, k.routing_fallback, u.handle INTO v_cap, v_fallback, v_last
+    SELECT k.max_open, k.routing_fallback, u.handle, coalesce(p_team, k.routing_team_id)
+    INTO v_cap, v_fallback, v_last, v_team
     FROM campaigns k LEFT JOIN users u ON u.id = k.routing_last_user_id WHERE k.id = p_campaign;
 
     WITH candidates AS (
         SELECT s.user_id, (SELECT u.handle FROM users u WHERE u.id = s.user_id) AS handle FROM campaign_senders s
         WHERE s.campaign_id = p_campaign AND s.active AND s.available AND s.user_id IS DISTINCT FROM p_exclude
+          AND (v_team IS NULL OR EXISTS (
+              SELECT 1 FROM team_members m WHERE m.team_id = v_team AND m.user_id = s.user_id))
+          AND switchboard_team_admits(p_campaign, s.user_id)
           AND (p_skill IS NULL OR EXISTS (
               SELECT 1 FROM sender_skills k WHERE k.campaign_id = p_campaign AND k.user_id = s.user_id AND k.skill = p_skill))
           AND (p_policy <> 'skill' OR NOT EXISTS (
@@ -56,7 +62,7 @@ BEGIN
         GROUP BY f.assignee_id, f.status HAVING sum(f.n) <> 0;
     END IF;
     IF v_user IS NULL AND p_policy = 'skill' AND p_skill IS NULL THEN
-        RETURN switchboard_pick_sender(p_campaign, p_conversation, v_fallback, NULL, p_exclude);
+        RETURN switchboard_pick_sender(p_campaign, p_conversation, v_fallback, NULL, p_exclude, p_team);
     END IF;
     IF v_user IS NOT NULL AND p_policy = 'round_robin' THEN
         UPDATE campaigns SET routing_last_user_id = v_user WHERE id = p_campaign;

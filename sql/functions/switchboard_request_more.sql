@@ -1,10 +1,13 @@
--- Request Conversations in one call (docs/ARCHITECTURE.md, "Self-assign"): the campaign's rules, the campaign
+-- Request Conversations in one call (docs/ARCHITECTURE.md, "Self-assign"): the campaign's rules (its teams
+-- admit the sender; with request approval on and the sender not auto-approved, a pending request is recorded, or
+-- the one already waiting returned, instead of a grant: outcome 'pending', its id in batch_id), the campaign
 -- lock shared, the sender's row lock (so max_open holds), a claim slot, the claim of the oldest pool rows from the
 -- pool start with FOR UPDATE SKIP LOCKED, history runs, count deltas, the batch row and its notification. Returns
--- the granted conversations, or one row whose `outcome` names the refusal.
+-- the granted conversations, or one row whose `outcome` names the refusal. With p_request, an organizer approves
+-- that request: the grant is a batch of kind 'request' (RequestService records the decision).
 CREATE OR REPLACE FUNCTION switchboard_request_more(
     p_campaign bigint, p_org bigint, p_handle text, p_count integer, p_actor text, p_lock_key integer,
-    p_claim_slots integer
+    p_claim_slots integer, p_request bigint
 ) RETURNS TABLE (
     outcome text, detail integer[], batch_id bigint, conversation_id bigint, phone text, name text, status text,
     unread boolean, last_message_at timestamptz, created_at timestamptz
@@ -24,6 +27,9 @@ DECLARE
     v_counting text;
     v_ids bigint[];
     v_moves_start boolean;
+    v_kind text := CASE WHEN p_request IS NULL THEN 'self_assign' ELSE 'request' END;
+    v_parameters jsonb;
+    v_pending bigint;
 BEGIN
     SELECT * INTO v_campaign FROM campaigns k WHERE k.id = p_campaign AND (p_org IS NULL OR k.org_id = p_org);
     IF NOT FOUND THEN
@@ -54,11 +60,34 @@ BEGIN
                             NULL::boolean, NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
+    IF NOT switchboard_team_admits(p_campaign, v_user) THEN
+        RETURN QUERY SELECT 'not_in_team', NULL::integer[], NULL::bigint, NULL::bigint, NULL::text, NULL::text,
+                            NULL::text, NULL::boolean, NULL::timestamptz, NULL::timestamptz;
+        RETURN;
+    END IF;
 
     -- The rules on what the sender holds (switchboard_request_rules), now that the sender's row is held.
     SELECT r.outcome, r.detail INTO v_rule, v_detail FROM switchboard_request_rules(p_campaign, v_user) r;
     IF v_rule <> 'ok' THEN
         RETURN QUERY SELECT v_rule, v_detail, NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text,
+                            NULL::boolean, NULL::timestamptz, NULL::timestamptz;
+        RETURN;
+    END IF;
+    -- Held for approval: one waiting request per sender (the sender's row lock makes it one).
+    IF p_request IS NULL AND v_campaign.request_approval
+       AND NOT (SELECT u.auto_approve FROM users u WHERE u.id = v_user) THEN
+        SELECT r.id INTO v_pending FROM assignment_requests r
+        WHERE r.campaign_id = p_campaign AND r.user_id = v_user AND r.status = 'pending'
+          AND r.created_at > now() - interval '24 hours';
+        IF NOT FOUND THEN
+            INSERT INTO assignment_requests (campaign_id, user_id, count)
+            VALUES (p_campaign, v_user, least(coalesce(p_count, v_campaign.batch_size), v_campaign.batch_size))
+            RETURNING id INTO v_pending;
+            PERFORM pg_notify('switchboard_assignments', json_build_object(
+                'org_id', v_campaign.org_id, 'campaign_id', p_campaign, 'batch_id', NULL, 'kind', 'request_pending',
+                'user_id', v_user, 'sender', p_handle, 'received', 0, 'removed', 0, 'request_id', v_pending)::text);
+        END IF;
+        RETURN QUERY SELECT 'pending', NULL::integer[], v_pending, NULL::bigint, NULL::text, NULL::text, NULL::text,
                             NULL::boolean, NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
@@ -122,11 +151,13 @@ BEGIN
     END IF;
 
     UPDATE campaign_senders s SET last_active_at = now() WHERE s.campaign_id = p_campaign AND s.user_id = v_user;
-    PERFORM switchboard_record_batch(
-        v_batch, p_campaign, 'self_assign', p_actor, 'not_started',
-        jsonb_build_object('requested', coalesce(p_count, v_campaign.batch_size)::text, 'sender', p_handle),
-        v_granted, v_granted, 0);
-    PERFORM switchboard_announce_batch(v_batch, p_campaign, 'self_assign', ARRAY[v_user], ARRAY[p_handle],
+    v_parameters := jsonb_build_object('requested', coalesce(p_count, v_campaign.batch_size)::text, 'sender', p_handle);
+    IF p_request IS NOT NULL THEN
+        v_parameters := v_parameters || jsonb_build_object('request', p_request::text);
+    END IF;
+    PERFORM switchboard_record_batch(v_batch, p_campaign, v_kind, p_actor, 'not_started', v_parameters,
+                                     v_granted, v_granted, 0);
+    PERFORM switchboard_announce_batch(v_batch, p_campaign, v_kind, ARRAY[v_user], ARRAY[p_handle],
                                        ARRAY[v_granted], ARRAY[0]);
     -- The pool's start moves to the first row still unclaimed (see the top of this file), unless another claim
     -- or a writer putting conversations back holds it. Last, so that the start's row is held only until COMMIT.

@@ -1,9 +1,9 @@
 -- Routes conversations p_ids of campaign p_campaign (each to p_target, or to whom switchboard_pick_sender picks
--- under p_policy / p_skill; p_release unassigns the ones nobody can take) as batch p_batch, writing its history
+-- under p_policy / p_skill / p_team; p_release unassigns the ones nobody can take) as batch p_batch, writing its history
 -- runs and count deltas; returns each move. Handoff, escalation and stale release call it under the routing
 -- lock.
 CREATE OR REPLACE FUNCTION switchboard_route(p_campaign bigint, p_ids bigint[], p_policy text, p_skill text, p_target bigint,
-                                  p_release boolean, p_batch bigint)
+                                  p_release boolean, p_batch bigint, p_team bigint)
 RETURNS TABLE (conversation_id bigint, from_id bigint, to_id bigint) LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
@@ -22,7 +22,7 @@ BEGIN
     FOREACH v_id IN ARRAY p_ids LOOP
         SELECT c.assignee_id INTO v_from FROM conversations c WHERE c.campaign_id = p_campaign AND c.id = v_id;
         CONTINUE WHEN NOT FOUND;
-        v_to := coalesce(p_target, switchboard_pick_sender(p_campaign, v_id, p_policy, p_skill, v_from));
+        v_to := coalesce(p_target, switchboard_pick_sender(p_campaign, v_id, p_policy, p_skill, v_from, p_team));
         CONTINUE WHEN v_to IS NOT DISTINCT FROM v_from OR (v_to IS NULL AND NOT p_release);
         UPDATE conversations c SET assignee_id = v_to, updated_at = now()
         WHERE c.campaign_id = p_campaign AND c.id = v_id;

@@ -29,7 +29,7 @@ BEGIN
             v_batch, NEW.campaign_id, 'route', 'routing', 'any',
             jsonb_build_object('conversation', NEW.conversation_id::text, 'policy', v_policy), 1, 1, 0);
         PERFORM pg_advisory_xact_lock(7402665, NEW.campaign_id::bit(32)::integer);
-        v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL);
+        v_to := switchboard_pick_sender(NEW.campaign_id, NEW.conversation_id, v_policy, NULL, NULL, NULL);
         IF v_to IS NULL THEN
             DELETE FROM assignment_batches b WHERE b.campaign_id = NEW.campaign_id AND b.id = v_batch;
         END IF;

@@ -160,6 +160,15 @@ public struct InviteService: Sendable {
     }
 
     private func enlist(_ user: User, invite: Live, on connection: PostgresConnection) async throws {
+        // A campaign limited to teams takes only their members (one already on the list keeps their place).
+        let admitted = try await connection.rows("""
+            SELECT switchboard_team_admits(\(invite.campaignID), \(user.id)) OR EXISTS (
+                SELECT 1 FROM campaign_senders s WHERE s.campaign_id = \(invite.campaignID) AND s.user_id = \(user.id))
+            """, logger: database.logger)[0].decode(Bool.self)
+        guard admitted else {
+            throw SwitchboardError(.forbidden, "not_in_team",
+                                   "Campaign \(invite.campaignID) is limited to teams '\(user.handle)' is not in; ask an organizer to add you to one.")
+        }
         try await connection.query("""
             INSERT INTO campaign_senders (campaign_id, org_id, user_id, invite_id)
             VALUES (\(invite.campaignID), \(invite.orgID), \(user.id), \(invite.id))

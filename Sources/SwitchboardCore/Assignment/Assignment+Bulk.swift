@@ -107,6 +107,7 @@ extension AssignmentService {
             var parameters = ["source": request.source.description, "to": targets.map(\.handle).joined(separator: ","),
                               "distribution": request.distribution.rawValue]
             if let count = request.count { parameters["count"] = String(count) }
+            if case .team(let team) = request.target { parameters["to_team"] = team }
             if let summary = filter.summary { parameters["filter"] = summary }
             let recorded = try await recordIfMoved(batchID, campaignID: campaign.id, kind: kind, actor: request.actor,
                                                    statusFilter: request.status, parameters: parameters,

@@ -67,6 +67,9 @@ public struct AssignmentService: Sendable {
                         on connection: PostgresConnection) async throws -> [(id: Int64, handle: String)]
     {
         switch target {
+        case .team(let name):
+            return try await TeamService.targets(name, campaign: campaign, availableOnly: availableOnly,
+                                                 on: connection, logger: logger)
         case .allActive:
             let rows = try await connection.rows("""
                 SELECT u.id, u.handle FROM campaign_senders s JOIN users u ON u.id = s.user_id

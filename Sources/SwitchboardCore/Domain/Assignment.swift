@@ -14,16 +14,19 @@ public enum Source: Sendable, Equatable {
     }
 }
 
-/// Who receives them: named active senders in the given order, or every active sender by handle.
+/// Who receives them: named active senders in the given order, every active sender by handle, or a team's
+/// active senders of the campaign by handle.
 public enum Target: Sendable, Equatable, CustomStringConvertible {
     case senders([String])
     case allActive
+    case team(String)
 
-    /// `all`, or the handles in dealing order, comma-separated.
+    /// `all`, `team:NAME`, or the handles in dealing order, comma-separated.
     public var description: String {
         switch self {
         case .allActive: "all"
         case .senders(let handles): handles.joined(separator: ",")
+        case .team(let name): "team:\(name)"
         }
     }
 }
@@ -50,6 +53,8 @@ public enum BatchKind: String, Sendable, Codable, CaseIterable {
     case route
     /// A shift change: a sender's open conversations moved on and the sender marked away.
     case handoff
+    /// An organizer approved a texter's request for conversations (request approval).
+    case request
     /// Replies left waiting too long, released and routed again.
     case releaseStale = "release_stale"
 }

@@ -62,6 +62,12 @@ public struct Campaign: Sendable, Equatable {
     public let settings: SelfAssignSettings
     public let createdAt: Date
     public var routing = RoutingSettings()
+    /// Teams and approval (wave 3): only these teams' members may be added, join or request (empty: anyone).
+    public var teams: [String] = []
+    /// Routing picks only among this team's senders.
+    public var routingTeam: String? = nil
+    /// Request Conversations is held for an organizer's approval (auto-approved texters excepted).
+    public var requestApproval = false
 }
 
 /// How a campaign routes a reply nobody owns, and when it releases replies left waiting (issue 19).

@@ -110,7 +110,8 @@ extension Campaign: Encodable {
     enum CodingKeys: String, CodingKey {
         case id, orgID = "org_id", name, selfAssign = "self_assign", batchSize = "batch_size", maxOpen = "max_open",
              requireFinishedBatch = "require_finished_batch", createdAt = "created_at", routingPolicy = "routing_policy",
-             routingFallback = "routing_fallback", releaseStaleAfter = "release_stale_after"
+             routingFallback = "routing_fallback", releaseStaleAfter = "release_stale_after",
+             requestApproval = "request_approval", teams, routingTeam = "routing_team"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -126,6 +127,9 @@ extension Campaign: Encodable {
         try container.encode(routing.policy.rawValue, forKey: .routingPolicy)
         try container.encode(routing.fallback.rawValue, forKey: .routingFallback)
         try container.encode(routing.releaseStaleAfter, forKey: .releaseStaleAfter)
+        try container.encode(requestApproval, forKey: .requestApproval)
+        try container.encode(teams, forKey: .teams)
+        try container.encode(routingTeam, forKey: .routingTeam)
     }
 }
 
@@ -261,6 +265,9 @@ extension Campaign: Decodable {
                       policy: try RoutingPolicy(parsing: container.decode(String.self, forKey: .routingPolicy)),
                       fallback: try RoutingPolicy(parsing: container.decode(String.self, forKey: .routingFallback)),
                       releaseStaleAfter: try container.decodeIfPresent(Int.self, forKey: .releaseStaleAfter)))
+        requestApproval = try container.decodeIfPresent(Bool.self, forKey: .requestApproval) ?? false
+        teams = try container.decodeIfPresent([String].self, forKey: .teams) ?? []
+        routingTeam = try container.decodeIfPresent(String.self, forKey: .routingTeam)
     }
 }
 

@@ -26,10 +26,12 @@ public enum Notifications {
         public let removed: Int
         /// The conversation a message or close changed.
         public let conversationID: Int64?
+        /// A request held for approval, made (`request_pending`) or denied (`request_denied`).
+        public var requestID: Int64? = nil
 
         enum CodingKeys: String, CodingKey {
             case orgID = "org_id", campaignID = "campaign_id", batchID = "batch_id", kind, userID = "user_id", sender,
-                 received, removed, conversationID = "conversation_id"
+                 received, removed, conversationID = "conversation_id", requestID = "request_id"
         }
 
         public init(payload: String) throws {

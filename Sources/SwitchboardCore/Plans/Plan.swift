@@ -100,9 +100,9 @@ public struct Plan: Sendable {
 
     static let keys: [String: Set<String>] = [
         "reassign-all": selection.union(["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all",
-                                         "balance", "available-only", "note"]),
+                                         "to-team", "balance", "available-only", "note"]),
         "reassign-some": selection.union(["campaign", "from", "from-unassigned", "from-anyone", "status", "to", "to-all",
-                                          "balance", "available-only", "note", "count"]),
+                                          "to-team", "balance", "available-only", "note", "count"]),
         "unassign-all": selection.union(["campaign", "from", "from-anyone", "status", "note"]),
         "reassign": ["campaign", "conversation", "to", "unassign", "note"],
         "undo": ["batch", "note"],
@@ -265,9 +265,15 @@ public struct Plan: Sendable {
             return try bool("from-unassigned") ? .unassigned : .anyone
         }
 
-        /// `to: [a, b]`, `to: a,b`, `to: all`, or `to-all: true`.
+        /// `to: [a, b]`, `to: a,b`, `to: all`, `to-all: true`, or `to-team: NAME`.
         func target() throws -> Target {
             let all = try bool("to-all")
+            if let team = try string("to-team") {
+                guard fields["to"] == nil && !all else {
+                    throw Plan.invalid(number, "needs exactly one target: 'to', 'to-all' or 'to-team'")
+                }
+                return .team(team)
+            }
             switch fields["to"] {
             case nil where all: return .allActive
             case let list as [Any] where !all:

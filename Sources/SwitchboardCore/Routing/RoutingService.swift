@@ -206,6 +206,10 @@ public struct RoutingService: Sendable {
         var policy: RoutingPolicy
         var skill: String? = nil
         var target: Int64? = nil
+        /// Routing picks among this team's senders only.
+        var team: Int64? = nil
+        /// Instead of `target`: each target takes the ids dealt to it (a team's even or balanced split).
+        var deals: [(target: Int64, ids: [Int64])]? = nil
         /// A conversation nobody can take goes to the pool (else it stays where it is).
         var release: Bool
         var actor: String
@@ -222,13 +226,17 @@ public struct RoutingService: Sendable {
         let logger = database.logger
         let assignments = AssignmentService(database)
         let batchID = try await assignments.nextBatchID(on: connection)
-        let rows = try await connection.rows("""
-            SELECT r.conversation_id, r.from_id, f.handle, r.to_id, t.handle
-            FROM switchboard_route(\(route.campaign.id), \(route.ids)::bigint[], \(route.policy.rawValue), \(route.skill),
-                                   \(route.target), \(route.release), \(batchID)) r
-            LEFT JOIN users f ON f.id = r.from_id
-            LEFT JOIN users t ON t.id = r.to_id
-            """, logger: logger)
+        var rows: [PostgresRow] = []
+        for (target, ids) in route.deals ?? [(route.target ?? 0, route.ids)] where !ids.isEmpty {
+            let target = route.deals == nil ? route.target : target
+            rows += try await connection.rows("""
+                SELECT r.conversation_id, r.from_id, f.handle, r.to_id, t.handle
+                FROM switchboard_route(\(route.campaign.id), \(ids)::bigint[], \(route.policy.rawValue), \(route.skill),
+                                       \(target), \(route.release), \(batchID), \(route.team)) r
+                LEFT JOIN users f ON f.id = r.from_id
+                LEFT JOIN users t ON t.id = r.to_id
+                """, logger: logger)
+        }
         var moves: [(id: Int64, to: String?)] = []
         var tallies: [Int64: AssignmentService.Tally] = [:]
         for row in rows {
@@ -293,6 +301,11 @@ public struct RoutingService: Sendable {
         public var note: String?
         public var dryRun: Bool
         public var orgID: Int64?
+        /// A team receives everything: its active senders but the one handing off, in handle order (the available
+        /// ones with `availableOnly`), evenly or balanced.
+        public var toTeam: String?
+        public var distribution: Distribution = .even
+        public var availableOnly = false
 
         public init(campaignID: Int64, from: String, to: String? = nil, policy: RoutingPolicy? = nil,
                     status: StatusFilter = .any, actor: String, note: String? = nil, dryRun: Bool = false,
@@ -320,8 +333,9 @@ public struct RoutingService: Sendable {
     private func applyHandoff(_ request: HandoffRequest) async throws -> BatchResult {
         try AssignmentService.validate(actor: request.actor)
         let note = try AssignmentService.validate(note: request.note)
-        if request.to != nil && request.policy != nil {
-            throw SwitchboardError.invalid("conflicting_target", "Name either a sender to hand off to or a policy, not both.")
+        if [request.to != nil, request.policy != nil, request.toTeam != nil].filter({ $0 }).count > 1 {
+            throw SwitchboardError.invalid("conflicting_target",
+                                           "Name one of a sender to hand off to, a team, or a policy, not several.")
         }
         let campaign = try await CampaignService(database).campaign(id: request.campaignID, orgID: request.orgID)
         let policy = request.policy ?? campaign.routing.policy
@@ -344,11 +358,33 @@ public struct RoutingService: Sendable {
             try await connection.query("""
                 UPDATE campaign_senders SET available = false WHERE campaign_id = \(campaign.id) AND user_id = \(from.id)
                 """, logger: logger)
-            var parameters = ["from": request.from, "policy": request.to == nil ? policy.rawValue : "sender"]
+            var parameters = ["from": request.from,
+                              "policy": request.to != nil ? "sender" : request.toTeam != nil ? "team" : policy.rawValue]
             if let to = request.to { parameters["to"] = to }
-            let route = Route(kind: .handoff, campaign: campaign, ids: ids, policy: policy, target: target,
+            var route = Route(kind: .handoff, campaign: campaign, ids: ids, policy: policy, target: target,
                               release: true, actor: request.actor, statusFilter: request.status,
                               parameters: parameters, note: note)
+            guard let team = request.toTeam else {
+                return try await Self.route(route, on: connection, database: database).result
+            }
+            let targets = try await TeamService.targets(team, campaign: campaign, availableOnly: request.availableOnly,
+                                                        excluding: from.id, on: connection, logger: logger)
+            route.parameters["to_team"] = team
+            route.parameters["to"] = targets.map(\.handle).joined(separator: ",")
+            route.parameters["distribution"] = request.distribution.rawValue
+            let shares: [Int]
+            switch request.distribution {
+            case .even:
+                shares = EvenSplit.shares(of: ids.count, over: targets.count)
+            case .balance:
+                let outside = AssignmentService.Selection(campaignID: campaign.id, source: .sender(request.from),
+                                                          sourceID: from.id, status: request.status.status)
+                shares = Balance.shares(of: ids.count, loads: try await assignments.openLoads(
+                    of: targets.map(\.id), outside: outside, on: connection))
+            }
+            route.deals = zip(targets.map(\.id), AssignmentService.starts(shares).enumerated().map { index, start in
+                Array(ids[start ..< start + shares[index]])
+            }).map { ($0, $1) }
             return try await Self.route(route, on: connection, database: database).result
         }
     }
@@ -380,6 +416,32 @@ public struct RoutingService: Sendable {
             guard routed.moves.isEmpty else { return routed.result }
             throw try await Self.nobodyWith(skill: skill, conversation: conversationID, campaign: campaign,
                                             on: connection, logger: logger)
+        }
+    }
+
+    /// Reassigns a conversation to a team: the least-loaded available sender of it (not its current assignee), or a
+    /// refusal: `team_has_no_senders` when the team has no active sender in the campaign, else naming why nobody could.
+    public func escalate(conversationID: Int64, toTeam team: String, actor: String, note: String? = nil,
+                         dryRun: Bool = false, orgID: Int64? = nil) async throws -> BatchResult {
+        try await Telemetry.batch(.reassign, campaignID: nil, actor: actor, logger: logger) {
+            try AssignmentService.validate(actor: actor)
+            let note = try AssignmentService.validate(note: note)
+            try TeamService.validate(name: team)
+            let conversation = try await ConversationService(database).conversation(id: conversationID, orgID: orgID)
+            let campaign = try await CampaignService(database).campaign(id: conversation.campaignID, orgID: orgID)
+            return try await batch(dryRun: dryRun, campaign: campaign.id) { [database, logger] connection in
+                let members = try await TeamService.targets(team, campaign: campaign, availableOnly: false,
+                                                            on: connection, logger: logger)
+                let route = Route(kind: .reassign, campaign: campaign, ids: [conversationID], policy: .leastLoaded,
+                                  team: try await TeamService.id(of: team, orgID: campaign.orgID, on: connection,
+                                                                 logger: logger),
+                                  release: false, actor: actor,
+                                  parameters: ["conversation": String(conversationID), "to_team": team], note: note)
+                let routed = try await Self.route(route, on: connection, database: database)
+                guard routed.moves.isEmpty else { return routed.result }
+                throw SwitchboardError.refused("no_sender_available",
+                                               "Nobody in team '\(team)' can take conversation \(conversationID): \(members.map(\.handle).joined(separator: ", ")) are away, at the cap, outside the campaign's teams, or already hold it.")
+            }
         }
     }
 

@@ -39,6 +39,8 @@ public struct SelfAssignService: Sendable {
         public let result: BatchResult
         public let conversations: [Conversation]
         public var conversationIDs: [Int64] { conversations.map(\.id) }
+        /// With request approval on: the request now waiting for an organizer (nothing was granted yet).
+        public var pendingRequest: Int64? = nil
     }
 
     /// Gives `handle` up to min(`count` or the batch size, the batch size, room under `max_open`) of the oldest
@@ -83,12 +85,7 @@ public struct SelfAssignService: Sendable {
     /// by the same transaction.
     private func grant(_ campaignID: Int64, orgID: Int64?, _ handle: String, _ count: Int?, _ actor: String?,
                        slots: Int) async throws -> Grant {
-        let query: PostgresQuery = """
-            SELECT outcome, detail, batch_id, conversation_id, phone, name, status, unread, last_message_at, created_at
-            FROM switchboard_request_more(\(campaignID)::bigint, \(orgID)::bigint, \(handle)::text, \(count)::integer,
-                                          \(actor ?? handle)::text, \(CampaignLock.key(campaignID))::integer,
-                                          \(slots)::integer)
-            """
+        let query = Self.claim(campaignID, orgID: orgID, handle, count, actor, slots: slots, request: nil)
         guard IdempotentRequest.Recorder.current == nil else {
             return try await database.transaction { [logger] connection in
                 try Self.grant(from: try await connection.rows(query, logger: logger), campaignID: campaignID,
@@ -98,9 +95,26 @@ public struct SelfAssignService: Sendable {
         return try Self.grant(from: try await database.query(query), campaignID: campaignID, handle: handle, count: count)
     }
 
+    /// The call of `switchboard_request_more`; with `request`, an organizer's approval of that request.
+    static func claim(_ campaignID: Int64, orgID: Int64?, _ handle: String, _ count: Int?, _ actor: String?,
+                      slots: Int, request: Int64?) -> PostgresQuery {
+        """
+            SELECT outcome, detail, batch_id, conversation_id, phone, name, status, unread, last_message_at, created_at
+            FROM switchboard_request_more(\(campaignID)::bigint, \(orgID)::bigint, \(handle)::text, \(count)::integer,
+                                          \(actor ?? handle)::text, \(CampaignLock.key(campaignID))::integer,
+                                          \(slots)::integer, \(request)::bigint)
+            """
+    }
+
     /// The grant, or the refusal, that `switchboard_request_more` returned.
     static func grant(from rows: [PostgresRow], campaignID: Int64, handle: String, count: Int?) throws -> Grant {
-        let (outcome, detail) = try rows[0].decode((String, [Int]?).self)
+        let (outcome, detail, pending) = try rows[0].decode((String, [Int]?, Int64?).self)
+        if outcome == "pending", let pending {
+            let result = BatchResult(batchID: nil, operation: .selfAssign, campaignID: campaignID,
+                                     statusFilter: StatusFilter.only(.notStarted).name, matched: 0, moved: 0,
+                                     unchanged: 0, dryRun: false, perSender: [], requested: count)
+            return Grant(result: result, conversations: [], pendingRequest: pending)
+        }
         guard outcome == "granted" else { throw refusal(outcome, detail ?? [], campaignID: campaignID, handle: handle) }
         var batchID: Int64 = 0
         let conversations = try rows.map { row in
@@ -130,6 +144,9 @@ public struct SelfAssignService: Sendable {
             return .notFound("unknown_sender", "User '\(handle)' does not exist in the organization of campaign \(campaignID).")
         case "not_a_sender":
             return .refused("not_a_sender", "User '\(handle)' is not a sender of campaign \(campaignID).")
+        case "not_in_team":
+            return .init(.forbidden, "not_in_team",
+                         "User '\(handle)' is not in a team campaign \(campaignID) is limited to, and cannot request conversations.")
         case "sender_deactivated":
             return .refused("not_a_sender",
                             "Sender '\(handle)' is deactivated on campaign \(campaignID) and cannot request conversations.")
@@ -154,6 +171,7 @@ public struct SelfAssignService: Sendable {
             SELECT CASE WHEN NOT k.self_assign THEN 'self_assign_disabled'
                         WHEN s.user_id IS NULL THEN 'not_a_sender'
                         WHEN NOT s.active THEN 'sender_deactivated'
+                        WHEN NOT switchboard_team_admits(k.id, \(user.id)) THEN 'not_in_team'
                         WHEN r.outcome <> 'ok' THEN r.outcome
                         WHEN NOT EXISTS (
                             SELECT 1 FROM conversations c

@@ -36,7 +36,8 @@ public struct CampaignService: Sendable {
 
     /// Changes some settings; nil leaves a setting as it is. `clearMaxOpen` removes the cap.
     public func update(id: Int64, selfAssign: Bool? = nil, batchSize: Int? = nil, maxOpen: Int? = nil,
-                       clearMaxOpen: Bool = false, requireFinishedBatch: Bool? = nil) async throws -> Campaign {
+                       clearMaxOpen: Bool = false, requireFinishedBatch: Bool? = nil,
+                       requestApproval: Bool? = nil) async throws -> Campaign {
         let current = try await campaign(id: id)
         var settings = current.settings
         if let selfAssign { settings.selfAssign = selfAssign }
@@ -47,7 +48,8 @@ public struct CampaignService: Sendable {
         try settings.validate()
         let rows = try await database.query("""
             UPDATE campaigns SET self_assign = \(settings.selfAssign), batch_size = \(settings.batchSize),
-                max_open = \(settings.maxOpen), require_finished_batch = \(settings.requireFinishedBatch)
+                max_open = \(settings.maxOpen), require_finished_batch = \(settings.requireFinishedBatch),
+                request_approval = \(requestApproval ?? current.requestApproval)
             WHERE id = \(id)
             RETURNING \(unescaped: Self.columns)
             """)
@@ -73,14 +75,20 @@ public struct CampaignService: Sendable {
         return try Self.campaign(from: rows[0])
     }
 
+    /// Qualified by the table's name: a query that reads them names `campaigns` without an alias.
     static let columns = """
-        id, org_id, name, self_assign, batch_size, max_open, require_finished_batch, created_at, routing_policy,
-        routing_fallback, release_stale_after
+        campaigns.id, campaigns.org_id, campaigns.name, self_assign, batch_size, max_open, require_finished_batch,
+        campaigns.created_at, routing_policy, routing_fallback, release_stale_after, request_approval,
+        (SELECT t.name FROM teams t WHERE t.id = campaigns.routing_team_id),
+        array(SELECT t.name FROM campaign_teams x JOIN teams t ON t.id = x.team_id
+              WHERE x.campaign_id = campaigns.id ORDER BY t.name COLLATE "C")
         """
 
     static func campaign(from row: PostgresRow) throws -> Campaign {
-        let (id, orgID, name, selfAssign, batchSize, maxOpen, requireFinished, createdAt, policy, fallback, stale) =
-            try row.decode((Int64, Int64, String, Bool, Int, Int?, Bool, Date, String, String, Int?).self)
+        let (id, orgID, name, selfAssign, batchSize, maxOpen, requireFinished, createdAt, policy, fallback, stale,
+             approval, routingTeam, teams) =
+            try row.decode((Int64, Int64, String, Bool, Int, Int?, Bool, Date, String, String, Int?, Bool, String?,
+                            [String]).self)
         var campaign = Campaign(id: id, orgID: orgID, name: name,
                                 settings: SelfAssignSettings(selfAssign: selfAssign, batchSize: batchSize, maxOpen: maxOpen,
                                                              requireFinishedBatch: requireFinished),
@@ -88,6 +96,9 @@ public struct CampaignService: Sendable {
         campaign.routing = RoutingSettings(policy: RoutingPolicy(rawValue: policy) ?? .manual,
                                            fallback: RoutingPolicy(rawValue: fallback) ?? .manual,
                                            releaseStaleAfter: stale)
+        campaign.requestApproval = approval
+        campaign.routingTeam = routingTeam
+        campaign.teams = teams
         return campaign
     }
 

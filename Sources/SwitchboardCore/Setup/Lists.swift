@@ -55,10 +55,12 @@ extension Directory {
     }
 
     /// Changes a user's display name or role (nil leaves it as it is), and returns the user as they are now.
-    public func update(orgID: Int64, handle: String, name: String? = nil, role: Role? = nil) async throws -> User {
+    public func update(orgID: Int64, handle: String, name: String? = nil, role: Role? = nil,
+                       autoApprove: Bool? = nil) async throws -> User {
         let current = try await user(orgID: orgID, handle: handle)
-        guard name != nil || role != nil else {
-            throw SwitchboardError.invalid("nothing_to_change", "Give --name or --role to change user '\(handle)'.")
+        guard name != nil || role != nil || autoApprove != nil else {
+            throw SwitchboardError.invalid("nothing_to_change",
+                                           "Give --name, --role or --auto-approve to change user '\(handle)'.")
         }
         let displayName = name?.trimmingCharacters(in: .whitespacesAndNewlines) ?? current.name
         try Text.check(displayName, field: "display name", maximum: 200)
@@ -66,7 +68,8 @@ extension Directory {
             throw SwitchboardError.invalid("invalid_name", "The display name of '\(handle)' cannot be empty.")
         }
         let rows = try await database.query("""
-            UPDATE users SET name = \(displayName), role = \((role ?? current.role).rawValue)
+            UPDATE users SET name = \(displayName), role = \((role ?? current.role).rawValue),
+                auto_approve = coalesce(\(autoApprove), auto_approve)
             WHERE org_id = \(orgID) AND id = \(current.id)
             RETURNING id, org_id, handle, name, role, active
             """)
@@ -79,11 +82,12 @@ extension CampaignService {
     /// (what a texter may see).
     public func list(orgID: Int64, senderID: Int64? = nil) async throws -> [Campaign] {
         try await database.query("""
-            SELECT \(unescaped: Self.columns) FROM campaigns k
-            WHERE k.org_id = \(orgID)
+            SELECT \(unescaped: Self.columns) FROM campaigns
+            WHERE campaigns.org_id = \(orgID)
               AND (\(senderID)::bigint IS NULL OR EXISTS (
-                  SELECT 1 FROM campaign_senders s WHERE s.campaign_id = k.id AND s.user_id = \(senderID) AND s.active))
-            ORDER BY k.id LIMIT 1000
+                  SELECT 1 FROM campaign_senders s
+                  WHERE s.campaign_id = campaigns.id AND s.user_id = \(senderID) AND s.active))
+            ORDER BY campaigns.id LIMIT 1000
             """).map(Self.campaign(from:))
     }
 }

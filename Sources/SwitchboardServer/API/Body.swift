@@ -98,16 +98,21 @@ struct JSONBody: Sendable {
         }
     }
 
-    /// `to`: `["kevin", "rebecca"]` or `"all"`.
+    /// `to`: `["kevin", "rebecca"]`, `"all"` or `{"team": "spanish"}`.
     func target() throws -> Target {
         switch fields["to"] {
         case nil: throw Self.missing("to")
         case .string("all")?: return .allActive
+        case .object(let object)? where object.count == 1:
+            guard case .string(let team)? = object["team"] else {
+                throw Self.wrongType("to", "a list of handles, \"all\" or {\"team\": NAME}")
+            }
+            return .team(team)
         case .array(let list)?:
             let handles = list.compactMap { if case .string(let h) = $0 { h } else { nil } }
             guard handles.count == list.count else { throw Self.wrongType("to", "a list of handles or \"all\"") }
             return .senders(handles)
-        default: throw Self.wrongType("to", "a list of handles or \"all\"")
+        default: throw Self.wrongType("to", "a list of handles, \"all\" or {\"team\": NAME}")
         }
     }
 

@@ -125,7 +125,10 @@ struct CampaignRoutes {
         let count = try body.int("count")
         return try await idempotency.run(request, body: body, user: user,
                                          respond: { (grant: SelfAssignService.Grant) in
-                                             try Encoded(GrantBody(result: grant.result, conversations: grant.conversations))
+                                             if let id = grant.pendingRequest {
+                                                 return try Encoded(PendingBody(requestID: id), status: .accepted)
+                                             }
+                                             return try Encoded(GrantBody(result: grant.result, conversations: grant.conversations))
                                          }) { [database] in
             try await SelfAssignService(database).requestMore(campaignID: campaign.id, sender: user.handle, count: count,
                                                               orgID: user.orgID)
@@ -153,6 +156,13 @@ struct PreviewBody: Encodable {
     let confirmationToken: String
     let expiresAt: Date
     enum CodingKeys: String, CodingKey { case count, confirmationToken = "confirmation_token", expiresAt = "expires_at" }
+}
+
+/// Request Conversations held for approval: 202 and the request's id.
+struct PendingBody: Encodable {
+    let requestID: Int64
+    let status = "pending"
+    enum CodingKeys: String, CodingKey { case requestID = "request_id", status }
 }
 
 /// The batch result, with the conversations granted next to it.

@@ -35,15 +35,22 @@ struct ConversationRoutes {
         let (conversation, user) = try await conversation(context, to: .read)
         _ = try context.requireManager()
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["handle", "skill", "dry_run", "note", "campaign_id"])
+                                           allowed: ["handle", "skill", "team", "dry_run", "note", "campaign_id"])
         let dryRun = try body.bool("dry_run") ?? false
         let note = try body.string("note")
         let campaignID = try body.int("campaign_id")
+        let targets = ["handle", "skill", "team"].filter { body.fields[$0] != nil }
+        guard targets.count <= 1 else {
+            throw SwitchboardError(.invalid, "conflicting_target", "Give one of 'handle', 'skill' and 'team', not several.")
+        }
+        // Escalation: to a team's least-loaded available sender.
+        if let team = try body.string("team") {
+            return try jsonResponse(try await RoutingService(database).escalate(
+                conversationID: conversation.id, toTeam: team, actor: user.handle, note: note, dryRun: dryRun,
+                orgID: user.orgID))
+        }
         // Escalation: to a skill instead of a person.
         if let skill = try body.string("skill") {
-            guard try body.string("handle") == nil else {
-                throw SwitchboardError(.invalid, "conflicting_target", "Give either 'handle' or 'skill', not both.")
-            }
             return try jsonResponse(try await RoutingService(database).escalate(
                 conversationID: conversation.id, skill: skill, actor: user.handle, note: note, dryRun: dryRun,
                 orgID: user.orgID))

@@ -73,13 +73,17 @@ struct RoutingRoutes {
     @Sendable func handoff(_ request: Request, context: AppRequestContext) async throws -> Response {
         let (campaign, user) = try await campaigns.managedCampaign(context)
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["from", "to", "policy", "status", "note", "dry_run"])
-        let handoff = RoutingService.HandoffRequest(
+                                           allowed: ["from", "to", "to_team", "policy", "status", "note", "dry_run",
+                                                     "balance", "available_only"])
+        var handoff = RoutingService.HandoffRequest(
             campaignID: campaign.id, from: try body.requireString("from"), to: try body.string("to"),
             policy: try body.string("policy").map { try RoutingPolicy(parsing: $0) }, status: try body.status(),
             actor: user.handle, note: try body.string("note"), dryRun: try body.bool("dry_run") ?? false,
             orgID: user.orgID)
-        return try await idempotency.run(request, body: body, user: user) { [database] in
+        handoff.toTeam = try body.string("to_team")
+        handoff.distribution = try body.bool("balance") == true ? .balance : .even
+        handoff.availableOnly = try body.bool("available_only") ?? false
+        return try await idempotency.run(request, body: body, user: user) { [database, handoff] in
             try await RoutingService(database).handoff(handoff)
         }
     }

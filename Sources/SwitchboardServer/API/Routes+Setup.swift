@@ -33,21 +33,32 @@ struct SetupRoutes {
         return try jsonResponse(campaign, status: .created)
     }
 
-    /// Self-assign settings; a field left out stays as it is, `"max_open": null` removes the cap.
+    /// Self-assign settings, request approval and teams; a field left out stays as it is, `"max_open": null`
+    /// removes the cap, `"routing_team": null` routes among every sender again, `"teams": []` lifts the limit.
     @Sendable func update(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let (campaign, _) = try await campaigns.managedCampaign(context)
+        let (campaign, user) = try await campaigns.managedCampaign(context)
         let body = try await JSONBody.read(request, context: context,
-                                           allowed: ["self_assign", "batch_size", "max_open", "require_finished_batch"])
+                                           allowed: ["self_assign", "batch_size", "max_open", "require_finished_batch",
+                                                     "request_approval", "teams", "routing_team"])
         guard !body.fields.isEmpty else {
             throw SwitchboardError(.invalid, "missing_field",
-                                   "Give at least one of 'self_assign', 'batch_size', 'max_open' and 'require_finished_batch'.")
+                                   "Give at least one of 'self_assign', 'batch_size', 'max_open', 'require_finished_batch', 'request_approval', 'teams' and 'routing_team'.")
         }
         let clearMaxOpen: Bool
         if case .null? = body.fields["max_open"] { clearMaxOpen = true } else { clearMaxOpen = false }
+        let clearRoutingTeam: Bool
+        if case .null? = body.fields["routing_team"] { clearRoutingTeam = true } else { clearRoutingTeam = false }
+        let teams = try body.strings("teams")
+        let routingTeam = clearRoutingTeam ? nil : try body.string("routing_team")
+        if teams != nil || routingTeam != nil || clearRoutingTeam {
+            _ = try await TeamService(database).configure(campaignID: campaign.id, teams: teams, routingTeam: routingTeam,
+                                                          clearRoutingTeam: clearRoutingTeam, orgID: user.orgID)
+        }
         return try jsonResponse(try await CampaignService(database).update(
             id: campaign.id, selfAssign: try body.bool("self_assign"), batchSize: try body.int("batch_size"),
             maxOpen: try body.int("max_open"), clearMaxOpen: clearMaxOpen,
-            requireFinishedBatch: try body.bool("require_finished_batch")))
+            requireFinishedBatch: try body.bool("require_finished_batch"),
+            requestApproval: try body.bool("request_approval")))
     }
 
     struct Added: Codable {
