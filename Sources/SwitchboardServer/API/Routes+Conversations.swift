@@ -39,8 +39,7 @@ struct ConversationRoutes {
         let dryRun = try body.bool("dry_run") ?? false
         let note = try body.string("note")
         let campaignID = try body.int("campaign_id")
-        let targets = ["handle", "skill", "team"].filter { body.fields[$0] != nil }
-        guard targets.count <= 1 else {
+        guard [try body.string("handle"), try body.string("skill"), try body.string("team")].compactMap({ $0 }).count <= 1 else {
             throw SwitchboardError(.invalid, "conflicting_target", "Give one of 'handle', 'skill' and 'team', not several.")
         }
         // Escalation: to a team's least-loaded available sender.
