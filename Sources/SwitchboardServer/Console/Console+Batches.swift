@@ -11,6 +11,8 @@ struct BatchInput {
     let statusValue: String
     let to: [String]
     let toAll: Bool
+    /// A team instead of senders.
+    let toTeam: String?
     let balance: Bool
     let count: Int?
     let back: String
@@ -32,12 +34,13 @@ struct BatchInput {
         let to: [String]
         let toAll: Bool
         let balance: Bool
+        var toTeam: String? = nil
     }
 
     static func kept(_ form: FormBody) -> Kept {
         Kept(op: (try? form.value("op")) ?? "", status: (try? form.value("status")) ?? "any",
              count: (try? form.value("count")) ?? "", to: (try? form.values("to")) ?? [], toAll: form.flag("to_all"),
-             balance: form.flag("balance"))
+             balance: form.flag("balance"), toTeam: try? form.value("to_team"))
     }
 
     /// `op` is the operation when the form does not name it (Tag selected).
@@ -53,6 +56,11 @@ struct BatchInput {
         to = try form.values("to") + (try form.value("to_list") ?? "")
             .split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
         toAll = form.flag("to_all")
+        let team = try form.value("to_team")?.trimmingCharacters(in: .whitespaces)
+        toTeam = team?.isEmpty == false ? team : nil
+        if toTeam != nil && (toAll || !to.isEmpty) {
+            throw SwitchboardError(.invalid, "conflicting_target", "Choose senders or a team to receive them, not both.")
+        }
         balance = form.flag("balance")
         if let text = try form.value("count") {
             guard let count = Int(text.trimmingCharacters(in: .whitespaces)) else {
@@ -83,7 +91,10 @@ struct BatchInput {
         }
     }
 
-    var target: Target { toAll ? .allActive : .senders(to) }
+    var target: Target {
+        if let toTeam { return .team(toTeam) }
+        return toAll ? .allActive : .senders(to)
+    }
 
     /// Unassign All's sender, nil for every sender (Bulk Unassign All).
     var unassignFrom: String? { from == "anyone" ? nil : from }
@@ -112,6 +123,7 @@ struct BatchInput {
         var fields = [("op", op), ("from", from), ("status", statusValue), ("back", back)]
         fields += to.map { ("to", $0) }
         if toAll { fields.append(("to_all", "on")) }
+        if let toTeam { fields.append(("to_team", toTeam)) }
         if balance { fields.append(("balance", "on")) }
         if let count { fields.append(("count", String(count))) }
         if let note { fields.append(("note", note)) }

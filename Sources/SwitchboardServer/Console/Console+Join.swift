@@ -41,7 +41,10 @@ extension Console {
                 cookie = SessionCookie.set(sessionToken, secure: secureCookies)
             }
             var extra: [URLQueryItem] = []
-            if let grant = joined.grant { extra.append(URLQueryItem(name: "granted", value: String(grant.result.moved))) }
+            if let grant = joined.grant {
+                extra.append(grant.pendingRequest == nil ? URLQueryItem(name: "granted", value: String(grant.result.moved))
+                                 : URLQueryItem(name: "pending", value: "1"))
+            }
             if let refusal = joined.refusal { extra.append(URLQueryItem(name: "refused", value: refusal.code)) }
             var response = redirect(Self.queueURL(joined.campaign.id, filter: joined.grant == nil ? nil : "not-started",
                                                   extra: extra))

@@ -74,6 +74,10 @@ extension Console {
         // Whether a request would be granted, and Core's sentence when not: the grant's own rules, asked.
         let refusal = owner.viewingAs ? nil
             : try await SelfAssignService(database).eligibility(campaignID: campaign.id, user: owner.user)
+        // Request approval: a request waiting holds the button back; a denial's note is shown once decided.
+        let latest = owner.viewingAs ? nil
+            : try await RequestService(database).latest(campaignID: campaign.id, userID: owner.user.id)
+        let waiting = latest?.status == .pending ? latest : nil
         var senders: [Option] = []
         if session.user.role.canManage {
             senders = try await SenderService(database).list(campaignID: campaign.id).senders.map {
@@ -100,8 +104,8 @@ extension Console {
                               at: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
             },
             next: next, banner: Self.queueBanner(query, refusal: refusal),
-            canRequest: !owner.viewingAs && settings.selfAssign && refusal == nil,
-            requestHint: settings.selfAssign ? refusal?.message : nil, formKey: ConsoleAuth.randomToken(bytes: 16),
+            canRequest: !owner.viewingAs && settings.selfAssign && refusal == nil && waiting == nil,
+            requestHint: settings.selfAssign ? refusal?.message ?? Self.requestHint(latest) : nil, formKey: ConsoleAuth.randomToken(bytes: 16),
             upNext: Words.conversations(counts.upNext), selfAssign: settings.selfAssign,
             canRelease: !owner.viewingAs && counts.notStarted > 0,
             live: "/campaigns/\(campaign.id)/queue/live" + (viewingAs.map { "?as=\($0)" } ?? ""),
@@ -114,9 +118,25 @@ extension Console {
         return try render("queue", model)
     }
 
+    /// Where the texter's last request held for approval stands: waiting, or denied (with the organizer's note).
+    static func requestHint(_ latest: RequestService.Request?) -> String? {
+        guard let latest else { return nil }
+        switch latest.status {
+        case .pending:
+            return "Waiting for approval: you asked for \(Words.conversations(latest.count)) at \(Words.time(latest.createdAt)). They arrive here as soon as an organizer approves."
+        case .denied:
+            return "Your last request was denied by \(latest.decidedBy ?? "an organizer")" + (latest.note.map { ": \($0)" } ?? ".")
+        case .approved, .expired:
+            return nil
+        }
+    }
+
     /// What the redirect after Request Conversations or Release says. After a refusal (`refused=CODE`), Core's own
     /// sentence for why a request is refused now.
     static func queueBanner(_ query: Parameters, refusal: SwitchboardError?) -> String? {
+        if query.get("pending") != nil {
+            return "Your request is waiting for an organizer's approval."
+        }
         if let granted = query.get("granted").flatMap(Int.init) {
             return granted == 1 ? "1 conversation arrived." : "\(granted) conversations arrived."
         }
@@ -138,14 +158,18 @@ extension Console {
         let service = SelfAssignService(database)
         do {
             let result = try await once(context.form, user: session.user, answer: { (grant: SelfAssignService.Grant) in
-                grant.result
+                Requested(moved: grant.result.moved, pending: grant.pendingRequest)
             }) {
                 try await service.requestMore(campaignID: campaign.id, sender: session.user.handle,
                                               actor: session.user.handle, orgID: session.user.orgID)
             }
+            if result.pending != nil {
+                return redirect(Self.queueURL(campaign.id, extra: [URLQueryItem(name: "pending", value: "1")]))
+            }
             return redirect(Self.queueURL(campaign.id, filter: "not-started",
                                           extra: [URLQueryItem(name: "granted", value: String(result.moved))]))
-        } catch let error as SwitchboardError where error.kind == .refused || error.kind == .notFound {
+        } catch let error as SwitchboardError where error.kind == .refused || error.kind == .notFound
+                    || error.code == "not_in_team" {
             return redirect(Self.queueURL(campaign.id, extra: [URLQueryItem(name: "refused", value: error.code)]))
         }
     }
@@ -279,6 +303,12 @@ extension Console {
         -> BatchResult
     {
         try await once(form, user: user, answer: { $0 }, operation)
+    }
+
+    /// What Request Conversations' form keeps for a repeat: how many arrived, or the request now waiting.
+    struct Requested: Codable, Sendable {
+        let moved: Int
+        let pending: Int64?
     }
 
     /// What a reply's form keeps for a repeat: the message it recorded.

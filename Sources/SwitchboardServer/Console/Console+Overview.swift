@@ -119,8 +119,9 @@ extension Console {
         let selectedSender = senderList.senders.first { $0.handle == selected }
         let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort, extra: selection.query)
         let active = senderList.senders.filter(\.active)
+        let teams = try await TeamService(database).list(orgID: campaign.orgID).map(\.name)
         let forms = actionForms(selected: selected, isSender: selectedSender != nil, active: active, back: back,
-                                kept: kept, selection: selection)
+                                kept: kept, selection: selection, teams: teams)
         var list: OverviewPage.List?
         if let selected {
             list = try await conversationList(campaign, session, selected: selected, status: status, sort: sort,
@@ -148,7 +149,8 @@ extension Console {
     }
 
     func actionForms(selected: String?, isSender: Bool, active: [SenderCounts], back: String,
-                     kept: BatchInput.Kept?, selection: ConsoleSelection = .none) -> [OverviewPage.ActionForm] {
+                     kept: BatchInput.Kept?, selection: ConsoleSelection = .none, teams: [String] = [])
+        -> [OverviewPage.ActionForm] {
         let from = selected ?? "anyone"
         var actions: [(title: String, op: String)]
         switch selected {
@@ -172,7 +174,8 @@ extension Console {
                 hasTargets: action.op != "unassign-all", toAll: keep?.toAll ?? false, targets: targets,
                 manyTargets: many, toText: keep?.to.joined(separator: ", ") ?? "",
                 balance: keep?.balance ?? false, button: "Preview", open: keep != nil, selection: selection.fields,
-                scope: selection.scope.map { "Acts on \($0)." })
+                scope: selection.scope.map { "Acts on \($0)." },
+                teams: teams.map { Option(value: $0, label: $0, selected: keep?.toTeam == $0) }, hasTeams: !teams.isEmpty)
         }
     }
 

@@ -79,6 +79,7 @@ extension Console {
         }
         page.tabs = Self.tabs(campaign.id, current: "settings")
         page.routing = RoutingForm(campaign.routing)
+        page.teamsForm = TeamsForm(campaign, teams: try await TeamService(database).list(orgID: campaign.orgID).map(\.name))
         return try render("settings", page, status: status)
     }
 
@@ -161,6 +162,7 @@ extension Console {
          ("senders", "Senders", "/campaigns/\(campaignID)/senders"),
          ("contacts", "Contacts", "/campaigns/\(campaignID)/contacts"),
          ("settings", "Settings", "/campaigns/\(campaignID)/settings"),
+         ("requests", "Requests", "/campaigns/\(campaignID)/requests"),
          ("history", "History", "/campaigns/\(campaignID)/history")].map {
             Tab(label: $0.1, link: $0.2, current: $0.0 == current)
         }

@@ -145,6 +145,9 @@ struct OverviewPage {
         var selection: [PreviewPage.Field] = []
         /// "Acts on the conversations matching tag=vip." when the filter bar narrows.
         var scope: String?
+        /// The organization's teams, offered as a target beside the senders.
+        var teams: [Option] = []
+        var hasTeams = false
     }
 
     struct Banner {
@@ -359,6 +362,7 @@ enum Words {
         case "route": "Routed reply"
         case "handoff": "Shift handoff"
         case "release_stale": "Released stale replies"
+        case "request": "Approved request"
         default: kind
         }
     }
@@ -369,6 +373,15 @@ enum Words {
         case .roundRobin: "round robin"
         case .leastLoaded: "least loaded"
         case .skill: "by skill"
+        }
+    }
+
+    static func requestStatus(_ status: RequestService.Status) -> String {
+        switch status {
+        case .pending: "Waiting"
+        case .approved: "Approved"
+        case .denied: "Denied"
+        case .expired: "Expired unanswered"
         }
     }
 

@@ -112,6 +112,7 @@ struct SettingsForm {
     let defaultDays = InviteService.defaultDays
     /// The routing form (the settings page of an existing campaign only).
     var routing: RoutingForm?
+    var teamsForm: TeamsForm?
 
     init(title: String, user: UserView, csrf: String, campaign: CampaignView?, name: String, settings: SelfAssignSettings) {
         self.title = title

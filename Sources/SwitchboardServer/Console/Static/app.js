@@ -34,6 +34,7 @@
   }
   live("data-live", ["#senders tbody", ".conversations"], 200);
   live("data-queue-live", [".filters", "[data-queue-live]", ".request"], 150);
+  live("data-requests-live", ["#requests"], 200);
 })();
 
 // Forms that must go once (Request Conversations, Release, Reply): a second submit while the first is on its

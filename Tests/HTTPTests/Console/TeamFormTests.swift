@@ -1,0 +1,87 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import SwitchboardServer
+import SwitchboardTestSupport
+import Testing
+@testable import SwitchboardCore
+
+/// Teams and request approval in the console's forms (issue 37), over HTTP.
+extension MessengerTests {
+    @Test("Teams page: create, add, remove; a team in Reassign's To; the settings limit; texters may not enter")
+    func teamForms() async throws {
+        try await withConsole { client, w, database in
+            let c = w.fixture.campaign.id
+            let ada = try await signIn(client, "ada")
+            var answer = try await post(client, "/teams", ada, "name=spanish")
+            #expect(answer.status == .seeOther && answer.location?.contains("Created") == true)
+            answer = try await post(client, "/teams", ada, "name=Bad+Name")
+            #expect(answer.status == .unprocessableContent && answer.body.contains("Bad Name"))
+            answer = try await post(client, "/teams/spanish/members", ada, "add=rebecca")
+            #expect(answer.status == .seeOther)
+            var (status, page) = try await get(client, "/teams", ada)
+            #expect(status == .ok && page.contains("Take rebecca out of spanish"))
+            let kevin = try await signIn(client, "kevin")
+            (status, _) = try await get(client, "/teams", kevin)
+            #expect(status == .forbidden)
+
+            // The overview's forms offer the team; choosing it and senders at once is refused.
+            (status, page) = try await get(client, "/campaigns/\(c)", ada)
+            #expect(page.contains("Or a team") && page.contains("<option value=\"spanish\">spanish</option>"))
+            answer = try await post(client, "/campaigns/\(c)/preview", ada,
+                                    "op=reassign-all&from=unassigned&status=any&to_team=spanish")
+            #expect(answer.status == .ok && answer.body.contains("rebecca"), "\(answer.body.prefix(300))")
+            answer = try await post(client, "/campaigns/\(c)/preview", ada,
+                                    "op=reassign-all&from=unassigned&status=any&to_team=spanish&to=kevin")
+            #expect(answer.body.contains("Choose senders or a team"))
+
+            // Settings: limit to the team, route within it, hold requests.
+            answer = try await post(client, "/campaigns/\(c)/teams", ada, "request_approval=on&teams=spanish&routing_team=spanish")
+            #expect(answer.status == .seeOther)
+            let campaign = try await CampaignService(database).campaign(id: c)
+            #expect(campaign.teams == ["spanish"] && campaign.routingTeam == "spanish" && campaign.requestApproval)
+            (status, page) = try await get(client, "/campaigns/\(c)/settings", ada)
+            #expect(page.contains("value=\"spanish\" checked") && page.contains("name=\"request_approval\" value=\"on\" checked"))
+        }
+    }
+
+    @Test("Requests tab: a texter's request waits, its page says so; Approve grants; Deny shows its note; Approve all")
+    func requestForms() async throws {
+        try await withConsole { client, w, database in
+            let c = w.fixture.campaign.id
+            _ = try await CampaignService(database).update(id: c, requestApproval: true)
+            let kevin = try await signIn(client, "kevin")
+            var (_, page) = try await get(client, "/campaigns/\(c)/queue", kevin)
+            let key = try #require(page.firstMatch(of: /name="form_key" value="([0-9a-f]+)"/)?.1)
+            var answer = try await post(client, "/campaigns/\(c)/request", kevin, "form_key=\(key)")
+            #expect(answer.location?.contains("pending=1") == true)
+            (_, page) = try await get(client, "/campaigns/\(c)/queue?pending=1", kevin)
+            #expect(page.contains("waiting for an organizer") && page.contains("Waiting for approval"))
+            #expect(!page.contains(">Request Conversations</button>"), "no second request while one waits")
+
+            let ada = try await signIn(client, "ada")
+            var status: HTTPResponse.Status
+            (status, page) = try await get(client, "/campaigns/\(c)/requests", ada)
+            #expect(status == .ok && page.contains("kevin") && page.contains("Approve"))
+            let id = try #require(page.firstMatch(of: /name="request_id" value="(\d+)"/)?.1)
+            answer = try await post(client, "/campaigns/\(c)/requests", ada, "request_id=\(id)&decision=approve")
+            #expect(answer.location?.removingPercentEncoding?.contains("kevin received 2 conversations") == true, "\(answer)")
+            answer = try await post(client, "/campaigns/\(c)/requests", ada, "request_id=\(id)&decision=approve")
+            #expect(answer.status == .conflict && answer.body.contains("already approved"))
+            (status, _) = try await get(client, "/campaigns/\(c)/requests", kevin)
+            #expect(status == .forbidden)
+
+            let rebecca = try await signIn(client, "rebecca")
+            (_, page) = try await get(client, "/campaigns/\(c)/queue", rebecca)
+            let other = try #require(page.firstMatch(of: /name="form_key" value="([0-9a-f]+)"/)?.1)
+            _ = try await post(client, "/campaigns/\(c)/request", rebecca, "form_key=\(other)")
+            answer = try await post(client, "/campaigns/\(c)/requests", ada, "all=on&decision=deny&note=Training+first")
+            #expect(answer.status == .seeOther)
+            (_, page) = try await get(client, "/campaigns/\(c)/queue", rebecca)
+            #expect(page.contains("denied by ada: Training first"))
+            answer = try await post(client, "/campaigns/\(c)/requests", ada, "all=on&decision=approve")
+            #expect(answer.status == .conflict && answer.body.contains("No request is waiting"))
+        }
+    }
+}
