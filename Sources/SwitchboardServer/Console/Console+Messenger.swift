@@ -134,9 +134,7 @@ extension Console {
     /// What the redirect after Request Conversations or Release says. After a refusal (`refused=CODE`), Core's own
     /// sentence for why a request is refused now.
     static func queueBanner(_ query: Parameters, refusal: SwitchboardError?) -> String? {
-        if query.get("pending") != nil {
-            return "Your request is waiting for an organizer's approval."
-        }
+        // `pending`: the request section says it waits (and stops saying so, live, once it is decided).
         if let granted = query.get("granted").flatMap(Int.init) {
             return granted == 1 ? "1 conversation arrived." : "\(granted) conversations arrived."
         }

@@ -200,16 +200,24 @@ extension MessengerBrowserTests {
                 SELECT c.id FROM conversations c JOIN users u ON u.id = c.assignee_id WHERE u.handle = 'kevin'
                 """)[0].decode(Int64.self)
             let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+            _ = try await TeamService(f.database).create(orgID: f.org.id, name: "spanish-speakers")
+            _ = try await TeamService(f.database).add(orgID: f.org.id, team: "spanish-speakers", handles: ["kevin", "rebecca"])
+            _ = try await CampaignService(f.database).update(id: f.campaign.id, selfAssign: true, requestApproval: true)
+            _ = try await SelfAssignService(f.database).requestMore(campaignID: f.campaign.id, sender: "rebecca")
             try await signIn(browser, base, as: "ada")
             let c = f.campaign.id
             for (path, words) in [("/campaigns/new", "New campaign"), ("/campaigns/\(c)/settings", "Invite links"),
                                   ("/campaigns/\(c)/senders", "Add senders"), ("/campaigns/\(c)/contacts", "CSV file"),
-                                  ("/users", "Add a user"), ("/campaigns/\(c)/queue?as=kevin", "Viewing as")] {
+                                  ("/users", "Add a user"), ("/campaigns/\(c)/queue?as=kevin", "Viewing as"),
+                                  ("/teams", "New team"), ("/campaigns/\(c)/requests", "Approve"),
+                                  ("/campaigns/\(c)", "Bulk Reassign All")] {
                 try await browser.open(base + path)
                 #expect(try await browser.waitFor { try await browser.text().contains(words) }, "\(path)")
                 #expect(try await browser.run(fits) as? Bool == true, "\(path) is wider than the screen")
                 try await browser.screenshot("phone-\(path.split(separator: "/").last.map(String.init) ?? "page")")
             }
+            #expect(try await browser.run("return document.querySelectorAll('select[name=to_team] option[value=spanish-speakers]').length;") as? Int == 2,
+                    "Reassign All and Reassign Some offer the team")
             try await browser.press("Sign out")
             _ = try await browser.waitFor { try await browser.url.hasSuffix("/sign-in") }
             try await signIn(browser, base, as: "kevin")
