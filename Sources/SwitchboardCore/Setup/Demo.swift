@@ -68,6 +68,12 @@ public struct Demo: Sendable {
             orgID: org.id, name: "Get out the vote",
             settings: SelfAssignSettings(selfAssign: true, batchSize: 100, maxOpen: 400))
         try await SenderService(database).add(campaignID: campaign.id, handles: Self.texters.map(\.0))
+        // Two teams to try targets and routing with (the campaign is not limited to them).
+        let teams = TeamService(database)
+        _ = try await teams.create(orgID: org.id, name: "spanish")
+        _ = try await teams.add(orgID: org.id, team: "spanish", handles: ["maria", "luis", "omar"])
+        _ = try await teams.create(orgID: org.id, name: "night-shift")
+        _ = try await teams.add(orgID: org.id, team: "night-shift", handles: ["dev", "grace", "priya", "tom"])
         _ = try await ContactImporter(database).importCSV(campaignID: campaign.id, data: Data(Self.csv().utf8),
                                                           fileName: "demo.csv")
         _ = try await AssignmentService(database).reassignSome(AssignmentService.BulkRequest(
