@@ -47,6 +47,25 @@ struct PlanTests {
         }
     }
 
+    @Test("a plan step's to-team deals to the team's active senders; naming a team and senders both is refused")
+    func toTeam() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database)
+            _ = try await TeamService(database).create(orgID: f.org.id, name: "night")
+            _ = try await TeamService(database).add(orgID: f.org.id, team: "night", handles: ["rebecca"])
+            let plan = try Plan(json: Data("""
+                {"campaign": \(f.campaign.id), "steps": [
+                  {"operation": "reassign-some", "from-unassigned": true, "to-team": "night", "count": 3}
+                ]}
+                """.utf8))
+            let preview = try await PlanService(database).preview(plan, actor: "tester")
+            #expect(preview.steps.first?.result?.perSender == [SenderReceipt(handle: "rebecca", received: 3)])
+            #expect(throws: SwitchboardError.self) {
+                _ = try Plan(json: Data(#"[{"operation": "reassign-all", "from": "kevin", "to": "all", "to-team": "night", "campaign": 1}]"#.utf8))
+            }
+        }
+    }
+
     @Test("a malformed plan is refused before anything runs, naming the step and the key")
     func malformed() throws {
         func error(_ json: String) -> String? {
