@@ -76,6 +76,8 @@ extension Console {
             },
             error: error)
         page.tags = try await RoutingService(database).tags(conversationID: id, orgID: orgID).joined(separator: ", ")
+        page.teams = try await TeamService(database).list(orgID: orgID).map { Option(value: $0.name, label: $0.name, selected: false) }
+        page.hasTeams = !page.teams.isEmpty
         return try render("conversation", page, status: status)
     }
 
@@ -86,6 +88,15 @@ extension Console {
         do {
             switch action {
             case "escalate":
+                if let team = try context.form.value("team"), !team.isEmpty {
+                    if let skill = try context.form.value("skill"), !skill.isEmpty {
+                        throw SwitchboardError(.invalid, "conflicting_target", "Choose a skill or a team to escalate to, not both.")
+                    }
+                    _ = try await RoutingService(database).escalate(
+                        conversationID: id, toTeam: team, actor: session.user.handle, note: try context.form.value("note"),
+                        orgID: session.user.orgID)
+                    return redirect("/conversations/\(id)")
+                }
                 _ = try await RoutingService(database).escalate(
                     conversationID: id, skill: try context.form.value("skill") ?? "", actor: session.user.handle,
                     note: try context.form.value("note"), orgID: session.user.orgID)

@@ -52,11 +52,13 @@ extension Console {
                 throw SwitchboardError(.invalid, "missing_field", "Choose whose shift ends.")
             }
             let to = try form.value("to") ?? "policy"
-            let handoff = RoutingService.HandoffRequest(
-                campaignID: campaign.id, from: from, to: to == "policy" ? nil : to,
+            let team = to.hasPrefix("team:") ? String(to.dropFirst(5)) : nil
+            var handoff = RoutingService.HandoffRequest(
+                campaignID: campaign.id, from: from, to: to == "policy" || team != nil ? nil : to,
                 status: try StatusFilter(parsing: try form.value("status") ?? "any"), actor: session.user.handle,
                 note: try AssignmentService.validate(note: try form.value("note")), orgID: session.user.orgID)
-            let result = try await once(form, user: session.user) { [database] in
+            handoff.toTeam = team
+            let result = try await once(form, user: session.user) { [database, handoff] in
                 try await RoutingService(database).handoff(handoff)
             }
             var done = "Handed off \(Words.conversations(result.moved)) from \(from), who is now away."

@@ -193,7 +193,10 @@ extension Console {
             },
             candidates: candidates.map { SendersPage.Candidate(handle: $0.handle, name: $0.name, role: $0.role.rawValue) },
             hasCandidates: !candidates.isEmpty, hasSenders: !list.senders.isEmpty,
-            policy: campaign.routing.policy == .manual ? "manual: back to Unassigned" : Words.policy(campaign.routing.policy))
+            policy: campaign.routing.policy == .manual ? "manual: back to Unassigned" : Words.policy(campaign.routing.policy),
+            teams: try await TeamService(database).list(orgID: campaign.orgID).map {
+                Option(value: $0.name, label: $0.name, selected: false)
+            })
         return try render("senders", page, status: status)
     }
 

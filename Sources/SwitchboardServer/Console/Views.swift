@@ -283,6 +283,8 @@ struct ConversationPage {
     let error: String?
     /// The conversation's tags, joined by commas (skill routing matches them to senders' skills).
     var tags = ""
+    var teams: [Option] = []
+    var hasTeams = false
 }
 
 struct HistoryPage {

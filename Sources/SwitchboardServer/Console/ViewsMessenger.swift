@@ -188,6 +188,8 @@ struct SendersPage {
     /// The handoff form: shown when there are senders; its routing policy; its double-post guard.
     let hasSenders: Bool
     let policy: String
+    /// Handoff to a team, beside the senders.
+    var teams: [Option] = []
     let formKey = ConsoleAuth.randomToken(bytes: 16)
 }
 

@@ -36,6 +36,23 @@ extension MessengerTests {
                                     "op=reassign-all&from=unassigned&status=any&to_team=spanish&to=kevin")
             #expect(answer.body.contains("Choose senders or a team"))
 
+            // Escalation to the team from a conversation's page, and a handoff to it from the Senders page.
+            let ids = try await w.fixture.conversationIDs()
+            _ = try await AssignmentService(database).reassign(conversationID: ids[0], to: "kevin", actor: "ada")
+            (_, page) = try await get(client, "/conversations/\(ids[0])", ada)
+            #expect(page.contains("Or to a team"))
+            answer = try await post(client, "/conversations/\(ids[0])/assignee", ada, "action=escalate&team=spanish&skill=")
+            #expect(answer.status == .seeOther)
+            #expect(try await ConversationService(database).conversation(id: ids[0]).assignee == "rebecca")
+            _ = try await AssignmentService(database).reassign(conversationID: ids[1], to: "kevin", actor: "ada")
+            (_, page) = try await get(client, "/campaigns/\(c)/senders", ada)
+            #expect(page.contains("<option value=\"team:spanish\">Team spanish (split evenly)</option>"))
+            let key = try #require(page.firstMatch(of: /name="form_key" value="([0-9a-f]+)"/)?.1)
+            answer = try await post(client, "/campaigns/\(c)/handoff", ada, "form_key=\(key)&from=kevin&to=team%3Aspanish&status=any")
+            #expect(answer.status == .seeOther && answer.location?.removingPercentEncoding?.contains("Handed off 1 conversation from kevin") == true,
+                    "\(answer)")
+            #expect(try await w.fixture.count(of: "kevin") == 0)
+
             // Settings: limit to the team, route within it, hold requests.
             answer = try await post(client, "/campaigns/\(c)/teams", ada, "request_approval=on&teams=spanish&routing_team=spanish")
             #expect(answer.status == .seeOther)
