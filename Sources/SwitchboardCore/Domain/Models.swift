@@ -130,6 +130,8 @@ public struct SenderCounts: Sendable, Equatable {
     public let counts: StatusCounts
     /// When the sender last sent, closed, requested or released in this campaign.
     public var lastActiveAt: Date? = nil
+    /// Seconds since the contact's reply on the sender's oldest Needs Reply conversation (nil: none waits).
+    public var oldestNeedsReplySeconds: Int? = nil
 }
 
 /// Conversations per status; `total` is their sum.

@@ -57,7 +57,9 @@ extension StatusCounts: Encodable {
 
 extension SenderList: Encodable {
     enum CodingKeys: String, CodingKey { case campaignID = "campaign_id", senders, unassigned, routingBacklog = "routing_backlog" }
-    enum SenderKeys: String, CodingKey { case handle, name, active, available, skills }
+    enum SenderKeys: String, CodingKey {
+        case handle, name, active, available, skills, oldestNeedsReply = "oldest_needs_reply_s"
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -82,6 +84,7 @@ extension SenderList: Encodable {
             try container.encode(sender.active, forKey: .active)
             try container.encode(sender.available, forKey: .available)
             try container.encode(sender.skills, forKey: .skills)
+            try container.encode(sender.oldestNeedsReplySeconds, forKey: .oldestNeedsReply)
         }
     }
 }
@@ -226,7 +229,8 @@ extension SenderList: Decodable {
                 active: try keys.decode(Bool.self, forKey: .active),
                 available: try keys.decodeIfPresent(Bool.self, forKey: .available) ?? true,
                 skills: try keys.decodeIfPresent([String].self, forKey: .skills) ?? [],
-                counts: try StatusCounts(from: sender)))
+                counts: try StatusCounts(from: sender),
+                oldestNeedsReplySeconds: try keys.decodeIfPresent(Int.self, forKey: .oldestNeedsReply)))
         }
         self.init(campaignID: try container.decode(Int64.self, forKey: .campaignID), senders: senders,
                   unassigned: try container.decode(StatusCounts.self, forKey: .unassigned))

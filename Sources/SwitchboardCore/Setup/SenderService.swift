@@ -84,13 +84,18 @@ public struct SenderService: Sendable {
     public func list(campaignID: Int64) async throws -> SenderList {
         _ = try await CampaignService(database).campaign(id: campaignID)
         let senders = try await database.query("""
-            SELECT u.id, u.handle, u.name, s.active, s.last_active_at, s.available, k.skills
+            SELECT u.id, u.handle, u.name, s.active, s.last_active_at, s.available, k.skills,
+                   floor(extract(epoch FROM now() - w.oldest))::bigint
             FROM campaign_senders s
             JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
             LEFT JOIN (
                 SELECT user_id, string_agg(skill, ',' ORDER BY skill COLLATE "C") AS skills FROM sender_skills
                 WHERE campaign_id = \(campaignID) GROUP BY user_id
             ) k ON k.user_id = s.user_id
+            LEFT JOIN LATERAL (
+                SELECT min(c.last_message_at) AS oldest FROM conversations c
+                WHERE c.campaign_id = s.campaign_id AND c.assignee_id = s.user_id AND c.status = 'needs_reply'
+            ) w ON true
             WHERE s.campaign_id = \(campaignID)
             ORDER BY u.handle COLLATE "C"
             """)
@@ -99,11 +104,12 @@ public struct SenderService: Sendable {
         for row in senders {
             // Skills come joined by commas (a skill has none): most senders have none, and decoding a thousand
             // empty arrays cost more than the rest of the row.
-            let (id, handle, name, active, lastActive, available, skills) =
-                try row.decode((Int64, String, String, Bool, Date?, Bool, String?).self)
+            let (id, handle, name, active, lastActive, available, skills, waiting) =
+                try row.decode((Int64, String, String, Bool, Date?, Bool, String?, Int64?).self)
             list.append(SenderCounts(handle: handle, name: name, active: active, available: available,
                                      skills: skills.map { $0.split(separator: ",").map(String.init) } ?? [],
-                                     counts: counts.bySender[id] ?? .init(), lastActiveAt: lastActive))
+                                     counts: counts.bySender[id] ?? .init(), lastActiveAt: lastActive,
+                                     oldestNeedsReplySeconds: waiting.map { Int(max(0, $0)) }))
         }
         return SenderList(campaignID: campaignID, senders: list, unassigned: counts.unassigned)
     }

@@ -73,13 +73,14 @@ extension Console {
         let sort = sort ?? "sender"
         let status = status.flatMap { value in StatusChoices.all.contains { $0.value == value } ? value : nil } ?? "any"
         func row(_ label: String, key: String, active: Bool, counts: StatusCounts, lastActive: Date? = nil,
-                 sender: Bool = true, away: Bool = false) -> OverviewPage.SenderRow {
+                 sender: Bool = true, away: Bool = false, oldest: Int? = nil) -> OverviewPage.SenderRow {
             let sent = counts.total - counts[.notStarted]
             return OverviewPage.SenderRow(
                 label: label, link: Self.overviewURL(campaign.id, sender: key, sort: sort), selected: selected == key,
                 deactivated: !active, away: away && active, progress: "\(sent) / \(counts.total)", needsReply: counts[.needsReply],
                 notStarted: counts[.notStarted], waiting: counts[.waiting], closed: counts[.closed],
-                optedOut: counts[.optedOut], lastActive: sender ? lastActive.map(Words.time) ?? "Never" : "")
+                optedOut: counts[.optedOut], lastActive: sender ? lastActive.map(Words.time) ?? "Never" : "",
+                oldestNeedsReply: oldest.map(ReplyTimers.words) ?? "")
         }
         var senders = senderList.senders
         switch sort {
@@ -90,6 +91,9 @@ extension Console {
             senders.sort { (done($0.counts), $0.handle) < (done($1.counts), $1.handle) }
         case "needs-reply":
             senders.sort { ($0.counts[.needsReply], $1.handle) > ($1.counts[.needsReply], $0.handle) }
+        case "oldest-needs-reply":
+            // The longest wait first; senders with nothing waiting last, by handle.
+            senders.sort { ($0.oldestNeedsReplySeconds ?? -1, $1.handle) > ($1.oldestNeedsReplySeconds ?? -1, $0.handle) }
         default:
             break
         }
@@ -114,7 +118,7 @@ extension Console {
         let rows = [row("Unassigned", key: "unassigned", active: true, counts: senderList.unassigned, sender: false)]
             + senders.map {
                 row("\($0.name) (\($0.handle))", key: $0.handle, active: $0.active, counts: $0.counts,
-                    lastActive: $0.lastActiveAt, away: !$0.available)
+                    lastActive: $0.lastActiveAt, away: !$0.available, oldest: $0.oldestNeedsReplySeconds)
             }
         let selectedSender = senderList.senders.first { $0.handle == selected }
         let back = Self.overviewURL(campaign.id, sender: selected, status: status, sort: sort, extra: selection.query)
@@ -134,6 +138,7 @@ extension Console {
             senders: rows, sortSender: Self.overviewURL(campaign.id, sender: selected, sort: "sender"),
             sortProgress: Self.overviewURL(campaign.id, sender: selected, sort: "progress"),
             sortNeedsReply: Self.overviewURL(campaign.id, sender: selected, sort: "needs-reply"),
+            sortOldest: Self.overviewURL(campaign.id, sender: selected, sort: "oldest-needs-reply"),
             bulk: selected == nil,
             selectedLabel: selected == "unassigned" ? "Unassigned" : selectedSender.map { "\($0.name) (\($0.handle))" } ?? selected ?? "",
             error: error, forms: forms,
@@ -145,6 +150,9 @@ extension Console {
         let backlog = senderList.unassigned[.needsReply]
         page.routing = "Routing: \(Words.policy(campaign.routing.policy)). "
             + (backlog == 1 ? "1 reply nobody owns" : "\(backlog) replies nobody owns") + " (Unassigned, Needs Reply)."
+        let labels = ["<1h": "under 1 h", "1-6h": "1–6 h", "6-24h": "6–24 h", ">24h": "over 24 h"]
+        page.needsReplyAges = "Needs Reply waiting: " + (try await ReplyTimers(database).needsReplyAges(campaignID: campaign.id))
+            .map { "\(labels[$0.bucket] ?? $0.bucket) \($0.count)" }.joined(separator: " · ")
         return try render("overview", page, status: responseStatus)
     }
 

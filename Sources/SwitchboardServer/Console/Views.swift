@@ -115,6 +115,8 @@ struct OverviewPage {
         let closed: Int
         let optedOut: Int
         let lastActive: String
+        /// How long the oldest Needs Reply has waited ("3h 5m"), empty when none waits.
+        var oldestNeedsReply = ""
     }
 
     struct Target {
@@ -207,6 +209,7 @@ struct OverviewPage {
     let sortSender: String
     let sortProgress: String
     let sortNeedsReply: String
+    let sortOldest: String
     let bulk: Bool
     let selectedLabel: String
     let error: String?
@@ -227,6 +230,8 @@ struct OverviewPage {
     let viewAs: String?
     /// The campaign's routing and its backlog, in a sentence.
     var routing = ""
+    /// The campaign's Needs Reply by how long they have waited, e.g. "Needs Reply waiting: under 1 h 5 · …".
+    var needsReplyAges = ""
 }
 
 struct PreviewPage {

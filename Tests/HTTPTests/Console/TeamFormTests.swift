@@ -101,4 +101,25 @@ extension MessengerTests {
             #expect(answer.status == .conflict && answer.body.contains("No request is waiting"))
         }
     }
+
+    @Test("the Senders table shows each sender's oldest Needs Reply and sorts by it; the ages in buckets")
+    func replyTimers() async throws {
+        try await withConsole { client, w, database in
+            let c = w.fixture.campaign.id
+            let ids = try await w.fixture.conversationIDs()
+            _ = try await AssignmentService(database).reassign(conversationID: ids[0], to: "rebecca", actor: "ada")
+            _ = try await AssignmentService(database).reassign(conversationID: ids[1], to: "kevin", actor: "ada")
+            try await database.query("""
+                UPDATE conversations SET status = 'needs_reply',
+                    last_message_at = now() - CASE id WHEN \(ids[0]) THEN interval '3 hours' ELSE interval '20 minutes' END
+                WHERE campaign_id = \(c) AND id = ANY(\([ids[0], ids[1]])::bigint[])
+                """)
+            let ada = try await signIn(client, "ada")
+            let (_, page) = try await get(client, "/campaigns/\(c)?sort=oldest-needs-reply", ada)
+            #expect(page.contains("Oldest Needs Reply") && page.contains(">3h 0m<") && page.contains(">20m<"))
+            let rebecca = try #require(page.range(of: "Rebecca (rebecca)")), kevin = try #require(page.range(of: "Kevin (kevin)"))
+            #expect(rebecca.lowerBound < kevin.lowerBound, "the longest wait first")
+            #expect(page.contains("Needs Reply waiting: under 1 h 1 · 1–6 h 1 · 6–24 h 0 · over 24 h 0"))
+        }
+    }
 }

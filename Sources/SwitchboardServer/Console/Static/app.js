@@ -32,7 +32,7 @@
     window.addEventListener("pagehide", function () { events.close(); });
     window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
   }
-  live("data-live", ["#senders tbody", ".conversations"], 200);
+  live("data-live", ["#senders tbody", ".conversations", "#needs-reply-ages"], 200);
   live("data-queue-live", [".filters", "[data-queue-live]", ".request"], 150);
   live("data-requests-live", ["#requests"], 200);
 })();
