@@ -97,6 +97,7 @@ protocol Backend: Sendable {
     func approve(ids: [Int64], allOf campaignID: Int64?, count: Int?, actor: String) async throws
         -> [RequestService.Decision]
     func deny(ids: [Int64], allOf campaignID: Int64?, note: String?, actor: String) async throws -> [RequestService.Request]
+    func report(campaignID: Int64) async throws -> ReportService.Report
 }
 
 /// What `campaign set` changes; nil leaves a setting as it is.
@@ -313,6 +314,10 @@ struct DirectBackend: Backend {
         let grant = try await SelfAssignService(database).requestMore(campaignID: campaignID, sender: sender, count: count,
                                                                       actor: actor)
         return (grant.result, grant.pendingRequest)
+    }
+
+    func report(campaignID: Int64) async throws -> ReportService.Report {
+        try await ReportService(database).report(campaignID: campaignID)
     }
 
     func teams(org: String) async throws -> [TeamService.Team] {

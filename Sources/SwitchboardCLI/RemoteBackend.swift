@@ -539,6 +539,10 @@ struct RemoteBackend: Backend {
         return (try decoded(BatchResult.self, data, .POST, "/campaigns/\(campaignID)/requests"), nil)
     }
 
+    func report(campaignID: Int64) async throws -> ReportService.Report {
+        try await call(.GET, "/campaigns/\(campaignID)/report", retry: .once)
+    }
+
     func teams(org: String) async throws -> [TeamService.Team] {
         try await requireOrg(org)
         return try await call(.GET, "/teams", retry: .once, as: Listing<TeamService.Team>.self).items

@@ -12,7 +12,7 @@ public struct Switchboard: AsyncParsableCommand {
             DB.self, Migrate.self, Serve.self, Org.self, UserCommand.self, Token.self, CampaignCommand.self,
             Sender.self, Senders.self, Contacts.self, Conversations.self, ReassignAll.self, ReassignSome.self,
             UnassignAll.self, Reassign.self, History.self, Undo.self, RequestMore.self, Release.self, Message.self, Close.self, MarkRead.self, Queue.self, Export.self,
-            Watch.self, Skill.self, Tag.self, TeamCommand.self, Requests.self, Handoff.self, ReleaseStale.self, Backlog.self, Apply.self, Login.self, Logout.self,
+            Watch.self, Skill.self, Tag.self, TeamCommand.self, Requests.self, ReportCommand.self, Handoff.self, ReleaseStale.self, Backlog.self, Apply.self, Login.self, Logout.self,
             Bench.self,
         ]
     )

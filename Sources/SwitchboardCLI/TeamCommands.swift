@@ -150,3 +150,25 @@ struct Requests: AsyncParsableCommand {
         }
     }
 }
+
+/// `switchboard report --campaign C` (wave 3): per sender what they hold, sent and answered, how fast, and their
+/// oldest Needs Reply; the campaign's Needs Reply ages.
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "A campaign's report: per sender held, sent, replies handled, first response, oldest Needs Reply.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Campaign id.") var campaign: Int64
+
+    func run() async throws {
+        let report = try await options.withBackend { try await $0.report(campaignID: campaign) }
+        try options.emit(report) {
+            let rows = report.senders.map { sender in
+                [sender.handle, String(sender.held), String(sender.sent), String(sender.repliesHandled),
+                 sender.medianFirstResponseSeconds.map(ReplyTimers.words) ?? "-",
+                 sender.oldestNeedsReplySeconds.map(ReplyTimers.words) ?? "-"]
+            }
+            return table(["SENDER", "HELD", "SENT", "REPLIES HANDLED", "MEDIAN FIRST RESPONSE", "OLDEST NEEDS REPLY"], rows)
+                + "\nNeeds Reply waiting: " + report.needsReplyAge.map { "\($0.bucket) \($0.count)" }.joined(separator: ", ") + "."
+        }
+    }
+}

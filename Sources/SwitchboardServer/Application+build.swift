@@ -118,6 +118,7 @@ public func buildRouter(database: Database, hub: EventHub = EventHub(), settings
     SetupRoutes(database: database, campaigns: campaigns).add(to: v1)
     ListRoutes(database: database, campaigns: campaigns).add(to: v1)
     TeamRoutes(database: database, campaigns: campaigns).add(to: v1)
+    ReportRoutes(database: database, campaigns: campaigns).add(to: v1)
     ConversationRoutes(database: database, idempotency: idempotency, hub: hub, streams: settings.streams).add(to: v1)
     routes.set(router.routes.map { ($0.method, "\($0.path)") })
     return router

@@ -8,15 +8,21 @@ enum BarChart {
         let spoken: String
         let before: Int
         let after: Int
+        /// Written right of the bars instead of "before → after (change)".
+        var side: String? = nil
     }
 
-    static func svg(_ rows: [Row]) -> String {
+    /// `words` name the two bars of each row (the preview's before and after; a report's sent and answered).
+    static func svg(_ rows: [Row], words: (String, String) = ("before", "after")) -> String {
         // Compact, so that on a phone (scaled to ~340 px) the numbers stay readable.
         let labelWidth = 130.0, barArea = 210.0, rowHeight = 50.0, barHeight = 18.0
         let width = labelWidth + barArea + 100
         let height = max(1, Double(rows.count)) * rowHeight + 8
         let largest = Double(max(1, rows.map { max($0.before, $0.after) }.max() ?? 1))
-        let summary = rows.map { "\($0.spoken): \($0.before) to \($0.after)" }.joined(separator: "; ")
+        let summary = rows.map { row in
+            row.side == nil ? "\(row.spoken): \(row.before) to \(row.after)"
+                : "\(row.spoken): \(words.0) \(row.before), \(words.1) \(row.after), \(row.side ?? "")"
+        }.joined(separator: "; ")
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \(Int(width)) \(Int(height))" width="\(Int(width))" \
             height="\(Int(height))" role="img" aria-label="\(escape(summary))" font-family="system-ui, sans-serif" font-size="15">
@@ -26,7 +32,7 @@ enum BarChart {
             svg += """
                 <text x="0" y="\(top + 22)" font-weight="600">\(escape(truncated(row.label)))</text>
                 """
-            for (offset, (word, value, fill)) in [("before", row.before, "#c9d1d9"), ("after", row.after, "#0b5cad")].enumerated() {
+            for (offset, (word, value, fill)) in [(words.0, row.before, "#c9d1d9"), (words.1, row.after, "#0b5cad")].enumerated() {
                 let y = top + Double(offset) * (barHeight + 4)
                 let length = max(2, Double(value) / largest * barArea)
                 let text = offset == 0 ? "#1b1f24" : "#ffffff"
@@ -39,6 +45,10 @@ enum BarChart {
                     """
             }
             let change = row.after - row.before
+            if let side = row.side {
+                svg += "<text x=\"\(labelWidth + barArea + 10)\" y=\"\(top + 22)\" font-weight=\"600\">\(escape(side))</text>"
+                continue
+            }
             svg += """
                 <text x="\(labelWidth + barArea + 10)" y="\(top + 22)" font-weight="600">\(row.before) → \(row.after)\
                 \(change == 0 ? "" : change > 0 ? " (+\(change))" : " (\(change))")</text>

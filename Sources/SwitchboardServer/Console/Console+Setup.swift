@@ -163,6 +163,7 @@ extension Console {
          ("contacts", "Contacts", "/campaigns/\(campaignID)/contacts"),
          ("settings", "Settings", "/campaigns/\(campaignID)/settings"),
          ("requests", "Requests", "/campaigns/\(campaignID)/requests"),
+         ("report", "Report", "/campaigns/\(campaignID)/report"),
          ("history", "History", "/campaigns/\(campaignID)/history")].map {
             Tab(label: $0.1, link: $0.2, current: $0.0 == current)
         }

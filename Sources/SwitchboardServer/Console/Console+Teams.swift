@@ -218,3 +218,58 @@ extension Console {
         }
     }
 }
+
+// MARK: Reports
+
+extension Console {
+    /// The campaign's report: a chart of what each sender sent and answered, with their oldest Needs Reply beside
+    /// it, and the table of every figure.
+    func reportPage(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {
+        let campaign = try await campaign(context, session)
+        let report = try await ReportService(database).report(campaignID: campaign.id, orgID: session.user.orgID)
+        let names = Dictionary(uniqueKeysWithValues: try await SenderService(database).list(campaignID: campaign.id)
+            .senders.map { ($0.handle, $0.name) })
+        let rows = report.senders.map { sender in
+            ReportPage.Row(handle: sender.handle, name: names[sender.handle] ?? sender.handle, held: sender.held,
+                           sent: sender.sent, handled: sender.repliesHandled,
+                           median: sender.medianFirstResponseSeconds.map(ReplyTimers.words) ?? "–",
+                           oldest: sender.oldestNeedsReplySeconds.map(ReplyTimers.words) ?? "–")
+        }
+        let chart = BarChart.svg(report.senders.map { sender in
+            BarChart.Row(label: sender.handle, spoken: "\(names[sender.handle] ?? sender.handle) (\(sender.handle))",
+                         before: sender.sent, after: sender.repliesHandled,
+                         side: "oldest " + (sender.oldestNeedsReplySeconds.map(ReplyTimers.words) ?? "none"))
+        }, words: ("sent", "answered"))
+        return try render("report", ReportPage(
+            user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign),
+            tabs: Self.tabs(campaign.id, current: "report"), rows: rows, hasRows: !rows.isEmpty, chart: chart,
+            ages: report.needsReplyAge.map { ReportPage.Age(bucket: $0.bucket, count: $0.count) }))
+    }
+}
+
+struct ReportPage {
+    let title = "Report"
+    let user: UserView
+    let csrf: String
+    let campaign: CampaignView
+    let tabs: [Tab]
+    let rows: [Row]
+    let hasRows: Bool
+    let chart: String
+    let ages: [Age]
+
+    struct Row {
+        let handle: String
+        let name: String
+        let held: Int
+        let sent: Int
+        let handled: Int
+        let median: String
+        let oldest: String
+    }
+
+    struct Age {
+        let bucket: String
+        let count: Int
+    }
+}

@@ -86,6 +86,7 @@ struct Console: Sendable {
         managers.post("teams/:name/members", use: page(changeTeam))
         managers.get("campaigns/:id/requests", use: page(requestsPage))
         managers.post("campaigns/:id/teams", use: page(saveTeams))
+        managers.get("campaigns/:id/report", use: page(reportPage))
         managers.post("campaigns/:id/requests", use: page(decideRequests))
         managers.get("users", use: page(usersPage))
         managers.post("users", use: page(addUser))

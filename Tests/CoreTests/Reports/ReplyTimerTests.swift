@@ -32,3 +32,42 @@ struct ReplyTimerTests {
         }
     }
 }
+
+@Suite("Reports")
+struct ReportTests {
+    @Test("the report against hand-computed figures: sent, replies handled, median first response, held, oldest")
+    func report() async throws {
+        try await TestDatabase.with { database in
+            let f = try await Fixture.make(database, senders: ["kevin", "rebecca"], conversations: 4)
+            let ids = try await f.conversationIDs()
+            _ = try await f.assignments.reassign(conversationID: ids[0], to: "kevin", actor: "t")
+            _ = try await f.assignments.reassign(conversationID: ids[1], to: "kevin", actor: "t")
+            _ = try await f.assignments.reassign(conversationID: ids[2], to: "rebecca", actor: "t")
+            let kevin = try await Directory(database).user(orgID: f.org.id, handle: "kevin").id
+            let rebecca = try await Directory(database).user(orgID: f.org.id, handle: "rebecca").id
+            // Seconds after a base time two days ago: (conversation, direction, sender, at).
+            let script: [(Int64, String, Int64?, Int)] = [
+                (ids[0], "outbound", kevin, 0), (ids[0], "inbound", nil, 600), (ids[0], "inbound", nil, 720),
+                (ids[0], "outbound", kevin, 2400),          // answers the run that began at 600: 1,800 s
+                (ids[0], "inbound", nil, 3000), (ids[0], "outbound", kevin, 3300),   // 300 s
+                (ids[1], "inbound", nil, 0), (ids[1], "outbound", kevin, 100),       // the contact first: 100 s
+                (ids[2], "outbound", rebecca, 0),
+            ]
+            for (conversation, direction, sender, at) in script {
+                try await database.query("""
+                    INSERT INTO messages (campaign_id, conversation_id, direction, body, sender_id, created_at)
+                    VALUES (\(f.campaign.id), \(conversation), \(direction), 'x', \(sender),
+                            now() - interval '2 days' + \(at) * interval '1 second')
+                    """)
+            }
+            let report = try await ReportService(database).report(campaignID: f.campaign.id)
+            #expect(report.senders == [
+                .init(handle: "kevin", held: 2, sent: 4, repliesHandled: 3, medianFirstResponseSeconds: 300,
+                      oldestNeedsReplySeconds: nil),
+                .init(handle: "rebecca", held: 1, sent: 1, repliesHandled: 0, medianFirstResponseSeconds: nil,
+                      oldestNeedsReplySeconds: nil),
+            ])
+            #expect(report.needsReplyAge.map(\.count) == [0, 0, 0, 0])
+        }
+    }
+}

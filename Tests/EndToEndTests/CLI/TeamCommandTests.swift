@@ -76,6 +76,11 @@ struct TeamCommandTests {
                     r = try await run(["request-more", "--campaign", c, "--sender", "rebecca"], "rebecca")
                     #expect(r.status == 3 && r.err.contains("not in a team"), "\(mode): \(r)")
 
+                    r = try await run(["report", "--campaign", c], "ada")
+                    #expect(r.status == 0 && r.out.contains("MEDIAN FIRST RESPONSE") && r.out.contains("Needs Reply waiting"),
+                            "\(mode): \(r)")
+                    r = try await run(["report", "--campaign", c, "--json"], "ada")
+                    #expect(r.status == 0 && r.out.contains("\"replies_handled\":0"), "\(mode): \(r)")
                     r = try await run(["campaign", "set", c, "--teams", "", "--no-request-approval"], "ada")
                     #expect(r.status == 0 && r.out.contains("anyone may send"), "\(mode): \(r)")
                     _ = try await database.query("UPDATE conversations SET assignee_id = NULL WHERE campaign_id = \(f.campaign.id)")

@@ -90,6 +90,14 @@ struct TeamAPITests {
             #expect((r.json["requests"] as? [[String: Any]])?.first?["note"] as? String == "Training first")
             #expect(try await w.fixture.count(of: "kevin") == 1)
             #expect(try await w.fixture.count(of: "rebecca") == 0)
+
+            // The report: kevin holds the one granted; nobody has sent yet.
+            r = try await client.call(.get, "/v1/campaigns/\(c)/report", token: w.ada)
+            let senders = try #require(r.json["senders"] as? [[String: Any]])
+            #expect(senders.first { $0["handle"] as? String == "kevin" }?["held"] as? Int == 1)
+            #expect((r.json["needs_reply_age"] as? [[String: Any]])?.count == 4)
+            r = try await client.call(.get, "/v1/campaigns/\(c)/report", token: w.kevin)
+            #expect(r.status == .forbidden)
         }
     }
 }

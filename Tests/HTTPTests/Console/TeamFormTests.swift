@@ -120,6 +120,9 @@ extension MessengerTests {
             let rebecca = try #require(page.range(of: "Rebecca (rebecca)")), kevin = try #require(page.range(of: "Kevin (kevin)"))
             #expect(rebecca.lowerBound < kevin.lowerBound, "the longest wait first")
             #expect(page.contains("Needs Reply waiting: under 1 h 1 · 1–6 h 1 · 6–24 h 0 · over 24 h 0"))
+            let (status, report) = try await get(client, "/campaigns/\(c)/report", ada)
+            #expect(status == .ok && report.contains("Rebecca (rebecca)") && report.contains("<svg")
+                    && report.contains("oldest 3h 0m"))
         }
     }
 }
