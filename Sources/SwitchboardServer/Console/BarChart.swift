@@ -16,7 +16,7 @@ enum BarChart {
     static func svg(_ rows: [Row], words: (String, String) = ("before", "after")) -> String {
         // Compact, so that on a phone (scaled to ~340 px) the numbers stay readable.
         let labelWidth = 130.0, barArea = 210.0, rowHeight = 50.0, barHeight = 18.0
-        let width = labelWidth + barArea + 100
+        let width = labelWidth + barArea + (rows.contains { $0.side != nil } ? 140 : 100)
         let height = max(1, Double(rows.count)) * rowHeight + 8
         let largest = Double(max(1, rows.map { max($0.before, $0.after) }.max() ?? 1))
         let summary = rows.map { row in

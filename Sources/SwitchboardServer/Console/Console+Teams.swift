@@ -238,7 +238,7 @@ extension Console {
         let chart = BarChart.svg(report.senders.map { sender in
             BarChart.Row(label: sender.handle, spoken: "\(names[sender.handle] ?? sender.handle) (\(sender.handle))",
                          before: sender.sent, after: sender.repliesHandled,
-                         side: "oldest " + (sender.oldestNeedsReplySeconds.map(ReplyTimers.words) ?? "none"))
+                         side: "waits " + (sender.oldestNeedsReplySeconds.map(ReplyTimers.words) ?? "–"))
         }, words: ("sent", "answered"))
         return try render("report", ReportPage(
             user: UserView(session.user), csrf: session.csrfToken, campaign: CampaignView(campaign),

@@ -210,6 +210,7 @@ extension MessengerBrowserTests {
                                   ("/campaigns/\(c)/senders", "Add senders"), ("/campaigns/\(c)/contacts", "CSV file"),
                                   ("/users", "Add a user"), ("/campaigns/\(c)/queue?as=kevin", "Viewing as"),
                                   ("/teams", "New team"), ("/campaigns/\(c)/requests", "Approve"),
+                                  ("/campaigns/\(c)/report", "Replies handled"),
                                   ("/campaigns/\(c)", "Bulk Reassign All")] {
                 try await browser.open(base + path)
                 #expect(try await browser.waitFor { try await browser.text().contains(words) }, "\(path)")

@@ -122,7 +122,7 @@ extension MessengerTests {
             #expect(page.contains("Needs Reply waiting: under 1 h 1 · 1–6 h 1 · 6–24 h 0 · over 24 h 0"))
             let (status, report) = try await get(client, "/campaigns/\(c)/report", ada)
             #expect(status == .ok && report.contains("Rebecca (rebecca)") && report.contains("<svg")
-                    && report.contains("oldest 3h 0m"))
+                    && report.contains("waits 3h 0m"))
         }
     }
 }
