@@ -258,20 +258,24 @@ struct DirectBackend: Backend {
 
     func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
         let service = CampaignService(database)
+        let teams = TeamService(database)
         if change.touchesTeams {
-            _ = try await TeamService(database).configure(campaignID: id, teams: change.teams,
-                                                          routingTeam: change.routingTeam,
-                                                          clearRoutingTeam: change.clearRoutingTeam)
+            // Checked first, applied last: a wrong team name changes none of the other settings.
+            try await teams.requireExisting((change.teams ?? []) + (change.routingTeam.map { [$0] } ?? []),
+                                            orgID: try await service.campaign(id: id).orgID)
         }
         if change.touchesRouting {
             _ = try await service.updateRouting(id: id, policy: change.policy, fallback: change.fallback,
                                                 releaseStaleAfter: change.releaseStaleAfter,
                                                 clearReleaseStale: change.clearReleaseStale)
         }
-        return try await service.update(id: id, selfAssign: change.selfAssign, batchSize: change.batchSize,
-                                         maxOpen: change.maxOpen, clearMaxOpen: change.clearMaxOpen,
-                                         requireFinishedBatch: change.requireFinishedBatch,
-                                         requestApproval: change.requestApproval)
+        let updated = try await service.update(id: id, selfAssign: change.selfAssign, batchSize: change.batchSize,
+                                               maxOpen: change.maxOpen, clearMaxOpen: change.clearMaxOpen,
+                                               requireFinishedBatch: change.requireFinishedBatch,
+                                               requestApproval: change.requestApproval)
+        guard change.touchesTeams else { return updated }
+        return try await teams.configure(campaignID: id, teams: change.teams, routingTeam: change.routingTeam,
+                                         clearRoutingTeam: change.clearRoutingTeam)
     }
 
     func addSenders(campaignID: Int64, handles: [String]) async throws {

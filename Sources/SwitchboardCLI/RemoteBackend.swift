@@ -436,13 +436,6 @@ struct RemoteBackend: Backend {
     /// Routing through `PUT …/routing`, self-assign through `PATCH`; each sets absolute values, so both retry.
     func updateCampaign(id: Int64, _ change: CampaignChange) async throws -> Campaign {
         var updated: Campaign? = nil
-        if change.touchesTeams {
-            var body: [String: JSONValue] = [:]
-            if let teams = change.teams { body["teams"] = .array(teams.map { .string($0) }) }
-            if let team = change.routingTeam { body["routing_team"] = .string(team) }
-            if change.clearRoutingTeam { body["routing_team"] = .string(nil) }
-            updated = try await call(.PATCH, "/campaigns/\(id)", body: body, retry: .once)
-        }
         if change.touchesRouting {
             var body: [String: JSONValue] = [:]
             if let policy = change.policy { body["policy"] = .string(policy.rawValue) }
@@ -451,7 +444,8 @@ struct RemoteBackend: Backend {
             if change.clearReleaseStale { body["release_stale_after"] = .int(nil) }
             updated = try await call(.PUT, "/campaigns/\(id)/routing", body: body, retry: .once)
         }
-        if change.touchesSelfAssign {
+        if change.touchesTeams || change.touchesSelfAssign {
+            // One PATCH: the server checks the team names before it changes anything.
             var body: [String: JSONValue] = [:]
             if let selfAssign = change.selfAssign { body["self_assign"] = .bool(selfAssign) }
             if let batchSize = change.batchSize { body["batch_size"] = .int(Int64(batchSize)) }
@@ -459,6 +453,9 @@ struct RemoteBackend: Backend {
             if change.clearMaxOpen { body["max_open"] = .int(nil) }
             if let finished = change.requireFinishedBatch { body["require_finished_batch"] = .bool(finished) }
             if let approval = change.requestApproval { body["request_approval"] = .bool(approval) }
+            if let teams = change.teams { body["teams"] = .array(teams.map { .string($0) }) }
+            if let team = change.routingTeam { body["routing_team"] = .string(team) }
+            if change.clearRoutingTeam { body["routing_team"] = .string(nil) }
             updated = try await call(.PATCH, "/campaigns/\(id)", body: body, retry: .once)
         }
         if let updated { return updated }

@@ -128,6 +128,14 @@ public struct TeamService: Sendable {
 
     // MARK: Campaigns and teams
 
+    /// Checks that every named team exists in the organization (404 `unknown_team` naming the first that does
+    /// not): asked before a change that also sets other things, so that none of it is applied when a name is wrong.
+    public func requireExisting(_ names: [String], orgID: Int64) async throws {
+        try await database.withConnection { connection in
+            for name in names { _ = try await Self.id(of: name, orgID: orgID, on: connection, logger: logger) }
+        }
+    }
+
     /// Limits a campaign to teams (empty: anyone), sets or clears its routing team; nil leaves a setting as it is.
     /// Senders outside the teams keep what they hold; they cannot be added, join, request or be routed to.
     public func configure(campaignID: Int64, teams: [String]? = nil, routingTeam: String? = nil,

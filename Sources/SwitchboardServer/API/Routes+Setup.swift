@@ -50,15 +50,20 @@ struct SetupRoutes {
         if case .null? = body.fields["routing_team"] { clearRoutingTeam = true } else { clearRoutingTeam = false }
         let teams = try body.strings("teams")
         let routingTeam = clearRoutingTeam ? nil : try body.string("routing_team")
-        if teams != nil || routingTeam != nil || clearRoutingTeam {
-            _ = try await TeamService(database).configure(campaignID: campaign.id, teams: teams, routingTeam: routingTeam,
-                                                          clearRoutingTeam: clearRoutingTeam, orgID: user.orgID)
-        }
-        return try jsonResponse(try await CampaignService(database).update(
+        // Nothing is applied unless all of it can be: the team names are checked, then the settings (validated
+        // before they are written), then the teams.
+        let service = TeamService(database)
+        try await service.requireExisting((teams ?? []) + (routingTeam.map { [$0] } ?? []), orgID: user.orgID)
+        var updated = try await CampaignService(database).update(
             id: campaign.id, selfAssign: try body.bool("self_assign"), batchSize: try body.int("batch_size"),
             maxOpen: try body.int("max_open"), clearMaxOpen: clearMaxOpen,
             requireFinishedBatch: try body.bool("require_finished_batch"),
-            requestApproval: try body.bool("request_approval")))
+            requestApproval: try body.bool("request_approval"))
+        if teams != nil || routingTeam != nil || clearRoutingTeam {
+            updated = try await service.configure(campaignID: campaign.id, teams: teams, routingTeam: routingTeam,
+                                                  clearRoutingTeam: clearRoutingTeam, orgID: user.orgID)
+        }
+        return try jsonResponse(updated)
     }
 
     struct Added: Codable {

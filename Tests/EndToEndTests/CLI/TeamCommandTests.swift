@@ -51,6 +51,12 @@ struct TeamCommandTests {
                     r = try await run(["reassign-all", "--campaign", c, "--from-unassigned", "--to-team", "empty-\(mode)"], "ada")
                     #expect(r.status == 2 && r.err.contains("has no active sender"), "\(mode): \(r)")
 
+                    // A wrong team name changes none of the other settings given with it.
+                    r = try await run(["campaign", "set", c, "--batch-size", "7", "--request-approval", "--teams", "nope"], "ada")
+                    #expect(r.status == 2 && r.err.contains("'nope'"), "\(mode): \(r)")
+                    let unchanged = try await CampaignService(database).campaign(id: f.campaign.id)
+                    #expect(unchanged.settings.batchSize == 2 && !unchanged.requestApproval, "\(mode)")
+
                     // Limited to the team: zed cannot be added; lifted, he can.
                     r = try await run(["campaign", "set", c, "--teams", team, "--request-approval"], "ada")
                     #expect(r.status == 0 && r.out.contains("teams: \(team)") && r.out.contains("request approval: on"),

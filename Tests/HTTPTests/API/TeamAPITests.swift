@@ -43,6 +43,11 @@ struct TeamAPITests {
                                       #"{"team": "spanish", "skill": "x"}"#)
             #expect(r.status == .unprocessableContent && r.code == "conflicting_target")
 
+            // A wrong team name changes none of the other settings in the same body.
+            r = try await client.call(.patch, "/v1/campaigns/\(c)", token: w.ada, #"{"batch_size": 9, "teams": ["nope"]}"#)
+            #expect(r.status == .notFound && r.code == "unknown_team")
+            #expect(try await CampaignService(database).campaign(id: c).settings.batchSize == 2)
+
             // Limited to a team zed is not in: zed cannot be added.
             r = try await client.call(.patch, "/v1/campaigns/\(c)", token: w.ada,
                                       #"{"teams": ["spanish"], "routing_team": "spanish", "request_approval": true}"#)
