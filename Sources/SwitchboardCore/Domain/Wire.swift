@@ -327,19 +327,23 @@ extension User {
 
 /// A user in a list: `user list --json`, `GET /v1/users`.
 extension Directory.Member: Codable {
-    enum CodingKeys: String, CodingKey { case hasPassword = "has_password", liveTokens = "live_tokens" }
+    enum CodingKeys: String, CodingKey {
+        case hasPassword = "has_password", liveTokens = "live_tokens", autoApprove = "auto_approve"
+    }
 
     public func encode(to encoder: any Encoder) throws {
         try user.encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(hasPassword, forKey: .hasPassword)
         try container.encode(liveTokens, forKey: .liveTokens)
+        try container.encode(autoApprove, forKey: .autoApprove)
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(user: try User(from: decoder), hasPassword: try container.decode(Bool.self, forKey: .hasPassword),
-                  liveTokens: try container.decode(Int.self, forKey: .liveTokens))
+                  liveTokens: try container.decode(Int.self, forKey: .liveTokens),
+                  autoApprove: try container.decodeIfPresent(Bool.self, forKey: .autoApprove) ?? false)
     }
 }
 

@@ -135,20 +135,23 @@ extension Directory {
         public let user: User
         public let hasPassword: Bool
         public let liveTokens: Int
+        /// Their requests are granted at once where requests wait for approval.
+        public var autoApprove = false
     }
 
     /// The organization's users, by handle.
     public func members(orgID: Int64, limit: Int = 500) async throws -> [Member] {
         try await database.query("""
             SELECT u.id, u.org_id, u.handle, u.name, u.role, u.active, u.password_hash IS NOT NULL,
-                   (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL)::int
+                   (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_at IS NULL)::int,
+                   u.auto_approve
             FROM users u WHERE u.org_id = \(orgID) ORDER BY u.handle COLLATE "C" LIMIT \(limit)
             """).map { row in
-            let (id, org, handle, name, role, active, hasPassword, tokens) =
-                try row.decode((Int64, Int64, String, String, String, Bool, Bool, Int).self)
+            let (id, org, handle, name, role, active, hasPassword, tokens, autoApprove) =
+                try row.decode((Int64, Int64, String, String, String, Bool, Bool, Int, Bool).self)
             return Member(user: User(id: id, orgID: org, handle: handle, name: name, role: Role(rawValue: role) ?? .texter,
                                      active: active),
-                          hasPassword: hasPassword, liveTokens: tokens)
+                          hasPassword: hasPassword, liveTokens: tokens, autoApprove: autoApprove)
         }
     }
 

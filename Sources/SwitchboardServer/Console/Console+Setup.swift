@@ -322,7 +322,7 @@ extension Console {
             },
             members: members.map {
                 UsersPage.Row(handle: $0.user.handle, name: $0.user.name, role: $0.user.role.rawValue, active: $0.user.active,
-                              canSignIn: $0.hasPassword, tokens: $0.liveTokens)
+                              canSignIn: $0.hasPassword, tokens: $0.liveTokens, autoApprove: $0.autoApprove)
             }), status: status)
     }
 
@@ -354,6 +354,19 @@ extension Console {
         return try await renderUsers(session,
                                      notice: "Send \(handle) this link to set a new password (it works once, for 24 hours):",
                                      link: Self.siteURL(request, secure: secureCookies) + "/set-password/\(token)")
+    }
+
+    /// Whether the user's requests for conversations are granted at once (`auto_approve=on`) or wait for approval.
+    func setAutoApprove(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws
+        -> Response
+    {
+        try Self.requireAdmin(session)
+        let handle = try context.parameters.require("handle")
+        try Directory.validate(handle: handle)
+        let on = context.form.flag("auto_approve")
+        _ = try await Directory(database).update(orgID: session.user.orgID, handle: handle, autoApprove: on)
+        return redirect(Self.withNotice("/users", on ? "\(handle)'s requests are now granted at once."
+                                            : "\(handle)'s requests now wait for approval where a campaign asks for it."))
     }
 
     func revokeTokens(_ request: Request, _ context: AppRequestContext, _ session: ConsoleAuth.Session) async throws -> Response {

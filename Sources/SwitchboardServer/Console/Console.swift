@@ -92,6 +92,7 @@ struct Console: Sendable {
         managers.post("users", use: page(addUser))
         managers.post("users/:handle/password-link", use: page(passwordLink))
         managers.post("users/:handle/revoke-tokens", use: page(revokeTokens))
+        managers.post("users/:handle/auto-approve", use: page(setAutoApprove))
         // Reached by a link, signed in or not.
         router.get("join/:token", use: joinPage)
         router.post("join/:token", use: join)

@@ -215,6 +215,7 @@ struct UsersPage {
         let active: Bool
         let canSignIn: Bool
         let tokens: Int
+        let autoApprove: Bool
     }
 
     let title = "Users"

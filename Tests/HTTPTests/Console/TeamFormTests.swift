@@ -99,6 +99,17 @@ extension MessengerTests {
             #expect(page.contains("denied by ada: Training first"))
             answer = try await post(client, "/campaigns/\(c)/requests", ada, "all=on&decision=approve")
             #expect(answer.status == .conflict && answer.body.contains("No request is waiting"))
+
+            // An admin marks rebecca trusted on the Users page: her next request is granted at once.
+            try await database.query("UPDATE users SET role = 'admin' WHERE handle = 'ada'")
+            answer = try await post(client, "/users/rebecca/auto-approve", ada, "auto_approve=on")
+            #expect(answer.status == .seeOther)
+            (_, page) = try await get(client, "/users", ada)
+            #expect(page.contains("Granted at once"))
+            (_, page) = try await get(client, "/campaigns/\(c)/queue", rebecca)
+            let third = try #require(page.firstMatch(of: /name="form_key" value="([0-9a-f]+)"/)?.1)
+            answer = try await post(client, "/campaigns/\(c)/request", rebecca, "form_key=\(third)")
+            #expect(answer.location?.contains("granted=2") == true, "\(answer)")
         }
     }
 
