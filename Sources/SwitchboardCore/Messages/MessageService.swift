@@ -126,7 +126,8 @@ public struct MessageService: Sendable {
             }
             if claimBatch == nil {
                 try await Notifications.announceChange(conversationID: conversationID, campaignID: campaign.id,
-                                                       kind: "message", on: connection, logger: logger)
+                                                       kind: direction == .inbound ? "reply" : "message",
+                                                       on: connection, logger: logger)
             }
             return (try rows[0].decode(Int64.self), claimBatch)
         }

@@ -5,8 +5,9 @@ import PostgresNIO
 /// Assignment notifications: every recorded batch sends, in its own transaction (so only if it commits), one
 /// `pg_notify` on channel `switchboard_assignments` per sender it gave conversations to or took them from
 /// (`switchboard_announce_batch`, in `sql/functions`). A
-/// message or a close on a conversation that has an assignee sends one to that assignee (kind `message` or
-/// `close`, no batch, the conversation's id), so their open queue can refresh.
+/// message or a close on a conversation that has an assignee sends one to that assignee (kind `reply` for the
+/// contact's, `message` for a sender's, or `close`; no batch; the conversation's id), so their open queue can
+/// refresh. Request approval adds `request_pending` and `request_denied` (with `request_id`).
 ///
 /// Payload (JSON): `{"org_id", "campaign_id", "batch_id", "kind", "user_id", "sender", "received", "removed",
 /// "conversation_id"}`.

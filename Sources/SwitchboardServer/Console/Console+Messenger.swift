@@ -78,6 +78,9 @@ extension Console {
         let latest = owner.viewingAs ? nil
             : try await RequestService(database).latest(campaignID: campaign.id, userID: owner.user.id)
         let waiting = latest?.status == .pending ? latest : nil
+        // Given by others while no tab was open: counted once, on this visit.
+        let arrived = owner.viewingAs ? 0
+            : try await ConversationService(database).newSinceLastVisit(campaignID: campaign.id, userID: owner.user.id)
         var senders: [Option] = []
         if session.user.role.canManage {
             senders = try await SenderService(database).list(campaignID: campaign.id).senders.map {
@@ -103,7 +106,8 @@ extension Console {
                               unread: conversation.unread,
                               at: Words.time(conversation.lastMessageAt ?? conversation.createdAt))
             },
-            next: next, banner: Self.queueBanner(query, refusal: refusal),
+            next: next, banner: Self.queueBanner(query, refusal: refusal)
+                ?? (arrived == 0 ? nil : "\(Words.conversations(arrived)) \(arrived == 1 ? "was" : "were") assigned to you since your last visit."),
             canRequest: !owner.viewingAs && settings.selfAssign && refusal == nil && waiting == nil,
             requestHint: settings.selfAssign ? refusal?.message ?? Self.requestHint(latest) : nil, formKey: ConsoleAuth.randomToken(bytes: 16),
             upNext: Words.conversations(counts.upNext), selfAssign: settings.selfAssign,

@@ -136,4 +136,21 @@ extension MessengerTests {
                     && report.contains("waits 3h 0m"))
         }
     }
+
+    @Test("conversations given while no tab was open are counted as new on the next visit, once; own requests are not")
+    func newSinceLastVisit() async throws {
+        try await withConsole { client, w, database in
+            let c = w.fixture.campaign.id
+            let kevin = try await signIn(client, "kevin")
+            var (_, page) = try await get(client, "/campaigns/\(c)/queue", kevin)
+            #expect(!page.contains("since your last visit"), "the first visit counts nothing")
+            #expect(page.contains("Notify me in this browser"))
+            _ = try await w.fixture.assignments.reassignSome(w.fixture.request(.unassigned, .senders(["kevin"]), count: 2))
+            _ = try await SelfAssignService(database).requestMore(campaignID: c, sender: "kevin", count: 1)
+            (_, page) = try await get(client, "/campaigns/\(c)/queue", kevin)
+            #expect(page.contains("2 conversations were assigned to you since your last visit."))
+            (_, page) = try await get(client, "/campaigns/\(c)/queue", kevin)
+            #expect(!page.contains("since your last visit"), "counted once")
+        }
+    }
 }

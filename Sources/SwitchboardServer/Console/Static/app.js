@@ -26,8 +26,14 @@
     }
     function later() { if (!pending) pending = setTimeout(refresh, delay); }
     var events = new EventSource(element.getAttribute(attribute));
-    events.addEventListener("assignment", later);
-    events.addEventListener("conversation", later);
+    function heard(type) {
+      return function (event) {
+        later();
+        document.dispatchEvent(new CustomEvent("switchboard-event", { detail: { type: type, data: event.data } }));
+      };
+    }
+    events.addEventListener("assignment", heard("assignment"));
+    events.addEventListener("conversation", heard("conversation"));
     // A page kept for the back button must not hold its stream open: browsers allow six connections per site.
     window.addEventListener("pagehide", function () { events.close(); });
     window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
@@ -35,6 +41,39 @@
   live("data-live", ["#senders tbody", ".conversations", "#needs-reply-ages"], 200);
   live("data-queue-live", [".filters", "[data-queue-live]", ".request"], 150);
   live("data-requests-live", ["#requests"], 200);
+})();
+
+// Browser notifications on the texter's Assigned to Me, after they opt in with a click (never asked on load): a
+// conversation assigned to them, a contact's reply, a request denied; only while the tab is not in front.
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-notify]");
+  var state = document.querySelector("[data-notify-state]");
+  if (!button || !window.Notification || !document.querySelector("[data-queue-live]")) return;
+  function show() {
+    button.hidden = Notification.permission !== "default";
+    state.textContent = Notification.permission === "granted" ? "Notifications are on while this page is open."
+      : Notification.permission === "denied" ? "Notifications are blocked for this site in your browser." : "";
+  }
+  show();
+  button.addEventListener("click", function () {
+    var asked = Notification.requestPermission(show);
+    if (asked && asked.then) asked.then(show);
+  });
+  document.addEventListener("switchboard-event", function (event) {
+    if (Notification.permission !== "granted" || (document.visibilityState === "visible" && document.hasFocus())) return;
+    var data = {};
+    try { data = JSON.parse(event.detail.data); } catch (e) { return; }
+    var text = null;
+    if (event.detail.type === "assignment" && data.received > 0) {
+      text = data.received === 1 ? "A conversation was assigned to you." : data.received + " conversations were assigned to you.";
+    } else if (data.kind === "reply") {
+      text = "A contact replied.";
+    } else if (data.kind === "request_denied") {
+      text = "Your request for conversations was denied.";
+    }
+    if (text) new Notification("Switchboard", { body: text, tag: "switchboard-" + (data.batch_id || data.conversation_id || data.kind) });
+  });
 })();
 
 // Forms that must go once (Request Conversations, Release, Reply): a second submit while the first is on its
