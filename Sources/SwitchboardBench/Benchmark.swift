@@ -43,6 +43,8 @@ public struct Benchmark: Sendable {
         /// Filters and preview tokens on the campaign: a preview by tag and age, the filtered run against the
         /// same number unfiltered, and the console's filtered list.
         case selection = "selection"
+        /// The campaign report over a texting history of the whole campaign.
+        case report = "report"
     }
 
     /// A campaign for the console's pages: every conversation dealt over the senders but a tenth, which stays
@@ -143,6 +145,10 @@ public struct Benchmark: Sendable {
         let assignments = AssignmentService(database)
         if options.only == .selection {
             try await selection(campaign: campaign, handles: handles, into: &report)
+            return report
+        }
+        if options.only == .report {
+            try await reportScenario(campaign: campaign, into: &report)
             return report
         }
         if options.only == .others {

@@ -15,7 +15,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Conversations in the campaign (default 1,000,000).") var conversations: Int?
     @Option(help: "Senders (default 1,000).") var senders: Int?
     @Option(help: "Runs per timed scenario (median reported).") var runs: Int?
-    @Option(help: "Run only this scenario: reassign-all (with the two floors and the peer), self-assign, console (the web console's pages over HTTP), others (sender list, single reassign, message ingest, import), routing (inbound replies, manual against least loaded), or selection (a preview by tag and age, the filtered run against the same number unfiltered, the console's filtered list).")
+    @Option(help: "Run only this scenario: reassign-all (with the two floors and the peer), self-assign, console (the web console's pages over HTTP), others (sender list, single reassign, message ingest, import), routing (inbound replies, manual against least loaded), selection (a preview by tag and age, the filtered run against the same number unfiltered, the console's filtered list), or report (the campaign report over a texting history).")
     var only: Benchmark.Scenario?
 
     func run() async throws {
