@@ -49,30 +49,30 @@ public struct ReportService: Sendable {
     public func report(campaignID: Int64, orgID: Int64? = nil) async throws -> Report {
         let campaign = try await CampaignService(database).campaign(id: campaignID, orgID: orgID)
         let list = try await SenderService(database).list(campaignID: campaign.id)
-        // A contact's messages since the sender's last one form a run (`g`, the count of the sender's messages so
-        // far); the sender's next message answers the run, timed from the run's first message.
+        // A contact's messages since the sender's last one form a run: they share `run`, the number of the sender's
+        // messages before them, with the sender's next message, which answers the run, timed from the run's first
+        // message. One scan in primary-key order; the second window only regroups rows already in order.
         let rows = try await database.query("""
-            WITH m AS (
-                SELECT conversation_id, direction, sender_id, created_at,
-                       count(*) FILTER (WHERE direction = 'outbound') OVER w AS g
-                FROM messages WHERE campaign_id = \(campaign.id)
-                WINDOW w AS (PARTITION BY conversation_id ORDER BY id)
-            ),
-            runs AS (
-                SELECT conversation_id, g, min(created_at) AS first_in FROM m WHERE direction = 'inbound' GROUP BY 1, 2
-            ),
-            answers AS (
-                SELECT o.sender_id, extract(epoch FROM o.created_at - r.first_in) AS seconds
-                FROM m o JOIN runs r ON r.conversation_id = o.conversation_id AND r.g = o.g - 1
-                WHERE o.direction = 'outbound'
-            )
-            SELECT u.handle, coalesce(s.sent, 0)::bigint, coalesce(a.handled, 0)::bigint, a.median
+            SELECT u.handle, coalesce(a.sent, 0)::bigint, coalesce(a.handled, 0)::bigint, a.median
             FROM campaign_senders cs JOIN users u ON u.id = cs.user_id
-            LEFT JOIN (SELECT sender_id, count(*) AS sent FROM m WHERE direction = 'outbound' GROUP BY 1) s
-                ON s.sender_id = cs.user_id
-            LEFT JOIN (SELECT sender_id, count(*) AS handled,
-                              floor(percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds))::bigint AS median
-                       FROM answers GROUP BY 1) a ON a.sender_id = cs.user_id
+            LEFT JOIN (
+                SELECT sender_id, count(*) AS sent, count(first_in) AS handled,
+                       floor(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - first_in)))::bigint
+                           AS median
+                FROM (
+                    SELECT direction, sender_id, created_at,
+                           min(created_at) FILTER (WHERE direction = 'inbound')
+                               OVER (PARTITION BY conversation_id, run) AS first_in
+                    FROM (
+                        SELECT conversation_id, direction, sender_id, created_at,
+                               count(*) FILTER (WHERE direction = 'outbound')
+                                   OVER (PARTITION BY conversation_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                                   AS run
+                        FROM messages WHERE campaign_id = \(campaign.id)
+                    ) numbered
+                ) timed
+                WHERE direction = 'outbound' GROUP BY sender_id
+            ) a ON a.sender_id = cs.user_id
             WHERE cs.campaign_id = \(campaign.id)
             """)
         var figures: [String: (sent: Int, handled: Int, median: Int?)] = [:]
