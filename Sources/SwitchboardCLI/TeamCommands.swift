@@ -20,34 +20,34 @@ struct TeamCommand: AsyncParsableCommand {
         }
     }
 
-    struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put users into a team (all or none).")
-        @OptionGroup var options: GlobalOptions
+    /// Whose membership `add` and `remove` change: all the handles, or none of them.
+    struct Members: ParsableArguments {
         @Option(help: "Organization id or name.") var org: String
         @Argument(help: "The team.") var team: String
         @Argument(help: "The users' handles.") var handles: [String]
 
-        func run() async throws {
+        func change(_ options: GlobalOptions, add: Bool) async throws {
             let changed = try await options.withBackend {
-                try await $0.changeTeam(org: org, team: team, handles: handles, add: true)
+                try await $0.changeTeam(org: org, team: team, handles: handles, add: add)
             }
             try options.emit(changed) { TeamCommand.describe(changed) }
         }
     }
 
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put users into a team (all or none).")
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var members: Members
+
+        func run() async throws { try await members.change(options, add: true) }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take users out of a team (all or none).")
         @OptionGroup var options: GlobalOptions
-        @Option(help: "Organization id or name.") var org: String
-        @Argument(help: "The team.") var team: String
-        @Argument(help: "The users' handles.") var handles: [String]
+        @OptionGroup var members: Members
 
-        func run() async throws {
-            let changed = try await options.withBackend {
-                try await $0.changeTeam(org: org, team: team, handles: handles, add: false)
-            }
-            try options.emit(changed) { TeamCommand.describe(changed) }
-        }
+        func run() async throws { try await members.change(options, add: false) }
     }
 
     struct List: AsyncParsableCommand {

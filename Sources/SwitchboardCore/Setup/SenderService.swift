@@ -27,11 +27,7 @@ public struct SenderService: Sendable {
                 throw SwitchboardError.notFound("unknown_user",
                                                 "User '\(handle)' does not exist in the campaign's organization.")
             }
-            let users = try await connection.rows("""
-                SELECT u.id, u.handle FROM users u WHERE u.org_id = \(campaign.orgID) AND u.handle = ANY(\(handles)::text[])
-                  AND NOT EXISTS (SELECT 1 FROM campaign_senders s WHERE s.campaign_id = \(campaignID) AND s.user_id = u.id)
-                """, logger: database.logger).map { try $0.decode((Int64, String).self) }.map { (id: $0.0, handle: $0.1) }
-            try await TeamService.checkAdmitted(users, campaign: campaign, on: connection, logger: database.logger)
+            try await TeamService.checkAdmitted(handles, campaign: campaign, on: connection, logger: database.logger)
             try await connection.query("""
                 INSERT INTO campaign_senders (campaign_id, org_id, user_id)
                 SELECT \(campaignID), u.org_id, u.id FROM users u

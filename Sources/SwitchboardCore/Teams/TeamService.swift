@@ -185,16 +185,18 @@ public struct TeamService: Sendable {
         return try rows.map { try $0.decode((Int64, String).self) }.map { (id: $0.0, handle: $0.1) }
     }
 
-    /// Whether the campaign's teams admit these users; the first who is not admitted is named (403 `not_in_team`).
-    static func checkAdmitted(_ users: [(id: Int64, handle: String)], campaign: Campaign,
-                              on connection: PostgresConnection, logger: Logger) async throws {
-        let ids = users.map(\.id)
-        let refused = Set(try await connection.rows("""
-            SELECT u FROM unnest(\(ids)::bigint[]) AS u WHERE NOT switchboard_team_admits(\(campaign.id), u)
-            """, logger: logger).map { try $0.decode(Int64.self) })
-        if let first = users.first(where: { refused.contains($0.id) }) {
-            throw notInTeam(first.handle, campaign: campaign)
-        }
+    /// Whether the campaign's teams admit these users as new senders (those already on the list keep their place);
+    /// the first, in the order given, who is not admitted is named (403 `not_in_team`). One statement.
+    static func checkAdmitted(_ handles: [String], campaign: Campaign, on connection: PostgresConnection,
+                              logger: Logger) async throws {
+        let refused = try await connection.rows("""
+            SELECT h.handle FROM unnest(\(handles)::text[]) WITH ORDINALITY AS h(handle, position)
+            JOIN users u ON u.org_id = \(campaign.orgID) AND u.handle = h.handle
+            WHERE NOT EXISTS (SELECT 1 FROM campaign_senders s WHERE s.campaign_id = \(campaign.id) AND s.user_id = u.id)
+              AND NOT switchboard_team_admits(\(campaign.id), u.id)
+            ORDER BY h.position LIMIT 1
+            """, logger: logger)
+        if let first = refused.first { throw notInTeam(try first.decode(String.self), campaign: campaign) }
     }
 
     static func notInTeam(_ handle: String, campaign: Campaign) -> SwitchboardError {
